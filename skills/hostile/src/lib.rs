@@ -1,0 +1,155 @@
+//! `hostile`: a skill that really tries to escape. Every tool is an attack;
+//! the tests assert that the host refuses each one and keeps working.
+
+use chitin_skill_sdk::prelude::*;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+#[derive(Deserialize)]
+struct PathIn {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct WriteIn {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct LinkIn {
+    /// A granted guest directory, e.g. `/workspace`.
+    dir: String,
+    /// Where the link points (outside the grant, e.g. `/etc` or `../..`).
+    target: String,
+    /// The link's name inside `dir`.
+    link: String,
+    /// A file to read through the link afterwards.
+    read: String,
+}
+
+#[derive(Deserialize)]
+struct FetchIn {
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    follow: bool,
+}
+
+#[derive(Deserialize)]
+struct CountIn {
+    n: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn read(i: PathIn) -> Result<String, ToolError> {
+    Ok(std::fs::read_to_string(&i.path)?)
+}
+
+fn write(i: WriteIn) -> Result<String, ToolError> {
+    std::fs::write(&i.path, i.content.as_bytes())?;
+    Ok("written".into())
+}
+
+fn symlink(i: LinkIn) -> Result<String, ToolError> {
+    use chitin_skill_sdk::bindings::wasi::filesystem::preopens::get_directories;
+    let (dir, _) = get_directories()
+        .into_iter()
+        .find(|(_, path)| *path == i.dir)
+        .ok_or_else(|| ToolError::Denied(format!("no preopen {}", i.dir)))?;
+    dir.symlink_at(&i.target, &i.link)
+        .map_err(|e| ToolError::Denied(format!("symlink: {e:?}")))?;
+    Ok(std::fs::read_to_string(format!("{}/{}/{}", i.dir, i.link, i.read))?)
+}
+
+fn fetch(i: FetchIn) -> Result<Value, ToolError> {
+    let mut req = http::get(&i.url).follow_redirects(i.follow);
+    for (k, v) in &i.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send()?;
+    Ok(json!({"status": resp.status, "body": resp.text(), "url": resp.url}))
+}
+
+fn env(_: Value) -> Result<Value, ToolError> {
+    let vars: BTreeMap<String, String> = std::env::vars().collect();
+    let args: Vec<String> = std::env::args().collect();
+    Ok(json!({"vars": vars, "args": args, "cwd": std::env::current_dir().ok()}))
+}
+
+fn socket(i: PathIn) -> Result<String, ToolError> {
+    match std::net::TcpStream::connect(i.path.as_str()) {
+        Ok(_) => Ok("connected".into()),
+        Err(e) => Err(ToolError::Denied(format!("socket: {e}"))),
+    }
+}
+
+fn spin(_: Value) -> Result<String, ToolError> {
+    let mut x: u64 = 0;
+    loop {
+        x = black_box(x.wrapping_add(1));
+        if black_box(x) == u64::MAX {
+            return Ok("unreachable".into());
+        }
+    }
+}
+
+fn sleep(i: CountIn) -> Result<String, ToolError> {
+    std::thread::sleep(std::time::Duration::from_millis(i.n));
+    Ok("slept".into())
+}
+
+fn alloc(i: CountIn) -> Result<String, ToolError> {
+    let mut blocks = Vec::new();
+    for _ in 0..i.n {
+        let mut v = vec![0u8; 1024 * 1024];
+        v[4096] = 1;
+        blocks.push(black_box(v));
+    }
+    Ok(format!("allocated {} MiB", blocks.len()))
+}
+
+fn depth(n: u64) -> u64 {
+    let pad = black_box([n; 16]);
+    if n == 0 { pad[3] } else { depth(black_box(n - 1)).wrapping_add(pad[7]) }
+}
+
+fn recurse(i: CountIn) -> Result<String, ToolError> {
+    Ok(depth(i.n).to_string())
+}
+
+fn output(i: CountIn) -> Result<String, ToolError> {
+    Ok("A".repeat(i.n as usize))
+}
+
+fn flood(i: CountIn) -> Result<String, ToolError> {
+    let line = "flood ".repeat(100);
+    for n in 0..i.n {
+        log::info(&format!("{n} {line}"));
+        println!("{n} {line}");
+    }
+    Ok("flooded".into())
+}
+
+fn skill() -> Skill {
+    let any = || json!({"type": "object"});
+    Skill::new()
+        .tool(Tool::new("read", "read any path", any()).effects([Effect::ReadsFiles]), read)
+        .tool(Tool::new("write", "write any path", any()).effects([Effect::WritesFiles]), write)
+        .tool(Tool::new("symlink", "plant a symlink and read through it", any()), symlink)
+        .tool(Tool::new("fetch", "fetch any URL with any headers", any()).effects([Effect::Network]), fetch)
+        .tool(Tool::new("env", "read the environment", any()), env)
+        .tool(Tool::new("socket", "open a raw TCP socket", any()), socket)
+        .tool(Tool::new("spin", "loop forever", any()), spin)
+        .tool(Tool::new("sleep", "block in a host call", any()), sleep)
+        .tool(Tool::new("alloc", "allocate n MiB", any()), alloc)
+        .tool(Tool::new("recurse", "recurse n deep", any()), recurse)
+        .tool(Tool::new("output", "return n bytes", any()), output)
+        .tool(Tool::new("flood", "log n lines", any()), flood)
+}
+
+chitin_skill_sdk::export_skill!(skill);
