@@ -1,0 +1,140 @@
+//! Audit events: every capability use and every denial during a call.
+//!
+//! Events are collected per call (returned to the caller with the result)
+//! and mirrored to `tracing` under the `chitin::audit` target.
+
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Which capability an event concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// Filesystem mounts.
+    Fs,
+    /// Outbound HTTP.
+    Net,
+    /// Secret injection.
+    Secret,
+    /// Raw sockets (always denied).
+    Socket,
+    /// Resource limits (memory, CPU, time, output, log volume).
+    Limit,
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Capability::Fs => "fs",
+            Capability::Net => "net",
+            Capability::Secret => "secret",
+            Capability::Socket => "socket",
+            Capability::Limit => "limit",
+        })
+    }
+}
+
+/// Whether the host allowed or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The operation went ahead.
+    Allow,
+    /// The operation was refused.
+    Deny,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Skill name.
+    pub skill: String,
+    /// Tool name.
+    pub tool: String,
+    /// Capability concerned.
+    pub capability: Capability,
+    /// Allowed or denied.
+    pub decision: Decision,
+    /// What was attempted, e.g. `GET http://example.com/` or `/workspace (rw)`.
+    pub target: String,
+    /// Why the host decided so.
+    pub reason: String,
+    /// For denials: how the user could grant it, if they want to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// A shared, append-only event list for one call. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    skill: Arc<str>,
+    tool: Arc<str>,
+    events: Arc<Mutex<Vec<AuditEvent>>>,
+}
+
+/// Most events kept per call; a hostile skill cannot grow the list forever.
+const MAX_EVENTS: usize = 1000;
+
+impl Audit {
+    /// A new, empty audit trail for a call of `skill`'s `tool`.
+    pub fn new(skill: &str, tool: &str) -> Self {
+        Audit { skill: skill.into(), tool: tool.into(), events: Arc::default() }
+    }
+
+    /// Record an allowed operation.
+    pub fn allow(&self, capability: Capability, target: impl Into<String>, reason: impl Into<String>) {
+        self.push(capability, Decision::Allow, target.into(), reason.into(), None);
+    }
+
+    /// Record a refused operation, with a hint on how to grant it.
+    pub fn deny(
+        &self,
+        capability: Capability,
+        target: impl Into<String>,
+        reason: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        self.push(capability, Decision::Deny, target.into(), reason.into(), hint);
+    }
+
+    fn push(&self, capability: Capability, decision: Decision, target: String, reason: String, hint: Option<String>) {
+        match decision {
+            Decision::Allow => tracing::debug!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
+                %capability, %target, %reason, "allow"),
+            Decision::Deny => tracing::info!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
+                %capability, %target, %reason, "deny"),
+        }
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        if events.len() >= MAX_EVENTS {
+            return;
+        }
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        events.push(AuditEvent {
+            at_ms,
+            skill: self.skill.to_string(),
+            tool: self.tool.to_string(),
+            capability,
+            decision,
+            target,
+            reason,
+            hint,
+        });
+    }
+
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Apply `f` to every event's text fields (used for secret redaction).
+    pub fn map_text(&self, f: impl Fn(&str) -> String) {
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in events.iter_mut() {
+            e.target = f(&e.target);
+            e.reason = f(&e.reason);
+        }
+    }
+}

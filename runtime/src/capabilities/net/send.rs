@@ -1,0 +1,122 @@
+//! Resolve, check every address, connect to the vetted one, inject secrets,
+//! send. Nothing here re-resolves the name, so DNS rebinding between the
+//! check and the connection is impossible.
+
+use super::Plan;
+use super::body::GuardedBody;
+use super::ip::non_public_reason;
+use crate::audit::{Audit, Capability};
+use crate::capabilities::secrets::Redactor;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+async fn resolve(plan: &Plan) -> Result<Vec<IpAddr>, HttpError> {
+    if let Ok(ip) = plan.host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let lookup = tokio::net::lookup_host((plan.host.as_str(), plan.port));
+    match tokio::time::timeout(DNS_TIMEOUT, lookup).await {
+        Err(_) => Err(HttpError::DnsTimeout),
+        Ok(Err(e)) => Err(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None }),
+        Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
+    }
+}
+
+/// Pick the first address the plan may reach, or explain the refusal.
+fn vet(plan: &Plan, ips: &[IpAddr], audit: &Audit) -> Result<SocketAddr, HttpError> {
+    let mut refused = Vec::new();
+    for ip in ips {
+        match non_public_reason(*ip) {
+            Some(reason) if !plan.exact => refused.push(format!("{ip} ({reason})")),
+            _ => return Ok(SocketAddr::new(*ip, plan.port)),
+        }
+    }
+    let origin = format!("{}://{}:{}", plan.scheme, plan.host, plan.port);
+    let reason = if refused.is_empty() {
+        format!("{} resolved to no address", plan.host)
+    } else {
+        format!("{} resolved to {}: only public addresses are reachable through a wildcard grant", plan.host, refused.join(", "))
+    };
+    audit.deny(Capability::Net, &plan.display, reason, Some(format!("to reach it anyway, grant the exact host: --allow-host {origin}")));
+    Err(HttpError::HttpRequestDenied)
+}
+
+pub(crate) async fn send(
+    plan: Plan,
+    mut req: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    audit: Audit,
+    redactor: Redactor,
+    budget: Arc<AtomicI64>,
+) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+    let ips = resolve(&plan).await?;
+    let addr = vet(&plan, &ips, &audit)?;
+    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(CONNECT_TIMEOUT).min(CONNECT_TIMEOUT);
+    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(FIRST_BYTE_TIMEOUT).min(FIRST_BYTE_TIMEOUT);
+
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)?
+        .map_err(HttpError::Connect)?;
+
+    for (name, value, secret) in plan.inject.iter() {
+        req.headers_mut().insert(name.clone(), value.clone());
+        audit.allow(Capability::Secret, &plan.display, format!("injected secret {secret} as header `{name}`"));
+    }
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    *req.uri_mut() = http::Uri::try_from(path).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    audit.allow(Capability::Net, &plan.display, format!("connected to {addr}"));
+
+    let (mut sender, conn) = if plan.scheme == "https" {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from(plan.host.clone())
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(HttpError::Tls)?;
+        let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        (s, wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }))
+    } else {
+        let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+        (s, wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }))
+    };
+
+    let resp = tokio::time::timeout(first_byte_timeout, sender.send_request(req))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    if resp.status().is_redirection()
+        && let Some(location) = resp.headers().get(http::header::LOCATION)
+    {
+        audit.allow(
+            Capability::Net,
+            &plan.display,
+            format!("redirect to {} (not followed by the host; a new request is checked again)", String::from_utf8_lossy(location.as_bytes())),
+        );
+    }
+    let (mut parts, incoming) = resp.into_parts();
+    if !redactor.is_empty() {
+        for value in parts.headers.values_mut() {
+            let clean = redactor.redact_bytes(value.as_bytes());
+            if clean != value.as_bytes() {
+                *value = http::HeaderValue::from_bytes(&clean).map_err(|_| HttpError::HttpProtocolError)?;
+            }
+        }
+    }
+    let body = GuardedBody::new(incoming, redactor, budget, audit, plan.display.clone()).boxed_unsync();
+    let io: IoFuture = Box::new(async move { conn.await });
+    Ok((http::Response::from_parts(parts, body), io))
+}

@@ -1,0 +1,402 @@
+//! Secrets: the host-side store (a 0600 file), the rules saying where a
+//! secret is injected, and redaction of secret values from anything that
+//! flows back to a skill, the model or the logs.
+//!
+//! A skill never reads a secret: the host adds it to matching outbound
+//! requests (see `net`), refuses guest-set headers of the same name, and
+//! scrubs the value from responses, outputs and logs.
+
+use super::net::rules::{HostPattern, NetRule, RuleError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// What replaces a secret value wherever it is redacted.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Errors of the secret store and secret rules.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    /// The name is not `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("invalid secret name `{0}`: use letters, digits and `_`, not starting with a digit (e.g. GITHUB_TOKEN)")]
+    BadName(String),
+    /// The value is too short to be redacted safely.
+    #[error("the value of secret `{0}` is shorter than {MIN_LEN} characters; Chitin refuses it because it could not be redacted reliably")]
+    TooShort(String),
+    /// Reading or writing the store failed.
+    #[error("secret store {path}: {source}")]
+    Io {
+        /// The store file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store file is not valid.
+    #[error("secret store {path} is corrupt: {detail}; fix or remove the file")]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store file can be read by others.
+    #[error("secret store {path} has permissions {mode:o}; it must be 600 (run `chmod 600 {path}`)")]
+    Permissions {
+        /// The store file.
+        path: PathBuf,
+        /// Its current mode.
+        mode: u32,
+    },
+    /// The rule's host is not a single exact host.
+    #[error("secret `{name}`: `{host}` must name one exact host (no wildcards): a secret is sent only there")]
+    WildcardHost {
+        /// Secret name.
+        name: String,
+        /// The offending host entry.
+        host: String,
+    },
+    /// The rule's host entry does not parse.
+    #[error("secret `{name}`: {source}")]
+    Host {
+        /// Secret name.
+        name: String,
+        /// Parse error.
+        source: RuleError,
+    },
+    /// The header name is not a valid HTTP header name.
+    #[error("secret `{name}`: `{header}` is not a valid HTTP header name")]
+    BadHeader {
+        /// Secret name.
+        name: String,
+        /// The header.
+        header: String,
+    },
+}
+
+/// Shortest secret value accepted.
+pub const MIN_LEN: usize = 6;
+
+/// Check a secret name.
+pub fn validate_name(name: &str) -> Result<(), SecretError> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok { Ok(()) } else { Err(SecretError::BadName(name.to_string())) }
+}
+
+/// Where and how a secret is injected: into requests to exactly `host`, as
+/// header `header` with value `prefix + secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRule {
+    /// Secret name in the store.
+    pub name: String,
+    /// The one host (scheme, host, port) it is sent to.
+    pub host: String,
+    /// Header name (lowercase), e.g. `authorization`.
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// Text before the value, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+fn default_header() -> String {
+    "authorization".to_string()
+}
+
+impl SecretRule {
+    /// Validate the rule and return its parsed host.
+    pub fn target(&self) -> Result<NetRule, SecretError> {
+        validate_name(&self.name)?;
+        let rule = NetRule::parse(&self.host).map_err(|source| SecretError::Host { name: self.name.clone(), source })?;
+        if !matches!(rule.host, HostPattern::Exact(_)) || rule.port.is_none() {
+            return Err(SecretError::WildcardHost { name: self.name.clone(), host: self.host.clone() });
+        }
+        if http::HeaderName::from_bytes(self.header.as_bytes()).is_err() {
+            return Err(SecretError::BadHeader { name: self.name.clone(), header: self.header.clone() });
+        }
+        Ok(rule)
+    }
+}
+
+/// A rule with its value, ready for the network hook.
+#[derive(Clone)]
+pub struct InjectedSecret {
+    /// The rule.
+    pub rule: SecretRule,
+    /// Parsed target host.
+    pub target: NetRule,
+    /// The value (never shown).
+    pub value: String,
+}
+
+impl std::fmt::Debug for InjectedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InjectedSecret").field("rule", &self.rule).field("value", &REDACTED).finish()
+    }
+}
+
+/// The host's secret store: a JSON map in a file only the user can read.
+#[derive(Debug)]
+pub struct SecretStore {
+    path: PathBuf,
+    values: BTreeMap<String, String>,
+}
+
+impl SecretStore {
+    /// The default location: `<config dir>/chitin/secrets.json`.
+    pub fn default_path() -> Option<PathBuf> {
+        dirs::config_dir().map(|d| d.join("chitin").join("secrets.json"))
+    }
+
+    /// Open the store at `path` (empty if the file does not exist yet).
+    pub fn open(path: &Path) -> Result<Self, SecretError> {
+        let io = |source| SecretError::Io { path: path.to_path_buf(), source };
+        let values = match std::fs::read(path) {
+            Ok(bytes) => {
+                check_mode(path)?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| SecretError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io(e)),
+        };
+        Ok(SecretStore { path: path.to_path_buf(), values })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Names of all secrets (never values).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// Set `name` and save.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), SecretError> {
+        validate_name(name)?;
+        if value.chars().count() < MIN_LEN {
+            return Err(SecretError::TooShort(name.to_string()));
+        }
+        self.values.insert(name.to_string(), value.to_string());
+        self.save()
+    }
+
+    /// Remove `name` and save; false if it was not set.
+    pub fn remove(&mut self, name: &str) -> Result<bool, SecretError> {
+        let had = self.values.remove(name).is_some();
+        if had {
+            self.save()?;
+        }
+        Ok(had)
+    }
+
+    /// Write atomically: a 0600 temp file in the same directory, then rename.
+    fn save(&self) -> Result<(), SecretError> {
+        let io = |source| SecretError::Io { path: self.path.clone(), source };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        create_private_dir(dir).map_err(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        set_mode(tmp.path(), 0o600).map_err(io)?;
+        let json = serde_json::to_vec_pretty(&self.values)
+            .map_err(|e| SecretError::Corrupt { path: self.path.clone(), detail: e.to_string() })?;
+        tmp.write_all(&json).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
+/// Create `dir` (and parents) readable by the user only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        set_mode(dir, 0o700)?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn check_mode(path: &Path) -> Result<(), SecretError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| SecretError::Io { path: path.to_path_buf(), source })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::Permissions { path: path.to_path_buf(), mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_mode(_path: &Path) -> Result<(), SecretError> {
+    Ok(())
+}
+
+/// Replaces secret values with [`REDACTED`].
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    needles: Vec<Vec<u8>>,
+}
+
+impl Redactor {
+    /// A redactor for these values (shorter than 4 bytes are ignored).
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut needles: Vec<Vec<u8>> = values.into_iter().filter(|v| v.len() >= 4).map(|v| v.as_bytes().to_vec()).collect();
+        // Longest first, so a secret containing another is replaced whole.
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Redactor { needles }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// Longest secret, in bytes.
+    pub fn max_len(&self) -> usize {
+        self.needles.first().map_or(0, Vec::len)
+    }
+
+    /// Redact a byte buffer.
+    pub fn redact_bytes(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = input.to_vec();
+        for needle in &self.needles {
+            out = replace_all(&out, needle, REDACTED.as_bytes());
+        }
+        out
+    }
+
+    /// Redact a string.
+    pub fn redact(&self, input: &str) -> String {
+        if self.is_empty() {
+            return input.to_string();
+        }
+        String::from_utf8_lossy(&self.redact_bytes(input.as_bytes())).into_owned()
+    }
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Redacts a byte stream that arrives in chunks: a secret split across
+/// chunk boundaries is still caught, by holding back a short tail.
+#[derive(Debug, Default)]
+pub struct StreamRedactor {
+    redactor: Redactor,
+    pending: Vec<u8>,
+}
+
+impl StreamRedactor {
+    /// A stream redactor.
+    pub fn new(redactor: Redactor) -> Self {
+        StreamRedactor { redactor, pending: Vec::new() }
+    }
+
+    /// Feed a chunk; returns the bytes that are safe to pass on.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.redactor.is_empty() {
+            return chunk.to_vec();
+        }
+        self.pending.extend_from_slice(chunk);
+        let cleaned = self.redactor.redact_bytes(&self.pending);
+        let keep = (self.redactor.max_len() - 1).min(cleaned.len());
+        let (emit, tail) = cleaned.split_at(cleaned.len() - keep);
+        self.pending = tail.to_vec();
+        emit.to_vec()
+    }
+
+    /// End of stream: the held-back tail.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let rest = std::mem::take(&mut self.pending);
+        self.redactor.redact_bytes(&rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_redaction_catches_split_secrets() {
+        let secret = "tok-123456789";
+        let text = format!("a {secret} b {secret}{secret} c");
+        for split in 1..text.len() {
+            let mut r = StreamRedactor::new(Redactor::new([secret]));
+            let (a, b) = text.as_bytes().split_at(split);
+            let mut out = r.push(a);
+            out.extend(r.push(b));
+            out.extend(r.finish());
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains(secret), "split at {split}: {out}");
+            assert_eq!(out, "a [REDACTED] b [REDACTED][REDACTED] c");
+        }
+    }
+
+    #[test]
+    fn store_is_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("secrets.json");
+        let mut s = SecretStore::open(&path).unwrap();
+        s.set("GITHUB_TOKEN", "ghp_abcdef").unwrap();
+        assert!(matches!(s.set("bad name", "x123456"), Err(SecretError::BadName(_))));
+        assert!(matches!(s.set("SHORT", "abc"), Err(SecretError::TooShort(_))));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(SecretStore::open(&path), Err(SecretError::Permissions { .. })));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let mut s = SecretStore::open(&path).unwrap();
+        assert_eq!(s.get("GITHUB_TOKEN"), Some("ghp_abcdef"));
+        assert!(s.remove("GITHUB_TOKEN").unwrap());
+        assert!(!s.remove("GITHUB_TOKEN").unwrap());
+    }
+
+    #[test]
+    fn rules_need_one_exact_host() {
+        let rule = |host: &str| SecretRule { name: "T".into(), host: host.into(), header: "authorization".into(), prefix: "Bearer ".into() };
+        assert!(rule("api.github.com").target().is_ok());
+        assert!(rule("http://127.0.0.1:8080").target().is_ok());
+        assert!(matches!(rule("https://*.github.com").target(), Err(SecretError::WildcardHost { .. })));
+        assert!(matches!(rule("https://*").target(), Err(SecretError::WildcardHost { .. })));
+    }
+}

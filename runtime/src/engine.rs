@@ -1,0 +1,83 @@
+//! The one shared wasmtime `Engine` and `Linker`, and the epoch ticker that
+//! drives CPU metering and timeouts.
+//!
+//! The linker provides all of WASI p2 and `wasi:http` (Python and JS
+//! components import more than they use); what a call may actually do is
+//! decided by the per-call context: no preopens, no sockets, no env, and an
+//! HTTP hook that refuses anything not granted.
+
+use crate::capabilities::limits::EPOCH_TICK;
+use crate::skill::bindings::chitin::skill::log;
+use crate::skill::state::CallState;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use thiserror::Error;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+/// The engine could not be set up.
+#[derive(Debug, Error)]
+#[error("cannot initialise the WebAssembly engine: {0}")]
+pub struct EngineError(String);
+
+/// Stops the ticker thread when dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Engine + linker shared by every skill and call.
+pub struct SkillEngine {
+    engine: Engine,
+    linker: Linker<CallState>,
+    _ticker: EpochTicker,
+}
+
+impl SkillEngine {
+    /// Configure the engine (epoch interruption, component model, bounded
+    /// wasm stack) and link WASI, `wasi:http` and the Chitin `log` interface.
+    pub fn new() -> Result<Self, EngineError> {
+        let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(512 * 1024);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(err)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err)?;
+        log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(err)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let ticker_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("chitin-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(SkillEngine { engine, linker, _ticker: EpochTicker { stop } })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker every skill is instantiated against.
+    pub fn linker(&self) -> &Linker<CallState> {
+        &self.linker
+    }
+}

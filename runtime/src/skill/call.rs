@@ -1,0 +1,325 @@
+//! One tool call: a fresh `Store` from the skill's `InstancePre`, a WASI
+//! context built from the grants only, limits armed, the call run under a
+//! wall-clock timeout, and every way it can end turned into a typed outcome.
+//! Nothing a skill does here can crash or hang the host.
+
+use super::bindings::WitToolError;
+use super::loader::LoadedSkill;
+use super::state::CallState;
+use crate::audit::{Audit, AuditEvent, Capability};
+use crate::capabilities::Grants;
+use crate::capabilities::fs;
+use crate::capabilities::limits::{LimitKind, MemoryLimiter};
+use crate::capabilities::log::{LogLine, LogSink};
+use crate::capabilities::net::NetHooks;
+use crate::capabilities::secrets::{InjectedSecret, Redactor};
+use crate::engine::SkillEngine;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// Where secret values come from (the host's secret store, or a test map).
+pub trait SecretSource: Sync {
+    /// The value of `name`, if set.
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+impl SecretSource for crate::capabilities::secrets::SecretStore {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+}
+
+impl SecretSource for std::collections::HashMap<String, String> {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// No secrets at all.
+pub struct NoSecrets;
+
+impl SecretSource for NoSecrets {
+    fn secret(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Why a call did not produce output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum CallError {
+    /// The skill has no such tool.
+    #[error("unknown tool: {0}")]
+    UnknownTool(String),
+    /// The skill rejected its input.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// An operation was refused by the sandbox.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The tool reported a failure.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// A limit stopped the call.
+    #[error("{0}")]
+    Limit(String),
+    /// The skill crashed (trapped).
+    #[error("the skill crashed: {0}")]
+    Trap(String),
+    /// The host could not set the call up (e.g. a granted directory vanished).
+    #[error("cannot run the call: {0}")]
+    Host(String),
+}
+
+/// A capability the manifest requests that this call was not granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ungranted {
+    /// Which capability.
+    pub capability: Capability,
+    /// What was requested, in words.
+    pub what: String,
+    /// The flag that would grant it.
+    pub hint: String,
+}
+
+/// Everything a call produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallOutcome {
+    /// Output, or why there is none (secret values redacted).
+    pub result: Result<String, CallError>,
+    /// Which limit stopped the call, if one did.
+    pub limit: Option<LimitKind>,
+    /// Capability uses and denials, in order.
+    pub audit: Vec<AuditEvent>,
+    /// Requested capabilities that were not granted.
+    pub ungranted: Vec<Ungranted>,
+    /// Skill log lines kept.
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped over the budget.
+    pub logs_dropped: u64,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+}
+
+impl CallOutcome {
+    /// The denials recorded during the call.
+    pub fn denials(&self) -> impl Iterator<Item = &AuditEvent> {
+        self.audit.iter().filter(|e| e.decision == crate::audit::Decision::Deny)
+    }
+}
+
+fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
+    let Some(m) = &skill.manifest else { return Vec::new() };
+    let mut out = Vec::new();
+    for r in &m.capabilities.fs {
+        if !grants.fs.iter().any(|g| g.guest == r.guest) {
+            let access = if r.access == fs::Access::ReadWrite { "rw" } else { "ro" };
+            out.push(Ungranted {
+                capability: Capability::Fs,
+                what: format!("{} access to a directory mounted at {}", r.access, r.guest),
+                hint: format!("--allow-dir <DIR>:{}:{access}", r.guest),
+            });
+        }
+    }
+    for r in &m.capabilities.net {
+        if !grants.net.contains(&r.url) {
+            out.push(Ungranted {
+                capability: Capability::Net,
+                what: format!("connect to {}", r.url),
+                hint: format!("--allow-host {}", r.url),
+            });
+        }
+    }
+    for r in &m.capabilities.secrets {
+        if !grants.secrets.iter().any(|g| g.name == r.name) {
+            out.push(Ungranted {
+                capability: Capability::Secret,
+                what: format!("use your {} secret, sent only to {}", r.name, r.host),
+                hint: format!("--allow-secret {}", r.name),
+            });
+        }
+    }
+    out
+}
+
+fn resolve_secrets(grants: &Grants, source: &dyn SecretSource, audit: &Audit) -> Vec<InjectedSecret> {
+    let mut out = Vec::new();
+    for rule in &grants.secrets {
+        let target = match rule.target() {
+            Ok(t) => t,
+            Err(e) => {
+                audit.deny(Capability::Secret, &rule.name, e.to_string(), None);
+                continue;
+            }
+        };
+        match source.secret(&rule.name) {
+            Some(value) => out.push(InjectedSecret { rule: rule.clone(), target, value }),
+            None => audit.deny(
+                Capability::Secret,
+                &rule.name,
+                format!("secret {} is granted but not set", rule.name),
+                Some(format!("set it with `chitin secret set {}`", rule.name)),
+            ),
+        }
+    }
+    out
+}
+
+fn map_tool_error(e: WitToolError) -> CallError {
+    match e {
+        WitToolError::UnknownTool(m) => CallError::UnknownTool(m),
+        WitToolError::InvalidInput(m) => CallError::InvalidInput(m),
+        WitToolError::Denied(m) => CallError::Denied(m),
+        WitToolError::Failed(m) => CallError::Failed(m),
+    }
+}
+
+fn redact_error(e: CallError, r: &Redactor) -> CallError {
+    match e {
+        CallError::UnknownTool(m) => CallError::UnknownTool(r.redact(&m)),
+        CallError::InvalidInput(m) => CallError::InvalidInput(r.redact(&m)),
+        CallError::Denied(m) => CallError::Denied(r.redact(&m)),
+        CallError::Failed(m) => CallError::Failed(r.redact(&m)),
+        CallError::Limit(m) => CallError::Limit(m),
+        CallError::Trap(m) => CallError::Trap(r.redact(&m)),
+        CallError::Host(m) => CallError::Host(m),
+    }
+}
+
+/// Build the store for one call: only what `grants` allow.
+fn new_store(
+    engine: &SkillEngine,
+    grants: &Grants,
+    secrets: Vec<InjectedSecret>,
+    redactor: &Redactor,
+    audit: &Audit,
+) -> Result<Store<CallState>, CallError> {
+    let limits = grants.limits;
+    let logs = LogSink::new(limits.log_bytes(), redactor.clone(), audit.clone());
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(logs.stream("stdout"))
+        .stderr(logs.stream("stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    fs::apply(&grants.fs, &mut wasi).map_err(|e| CallError::Host(e.to_string()))?;
+    for g in &grants.fs {
+        audit.allow(Capability::Fs, format!("{} -> {}", g.guest, g.host.display()), format!("{} mount granted", g.access));
+    }
+    let net = NetHooks::new(
+        grants.net.clone(),
+        secrets,
+        audit.clone(),
+        limits.http_requests,
+        u64::from(limits.http_response_kib) * 1024,
+    );
+    let state = CallState {
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        net,
+        limiter: MemoryLimiter::new(&limits),
+        logs,
+        cpu_ticks: 0,
+        cpu_budget: limits.cpu_ticks(),
+        cpu_hit: false,
+    };
+    let mut store = Store::new(engine.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let s = ctx.data_mut();
+        s.cpu_ticks += 1;
+        if s.cpu_ticks > s.cpu_budget {
+            s.cpu_hit = true;
+            return Err(wasmtime::format_err!("cpu limit exceeded"));
+        }
+        // Yield so the wall-clock timeout can fire even in a busy loop.
+        Ok(UpdateDeadline::Yield(1))
+    });
+    Ok(store)
+}
+
+/// A store with nothing granted, for `list-tools`.
+pub(crate) fn new_store_for_describe(engine: &SkillEngine, grants: &Grants, audit: &Audit) -> Result<Store<CallState>, CallError> {
+    new_store(engine, grants, Vec::new(), &Redactor::default(), audit)
+}
+
+/// Run `tool` of `skill` with `input` under `grants`.
+pub async fn call(
+    engine: &SkillEngine,
+    skill: &LoadedSkill,
+    grants: &Grants,
+    secrets: &dyn SecretSource,
+    tool: &str,
+    input: &str,
+) -> CallOutcome {
+    let start = Instant::now();
+    let audit = Audit::new(&skill.name, tool);
+    let injected = resolve_secrets(grants, secrets, &audit);
+    let redactor = Redactor::new(injected.iter().map(|s| s.value.as_str()));
+    let ungranted = ungranted(skill, grants);
+    let limits = grants.limits;
+
+    let mut store = match new_store(engine, grants, injected, &redactor, &audit) {
+        Ok(s) => s,
+        Err(e) => {
+            return CallOutcome {
+                result: Err(e),
+                limit: None,
+                audit: audit.events(),
+                ungranted,
+                logs: Vec::new(),
+                logs_dropped: 0,
+                elapsed: start.elapsed(),
+            };
+        }
+    };
+
+    let run = async {
+        let instance = skill.pre.instantiate_async(&mut store).await?;
+        instance.chitin_skill_tools().call_call(&mut store, tool, input).await
+    };
+    let raw = tokio::time::timeout(limits.timeout(), run).await;
+
+    let state = store.data();
+    let (limit, result) = match raw {
+        Err(_) => (Some(LimitKind::Timeout), Err(format!("the call took longer than {} ms (wall-clock limit)", limits.timeout_ms))),
+        Ok(Err(e)) if state.cpu_hit => {
+            let _ = e;
+            (Some(LimitKind::Cpu), Err(format!("the skill used more than {} ms of CPU (cpu limit)", limits.cpu_ms)))
+        }
+        Ok(Err(_)) if state.limiter.hit => {
+            (Some(LimitKind::Memory), Err(format!("the skill needed more than {} MiB of memory (memory limit)", limits.memory_mib)))
+        }
+        Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => {
+            (Some(LimitKind::Stack), Err("the skill overflowed its stack (recursion too deep)".to_string()))
+        }
+        Ok(Err(e)) => (None, Ok(Err(CallError::Trap(format!("{e:#}"))))),
+        Ok(Ok(Err(tool_error))) => (None, Ok(Err(map_tool_error(tool_error)))),
+        Ok(Ok(Ok(output))) if output.len() > limits.output_bytes() => (
+            Some(LimitKind::Output),
+            Err(format!("the output was {} bytes, over the {} KiB limit", output.len(), limits.output_kib)),
+        ),
+        Ok(Ok(Ok(output))) => (None, Ok(Ok(output))),
+    };
+    let result = match result {
+        Err(limit_message) => {
+            if let Some(kind) = limit {
+                audit.deny(Capability::Limit, kind.to_string(), limit_message.clone(), Some(format!("raise the {kind} limit in the grant if this is expected")));
+            }
+            Err(CallError::Limit(limit_message))
+        }
+        Ok(Ok(out)) => Ok(redactor.redact(&out)),
+        Ok(Err(e)) => Err(redact_error(e, &redactor)),
+    };
+    let (logs, logs_dropped) = store.data().logs.take();
+    drop(store);
+    audit.map_text(|t| redactor.redact(t));
+    CallOutcome { result, limit, audit: audit.events(), ungranted, logs, logs_dropped, elapsed: start.elapsed() }
+}

@@ -1,0 +1,307 @@
+//! `skill.toml`: who a skill is and what it requests. Parsing is strict:
+//! unknown keys and bad values are refused with a message naming the key.
+//!
+//! ```toml
+//! [skill]
+//! name = "github"
+//! version = "0.1.0"
+//! description = "Read GitHub repositories and issues"
+//! publisher = "chitin"
+//! contract = "0.1.0"
+//! component = "github.wasm"          # optional, relative to this file
+//!
+//! [[capabilities.fs]]
+//! guest = "/workspace"
+//! access = "read-write"              # or "read-only"
+//! host = "$WORKSPACE"                # optional suggestion: $WORKSPACE, $HOME, ~
+//!
+//! [[capabilities.net]]
+//! url = "https://api.github.com"
+//! why = "the GitHub REST API"
+//!
+//! [[capabilities.secrets]]
+//! name = "GITHUB_TOKEN"
+//! host = "https://api.github.com"
+//! header = "authorization"
+//! prefix = "Bearer "
+//!
+//! [limits]
+//! memory_mib = 64
+//! ```
+
+use crate::capabilities::fs::{Access, validate_guest_path};
+use crate::capabilities::limits::Limits;
+use crate::capabilities::net::rules::NetRule;
+use crate::capabilities::secrets::SecretRule;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The contract version this host implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Whether a skill built against contract `v` can run on this host
+/// (same major, and for 0.x the same minor, not newer than ours).
+pub fn contract_supported(v: &semver::Version) -> bool {
+    let ours = semver::Version::new(0, 1, 0);
+    let req = semver::VersionReq::parse(&format!("^{}.{}", ours.major, ours.minor));
+    req.is_ok_and(|r| r.matches(v)) && v.minor <= ours.minor
+}
+
+/// A manifest problem.
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrongly typed value.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and position).
+        message: String,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted key, e.g. `capabilities.net[0].url`.
+        key: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+}
+
+/// The parsed manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Identity.
+    pub skill: SkillMeta,
+    /// What the skill asks to be granted.
+    #[serde(default)]
+    pub capabilities: Requests,
+    /// Limits the skill asks for (the grant decides).
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+/// The `[skill]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillMeta {
+    /// Lowercase name: letters, digits, `-`.
+    pub name: String,
+    /// Semantic version.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// Who publishes it.
+    pub publisher: String,
+    /// The `chitin:skill` contract version it was built against.
+    pub contract: String,
+    /// Path of the component, relative to the manifest (default `<name>.wasm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+}
+
+/// The `[capabilities]` table: requests, not grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    /// Directories.
+    #[serde(default)]
+    pub fs: Vec<FsRequest>,
+    /// Hosts.
+    #[serde(default)]
+    pub net: Vec<NetRequest>,
+    /// Secrets and where they go.
+    #[serde(default)]
+    pub secrets: Vec<SecretRule>,
+}
+
+/// A requested directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsRequest {
+    /// Where the skill expects it, e.g. `/workspace`.
+    pub guest: String,
+    /// Access asked for.
+    pub access: Access,
+    /// Suggested host directory (`$WORKSPACE`, `$HOME`, `~` expand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Why, for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// A requested host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetRequest {
+    /// `scheme://host[:port]`, optionally `*.` wildcard.
+    pub url: NetRule,
+    /// Why, for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl Manifest {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate manifest text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let m: Manifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Syntax { path: path.into(), message: e.to_string().trim_end().to_string() })?;
+        m.validate(path)?;
+        Ok(m)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ManifestError> {
+        let bad = |key: String, message: String| Err(ManifestError::Invalid { path: path.into(), key, message });
+        let s = &self.skill;
+        let name_ok = !s.name.is_empty()
+            && s.name.len() <= 64
+            && s.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok {
+            return bad("skill.name".into(), format!("`{}`: use 1-64 lowercase letters, digits and `-`, starting with a letter", s.name));
+        }
+        if let Err(e) = semver::Version::parse(&s.version) {
+            return bad("skill.version".into(), format!("`{}` is not a semantic version like 1.2.3 ({e})", s.version));
+        }
+        if s.description.trim().is_empty() {
+            return bad("skill.description".into(), "must not be empty".into());
+        }
+        if s.publisher.trim().is_empty() {
+            return bad("skill.publisher".into(), "must not be empty".into());
+        }
+        match semver::Version::parse(&s.contract) {
+            Err(e) => return bad("skill.contract".into(), format!("`{}` is not a version ({e})", s.contract)),
+            Ok(v) if !contract_supported(&v) => {
+                return bad(
+                    "skill.contract".into(),
+                    format!("contract {v} is not supported by this host, which implements chitin:skill@{CONTRACT_VERSION}"),
+                );
+            }
+            Ok(_) => {}
+        }
+        if let Some(c) = &s.component
+            && (c.is_empty() || Path::new(c).is_absolute())
+        {
+            return bad("skill.component".into(), format!("`{c}` must be a path relative to skill.toml"));
+        }
+        let mut guests = std::collections::HashSet::new();
+        for (i, fs) in self.capabilities.fs.iter().enumerate() {
+            if let Err(e) = validate_guest_path(&fs.guest) {
+                return bad(format!("capabilities.fs[{i}].guest"), e.to_string());
+            }
+            if !guests.insert(fs.guest.as_str()) {
+                return bad(format!("capabilities.fs[{i}].guest"), format!("`{}` is requested twice", fs.guest));
+            }
+        }
+        for (i, secret) in self.capabilities.secrets.iter().enumerate() {
+            let target = match secret.target() {
+                Ok(t) => t,
+                Err(e) => return bad(format!("capabilities.secrets[{i}]"), e.to_string()),
+            };
+            let covered = self.capabilities.net.iter().any(|n| n.url == target || n.url.to_string() == target.to_string());
+            if !covered {
+                return bad(
+                    format!("capabilities.secrets[{i}].host"),
+                    format!("`{target}` is not requested in capabilities.net, so the secret could never be sent"),
+                );
+            }
+        }
+        if let Some(l) = &self.limits
+            && let Some((field, value, max)) = l.out_of_range()
+        {
+            return bad(format!("limits.{field}"), format!("{value} is out of range (1..={max})"));
+        }
+        Ok(())
+    }
+
+    /// The limits requested, or the defaults.
+    pub fn requested_limits(&self) -> Limits {
+        self.limits.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[skill]
+name = "github"
+version = "0.1.0"
+description = "GitHub"
+publisher = "chitin"
+contract = "0.1.0"
+
+[[capabilities.fs]]
+guest = "/workspace"
+access = "read-write"
+
+[[capabilities.net]]
+url = "https://api.github.com"
+
+[[capabilities.secrets]]
+name = "GITHUB_TOKEN"
+host = "https://api.github.com"
+prefix = "Bearer "
+
+[limits]
+memory_mib = 32
+"#;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("skill.toml"))
+    }
+
+    #[test]
+    fn good_manifest_parses() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.skill.name, "github");
+        assert_eq!(m.capabilities.secrets[0].header, "authorization");
+        assert_eq!(m.requested_limits().memory_mib, 32);
+        assert_eq!(m.requested_limits().cpu_ms, Limits::default().cpu_ms);
+    }
+
+    #[test]
+    fn bad_manifests_name_the_key() {
+        // (edit applied to GOOD, key that must appear in the message)
+        let table = [
+            (("name = \"github\"", "name = \"GitHub!\""), "skill.name"),
+            (("version = \"0.1.0\"", "version = \"one\""), "skill.version"),
+            (("contract = \"0.1.0\"", "contract = \"0.2.0\""), "skill.contract"),
+            (("contract = \"0.1.0\"", "contract = \"1.0.0\""), "skill.contract"),
+            (("guest = \"/workspace\"", "guest = \"../etc\""), "capabilities.fs[0].guest"),
+            (("access = \"read-write\"", "access = \"everything\""), "access"),
+            (("url = \"https://api.github.com\"", "url = \"ftp://x\""), "ftp://x"),
+            (("host = \"https://api.github.com\"", "host = \"https://*.github.com\""), "capabilities.secrets[0]"),
+            (("host = \"https://api.github.com\"", "host = \"https://uploads.github.com\""), "capabilities.secrets[0].host"),
+            (("memory_mib = 32", "memory_mib = 0"), "limits.memory_mib"),
+            (("memory_mib = 32", "memory = 32"), "memory"),
+            (("publisher = \"chitin\"", "publisher = \"chitin\"\nhomepage = \"x\""), "homepage"),
+        ];
+        for ((from, to), key) in table {
+            assert!(GOOD.contains(from), "{from}");
+            let text = GOOD.replacen(from, to, 1);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "editing `{from}` -> `{to}`: message `{err}` should name `{key}`");
+        }
+    }
+}
