@@ -44,15 +44,20 @@ struct Match {
     text: String,
 }
 
-fn resolve(rel: &str) -> PathBuf {
+/// Map a workspace-relative path into the mount, refusing early (with a
+/// clear `denied`) when no directory was granted at all.
+fn resolve(rel: &str) -> Result<PathBuf, ToolError> {
+    if std::fs::metadata(ROOT).is_err() {
+        return Err(ToolError::Denied(format!("filesystem: no directory is granted at {ROOT}")));
+    }
     let rel = rel.trim_start_matches('/');
     let rel = rel.strip_prefix("workspace/").unwrap_or(rel);
-    Path::new(ROOT).join(rel)
+    Ok(Path::new(ROOT).join(rel))
 }
 
 fn list(input: PathInput) -> Result<Vec<Entry>, ToolError> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(resolve(&input.path))? {
+    for entry in std::fs::read_dir(resolve(&input.path)?)? {
         let entry = entry?;
         let meta = entry.metadata()?;
         let kind = if meta.is_dir() { "dir" } else if meta.is_file() { "file" } else { "other" };
@@ -63,7 +68,7 @@ fn list(input: PathInput) -> Result<Vec<Entry>, ToolError> {
 }
 
 fn read(input: PathInput) -> Result<String, ToolError> {
-    let path = resolve(&input.path);
+    let path = resolve(&input.path)?;
     let len = std::fs::metadata(&path)?.len();
     if len > MAX_READ {
         return Err(ToolError::failed(format!("{} is {len} bytes; the limit is {MAX_READ}", input.path)));
@@ -74,7 +79,7 @@ fn read(input: PathInput) -> Result<String, ToolError> {
 
 fn write(input: WriteInput) -> Result<Value, ToolError> {
     use std::io::Write;
-    let path = resolve(&input.path);
+    let path = resolve(&input.path)?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -119,7 +124,7 @@ fn search(input: SearchInput) -> Result<Vec<Match>, ToolError> {
         return Err(ToolError::invalid("query must not be empty"));
     }
     let mut out = Vec::new();
-    search_dir(&resolve(&input.path), &input.query, &mut out)?;
+    search_dir(&resolve(&input.path)?, &input.query, &mut out)?;
     Ok(out)
 }
 

@@ -1,0 +1,74 @@
+//! Command-line interface: argument definitions and dispatch.
+
+mod grants;
+mod report;
+mod secret;
+mod skill;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The tool ran and failed (or crashed).
+pub const EXIT_FAILED: u8 = 1;
+/// Bad usage, bad input, or a skill that cannot be loaded.
+pub const EXIT_USAGE: u8 = 2;
+/// The sandbox refused something the tool needed.
+pub const EXIT_DENIED: u8 = 3;
+/// A resource limit stopped the call.
+pub const EXIT_LIMIT: u8 = 4;
+
+/// Chitin: a hardened shell for AI agent skills.
+///
+/// Skills are WebAssembly components that get nothing by default: every
+/// directory, host and secret is granted by you, per skill, and enforced by
+/// the host on every call.
+#[derive(Debug, Parser)]
+#[command(name = "chitin", version, propagate_version = true)]
+pub struct Cli {
+    /// More output on stderr (-v: audit events, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub paths: Paths,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where Chitin keeps its state.
+#[derive(Debug, Args)]
+pub struct Paths {
+    /// Compiled-component cache directory [default: <user cache dir>/chitin/components].
+    #[arg(long, env = "CHITIN_CACHE_DIR", global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Do not read or write the compiled-component cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    /// Secret store file [default: <user config dir>/chitin/secrets.json].
+    #[arg(long, env = "CHITIN_SECRETS", global = true, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run and inspect skills.
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
+    /// Manage secrets in the host's secret store (values are never printed).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
+}
+
+/// Run a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
+        Command::Secret(cmd) => secret::run(cmd, &cli.paths),
+    }
+}

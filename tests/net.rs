@@ -1,0 +1,154 @@
+//! Network capability: only granted origins are reachable; loopback,
+//! private, link-local and disguised internal addresses are refused after
+//! DNS unless the exact host is granted; redirects are re-checked; request
+//! count and response size are capped; raw sockets are denied.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::capabilities::Grants;
+use chitin::capabilities::limits::Limits;
+use chitin::{CallError, Capability, Decision};
+use serde_json::json;
+use support::*;
+
+fn is_denied(out: &chitin::CallOutcome) -> bool {
+    matches!(out.result, Err(CallError::Denied(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_origin_is_reached() {
+    let server = TestServer::start();
+    let skill = hostile();
+    let grants = net_grant(&[&server.base()]);
+    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/text", server.base())})).await;
+    let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["body"], "hello from the test server");
+    assert_eq!(server.requests().len(), 1);
+    assert!(out.audit.iter().any(|e| e.capability == Capability::Net && e.decision == Decision::Allow));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ungranted_origins_are_refused_before_any_connection() {
+    let server = TestServer::start();
+    let skill = hostile();
+    let url = format!("{}/text", server.base());
+    let other_port = format!("http://127.0.0.1:{}", server.port().wrapping_add(1).max(1));
+    // (grant, why it must not match)
+    let table: [(Vec<&str>, &str); 4] = [
+        (vec![], "nothing granted"),
+        (vec![&other_port], "another port"),
+        (vec!["https://127.0.0.1:*"], "https only"),
+        (vec!["http://*.127.0.0.1:*"], "subdomain wildcard does not match the apex"),
+    ];
+    for (rules, why) in table {
+        let out = call(&skill, &net_grant(&rules), "fetch", json!({"url": url})).await;
+        assert!(is_denied(&out), "{why}: {:?}", out.result);
+        let deny = out.denials().next().expect("a deny audit event");
+        assert_eq!(deny.capability, Capability::Net);
+        assert!(deny.hint.as_deref().unwrap_or("").contains(&format!("--allow-host {}", server.base())), "{deny:?}");
+        assert_host_alive().await;
+    }
+    assert!(server.requests().is_empty(), "the server must not have been contacted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_grants_never_reach_internal_addresses() {
+    let server = TestServer::start();
+    let skill = hostile();
+    let p = server.port();
+    // Everything is allowed by the allow-list here; only the post-DNS
+    // address check stands between the skill and the loopback server.
+    let grants = net_grant(&["http://*:*"]);
+    let table = [
+        format!("http://127.0.0.1:{p}/text"),
+        format!("http://127.1:{p}/text"),
+        format!("http://2130706433:{p}/text"),
+        format!("http://0x7f000001:{p}/text"),
+        format!("http://017700000001:{p}/text"),
+        format!("http://localhost:{p}/text"),
+        format!("http://[::1]:{p}/text"),
+        format!("http://[::ffff:127.0.0.1]:{p}/text"),
+        format!("http://[::ffff:7f00:1]:{p}/text"),
+        format!("http://[::127.0.0.1]:{p}/text"),
+        format!("http://0.0.0.0:{p}/text"),
+        format!("http://[::]:{p}/text"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://[fd00::1]/".to_string(),
+        "http://10.0.0.1/".to_string(),
+        "http://192.168.1.1/".to_string(),
+    ];
+    for url in table {
+        let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
+        assert!(out.result.is_err(), "{url}: reached: {:?}", out.result);
+        if is_denied(&out) {
+            let hint = out.denials().find_map(|d| d.hint.clone()).unwrap_or_default();
+            assert!(hint.contains("exact host"), "{url}: {hint}");
+        }
+        assert_host_alive().await;
+    }
+    assert!(server.requests().is_empty(), "an internal address was contacted: {:?}", server.requests());
+
+    // The exact host, granted on purpose, is reachable.
+    let exact = net_grant(&[&server.base()]);
+    let out = call(&skill, &exact, "fetch", json!({"url": format!("{}/text", server.base())})).await;
+    assert!(ok(&out).contains("hello from the test server"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_checked_again() {
+    let allowed = TestServer::start();
+    let denied = TestServer::start();
+    let skill = hostile();
+    let grants = net_grant(&[&allowed.base()]);
+    for target in [format!("{}/text", denied.base()), "http://169.254.169.254/latest/meta-data/".to_string()] {
+        let url = format!("{}/redirect?to={}", allowed.base(), target);
+        let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
+        assert!(is_denied(&out), "redirect to {target}: {:?}", out.result);
+        assert!(out.audit.iter().any(|e| e.reason.contains("redirect to")), "the redirect is audited");
+        assert_host_alive().await;
+    }
+    assert!(denied.requests().is_empty());
+    // The host itself never follows: without client-side following, the 302 comes back.
+    let url = format!("{}/redirect?to={}/text", allowed.base(), denied.base());
+    let out = call(&skill, &grants, "fetch", json!({"url": url, "follow": false})).await;
+    let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
+    assert_eq!(v["status"], 302);
+    assert!(denied.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_count_and_response_bytes_are_capped() {
+    let server = TestServer::start();
+    let skill = hostile();
+    let mut grants = net_grant(&[&server.base()]);
+    grants.limits = Limits { http_requests: 3, http_response_kib: 4, ..Limits::default() };
+
+    // A redirect loop: the SDK follows, the host stops it at the cap.
+    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/loop", server.base())})).await;
+    assert!(out.result.is_err(), "{:?}", out.result);
+    assert!(out.denials().any(|d| d.capability == Capability::Limit && d.reason.contains("more than 3 HTTP requests")), "{:#?}", out.audit);
+    assert_eq!(server.requests().len(), 3);
+
+    // 64 KiB body against a 4 KiB budget.
+    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/bytes?n=65536", server.base())})).await;
+    assert!(out.result.is_err(), "{:?}", out.result);
+    assert!(out.denials().any(|d| d.capability == Capability::Limit && d.reason.contains("response bytes")), "{:#?}", out.audit);
+    // Under the budget it works.
+    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/bytes?n=1000", server.base())})).await;
+    assert!(ok(&out).contains(&"x".repeat(1000)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_sockets_are_denied_even_with_a_net_grant() {
+    let server = TestServer::start();
+    let skill = hostile();
+    for grants in [Grants::default(), net_grant(&[&server.base()])] {
+        let out = call(&skill, &grants, "socket", json!({"path": server.addr.to_string()})).await;
+        assert!(out.result.is_err(), "{:?}", out.result);
+    }
+    assert!(server.requests().is_empty());
+    assert_host_alive().await;
+}

@@ -1,0 +1,155 @@
+//! A real HTTP/1.1 server on 127.0.0.1 for tests: it records every request
+//! and answers a few routes. One request per connection; the accept loop
+//! stops when the server is dropped.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// The running server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+fn query(path: &str, key: &str) -> Option<String> {
+    let q = path.split_once('?')?.1;
+    q.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(|v| v.replace("%3A", ":").replace("%2F", "/")))
+}
+
+fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, base: &str) {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || line.is_empty() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    let req = Request { method, path: path.clone(), headers: headers.clone(), body };
+    requests.lock().unwrap().push(req);
+
+    let route = path.split('?').next().unwrap_or("/");
+    let auth = headers.get("authorization").cloned().unwrap_or_default();
+    match route {
+        "/text" => respond(&mut stream, "200 OK", &[("Content-Type", "text/plain".into())], b"hello from the test server"),
+        "/html" => respond(
+            &mut stream,
+            "200 OK",
+            &[("Content-Type", "text/html".into())],
+            b"<html><head><title>T</title><script>var x=1;</script></head><body><h1>Chitin &amp; friends</h1><p>Readable   text.</p></body></html>",
+        ),
+        "/echo-auth" => respond(&mut stream, "200 OK", &[("X-Echo", auth.clone())], format!("you sent: {auth}").as_bytes()),
+        "/redirect" => {
+            let to = query(&path, "to").unwrap_or_else(|| format!("{base}/text"));
+            respond(&mut stream, "302 Found", &[("Location", to)], b"")
+        }
+        "/loop" => respond(&mut stream, "302 Found", &[("Location", format!("{base}/loop"))], b""),
+        "/bytes" => {
+            let n: usize = query(&path, "n").and_then(|v| v.parse().ok()).unwrap_or(1024);
+            respond(&mut stream, "200 OK", &[], &vec![b'x'; n])
+        }
+        "/slow" => {
+            let ms: u64 = query(&path, "ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
+            std::thread::sleep(Duration::from_millis(ms.min(10_000)));
+            respond(&mut stream, "200 OK", &[], b"slow")
+        }
+        r if r.starts_with("/repos/") => {
+            if auth.is_empty() {
+                return respond(&mut stream, "401 Unauthorized", &[], b"{\"message\":\"Requires authentication\"}");
+            }
+            let body = if r.ends_with("/issues") {
+                r#"[{"number":7,"title":"Sandbox all the things","state":"open","html_url":"https://example.invalid/7"}]"#.to_string()
+            } else {
+                r#"{"full_name":"chitin/chitin","description":"A hardened shell","stargazers_count":42,"forks_count":3,"open_issues_count":1,"default_branch":"main","language":"Rust","html_url":"https://example.invalid"}"#.to_string()
+            };
+            respond(&mut stream, "200 OK", &[("Content-Type", "application/json".into())], body.as_bytes())
+        }
+        _ => respond(&mut stream, "404 Not Found", &[], b"not found"),
+    }
+}
+
+impl TestServer {
+    /// Start on 127.0.0.1 with an ephemeral port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (reqs, stop2) = (requests.clone(), stop.clone());
+        let base = format!("http://{addr}");
+        std::thread::spawn(move || {
+            // Bounded: a test makes a handful of requests at most.
+            for stream in listener.incoming().take(10_000) {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(s) = stream {
+                    let (reqs, base) = (reqs.clone(), base.clone());
+                    std::thread::spawn(move || handle(s, &reqs, &base));
+                }
+            }
+        });
+        TestServer { addr, requests, stop }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
