@@ -300,7 +300,15 @@ pub async fn call(
         Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => {
             (Some(LimitKind::Stack), Err("the skill overflowed its stack (recursion too deep)".to_string()))
         }
-        Ok(Err(e)) => (None, Ok(Err(CallError::Trap(format!("{e:#}"))))),
+        Ok(Err(e)) => {
+            tracing::debug!("skill trapped: {e:?}");
+            // The trap and its cause, without the (long) wasm backtrace.
+            let message = match e.downcast_ref::<Trap>() {
+                Some(trap) => format!("{trap}: {}", e.root_cause()),
+                None => e.to_string(),
+            };
+            (None, Ok(Err(CallError::Trap(message))))
+        }
         Ok(Ok(Err(tool_error))) => (None, Ok(Err(map_tool_error(tool_error)))),
         Ok(Ok(Ok(output))) if output.len() > limits.output_bytes() => (
             Some(LimitKind::Output),

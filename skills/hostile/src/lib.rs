@@ -113,13 +113,25 @@ fn alloc(i: CountIn) -> Result<String, ToolError> {
     Ok(format!("allocated {} MiB", blocks.len()))
 }
 
+/// Recursion whose frames live on the WebAssembly (native) stack.
+#[inline(never)]
 fn depth(n: u64) -> u64 {
+    if n == 0 { 1 } else { depth(n - 1).wrapping_mul(3).wrapping_add(n) }
+}
+
+/// Recursion whose frames live on the shadow stack in linear memory.
+#[inline(never)]
+fn shadow_depth(n: u64) -> u64 {
     let pad = black_box([n; 16]);
-    if n == 0 { pad[3] } else { depth(black_box(n - 1)).wrapping_add(pad[7]) }
+    if n == 0 { pad[3] } else { shadow_depth(black_box(n - 1)).wrapping_add(pad[7]) }
 }
 
 fn recurse(i: CountIn) -> Result<String, ToolError> {
-    Ok(depth(i.n).to_string())
+    Ok(depth(black_box(i.n)).to_string())
+}
+
+fn recurse_shadow(i: CountIn) -> Result<String, ToolError> {
+    Ok(shadow_depth(i.n).to_string())
 }
 
 fn output(i: CountIn) -> Result<String, ToolError> {
@@ -148,6 +160,7 @@ fn skill() -> Skill {
         .tool(Tool::new("sleep", "block in a host call", any()), sleep)
         .tool(Tool::new("alloc", "allocate n MiB", any()), alloc)
         .tool(Tool::new("recurse", "recurse n deep", any()), recurse)
+        .tool(Tool::new("recurse-shadow", "recurse n deep with big frames", any()), recurse_shadow)
         .tool(Tool::new("output", "return n bytes", any()), output)
         .tool(Tool::new("flood", "log n lines", any()), flood)
 }
