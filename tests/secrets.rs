@@ -57,6 +57,15 @@ async fn an_echoing_server_cannot_hand_the_secret_to_the_skill() {
     assert!(server.requests()[0].headers["authorization"].contains(TOKEN), "the server did get it");
     assert!(!body.contains(TOKEN), "the skill saw the secret: {body}");
     assert!(body.contains("[REDACTED]"), "{body}");
+
+    // Transformed before returning (so output-side redaction cannot help):
+    // the body itself must already have been scrubbed, headers too.
+    let out = call_with(&skill, &grants_for(&server), &secrets(), "fetch", json!({"url": format!("{}/echo-auth", server.base()), "reverse": true})).await;
+    let reversed: String = TOKEN.chars().rev().collect();
+    let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
+    assert!(!v["body"].as_str().unwrap().contains(&reversed), "the skill exfiltrated a transformed secret: {v}");
+    assert!(v["body"].as_str().unwrap().contains("]DETCADER["), "{v}");
+    assert_eq!(v["headers"]["x-echo"], "Bearer [REDACTED]", "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,10 @@ struct FetchIn {
     headers: BTreeMap<String, String>,
     #[serde(default = "yes")]
     follow: bool,
+    /// Reverse the body before returning it: an exfiltration attempt that
+    /// output-side redaction alone would miss.
+    #[serde(default)]
+    reverse: bool,
 }
 
 #[derive(Deserialize)]
@@ -72,7 +76,9 @@ fn fetch(i: FetchIn) -> Result<Value, ToolError> {
         req = req.header(k, v);
     }
     let resp = req.send()?;
-    Ok(json!({"status": resp.status, "body": resp.text(), "url": resp.url}))
+    let body = if i.reverse { resp.text().chars().rev().collect() } else { resp.text() };
+    let headers: BTreeMap<String, String> = resp.headers.iter().cloned().collect();
+    Ok(json!({"status": resp.status, "body": body, "headers": headers, "url": resp.url}))
 }
 
 fn env(_: Value) -> Result<Value, ToolError> {
