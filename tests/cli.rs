@@ -19,14 +19,32 @@ struct Run {
 
 fn chitin(args: &[&str], cache: &Path, stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chitin"));
-    cmd.args(args).env("CHITIN_CACHE_DIR", cache).env_remove("CHITIN_SECRETS").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .env("CHITIN_CACHE_DIR", cache)
+        .env_remove("CHITIN_SECRETS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
-    Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into(),
+        stderr: String::from_utf8_lossy(&stderr).into(),
+    }
 }
 
 fn s(p: &Path) -> String {
@@ -41,17 +59,62 @@ fn files_skill_needs_its_directory() {
     std::fs::write(ws.join("a.txt"), "from the host").unwrap();
     let dir = s(&skill_dir("files"));
 
-    let r = chitin(&["skill", "run", &dir, "read", "--input", r#"{"path":"a.txt"}"#], tmp.path(), None);
+    let r = chitin(
+        &[
+            "skill",
+            "run",
+            &dir,
+            "read",
+            "--input",
+            r#"{"path":"a.txt"}"#,
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("no directory is granted at /workspace"), "{}", r.stderr);
-    assert!(r.stderr.contains("--allow-dir <DIR>:/workspace:rw"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no directory is granted at /workspace"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--allow-dir <DIR>:/workspace:rw"),
+        "{}",
+        r.stderr
+    );
 
-    let r = chitin(&["skill", "run", &dir, "read", "-i", r#"{"path":"a.txt"}"#, "--allow-dir", &s(&ws)], tmp.path(), None);
+    let r = chitin(
+        &[
+            "skill",
+            "run",
+            &dir,
+            "read",
+            "-i",
+            r#"{"path":"a.txt"}"#,
+            "--allow-dir",
+            &s(&ws),
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.trim(), "from the host");
 
     let ro = format!("{}:ro", s(&ws));
-    let r = chitin(&["skill", "run", &dir, "write", "-i", r#"{"path":"b.txt","content":"x"}"#, "--allow-dir", &ro], tmp.path(), None);
+    let r = chitin(
+        &[
+            "skill",
+            "run",
+            &dir,
+            "write",
+            "-i",
+            r#"{"path":"b.txt","content":"x"}"#,
+            "--allow-dir",
+            &ro,
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(!ws.join("b.txt").exists());
 }
@@ -63,12 +126,34 @@ fn web_fetch_needs_its_host() {
     let dir = s(&skill_dir("web-fetch"));
     let input = format!(r#"{{"url":"{}/html"}}"#, server.base());
 
-    let r = chitin(&["skill", "run", &dir, "fetch", "-i", &input], tmp.path(), None);
+    let r = chitin(
+        &["skill", "run", &dir, "fetch", "-i", &input],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("--allow-host {}", server.base())), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("--allow-host {}", server.base())),
+        "{}",
+        r.stderr
+    );
     assert!(server.requests().is_empty());
 
-    let r = chitin(&["skill", "run", &dir, "fetch", "-i", &input, "--allow-host", &server.base()], tmp.path(), None);
+    let r = chitin(
+        &[
+            "skill",
+            "run",
+            &dir,
+            "fetch",
+            "-i",
+            &input,
+            "--allow-host",
+            &server.base(),
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("Chitin & friends"), "{}", r.stdout);
 }
@@ -94,29 +179,89 @@ fn github_skill_uses_a_stored_secret_it_never_sees() {
     )
     .unwrap();
 
-    let r = chitin(&["--secrets-file", &secrets, "secret", "set", "GITHUB_TOKEN"], tmp.path(), Some(token));
+    let r = chitin(
+        &["--secrets-file", &secrets, "secret", "set", "GITHUB_TOKEN"],
+        tmp.path(),
+        Some(token),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains(token) && !r.stderr.contains(token));
-    let r = chitin(&["--secrets-file", &secrets, "secret", "list"], tmp.path(), None);
+    let r = chitin(
+        &["--secrets-file", &secrets, "secret", "list"],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.stdout.trim(), "GITHUB_TOKEN");
 
-    let input = format!(r#"{{"owner":"chitin","repo":"chitin","api":"{}"}}"#, server.base());
+    let input = format!(
+        r#"{{"owner":"chitin","repo":"chitin","api":"{}"}}"#,
+        server.base()
+    );
     let skill = s(&sk);
     // Host granted, secret not: the API refuses and the user is told which flag grants it.
-    let r = chitin(&["--secrets-file", &secrets, "skill", "run", &skill, "repo", "-i", &input, "--allow-host", &server.base()], tmp.path(), None);
+    let r = chitin(
+        &[
+            "--secrets-file",
+            &secrets,
+            "skill",
+            "run",
+            &skill,
+            "repo",
+            "-i",
+            &input,
+            "--allow-host",
+            &server.base(),
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("--allow-secret GITHUB_TOKEN"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--allow-secret GITHUB_TOKEN"),
+        "{}",
+        r.stderr
+    );
 
-    let r = chitin(&["--secrets-file", &secrets, "skill", "run", &skill, "repo", "-i", &input, "--grant-requested"], tmp.path(), None);
+    let r = chitin(
+        &[
+            "--secrets-file",
+            &secrets,
+            "skill",
+            "run",
+            &skill,
+            "repo",
+            "-i",
+            &input,
+            "--grant-requested",
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"stars\": 42"), "{}", r.stdout);
-    assert!(r.stderr.contains("use your GITHUB_TOKEN secret, sent only to"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("use your GITHUB_TOKEN secret, sent only to"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains(token) && !r.stderr.contains(token));
-    assert_eq!(server.requests().last().unwrap().headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(
+        server.requests().last().unwrap().headers["authorization"],
+        format!("Bearer {token}")
+    );
 
-    let r = chitin(&["--secrets-file", &secrets, "secret", "rm", "GITHUB_TOKEN"], tmp.path(), None);
+    let r = chitin(
+        &["--secrets-file", &secrets, "secret", "rm", "GITHUB_TOKEN"],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 0);
-    let r = chitin(&["--secrets-file", &secrets, "secret", "list"], tmp.path(), None);
+    let r = chitin(
+        &["--secrets-file", &secrets, "secret", "list"],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.stdout.trim(), "");
 }
 
@@ -127,20 +272,59 @@ fn bad_input_is_refused_clearly() {
     let hostile = s(&component("hostile"));
     // (args, exit code, text expected on stderr)
     let table: Vec<(Vec<&str>, i32, &str)> = vec![
-        (vec!["skill", "run", &files, "read", "-i", "{not json"], 2, "--input is not valid JSON"),
-        (vec!["skill", "run", &files, "frobnicate"], 2, "unknown tool"),
-        (vec!["skill", "run", &files, "list", "--allow-dir", "/definitely/not/here"], 2, "/definitely/not/here"),
-        (vec!["skill", "run", &files, "list", "--allow-host", "ftp://x"], 2, "ftp://x"),
-        (vec!["skill", "run", &files, "list", "--limit", "fuel=3"], 2, "unknown limit `fuel`"),
-        (vec!["skill", "run", &files, "list", "--allow-secret", "NOPE"], 2, "does not request a secret named NOPE"),
-        (vec!["skill", "run", &hostile, "spin", "--limit", "cpu_ms=100"], 4, "cpu limit"),
+        (
+            vec!["skill", "run", &files, "read", "-i", "{not json"],
+            2,
+            "--input is not valid JSON",
+        ),
+        (
+            vec!["skill", "run", &files, "frobnicate"],
+            2,
+            "unknown tool",
+        ),
+        (
+            vec![
+                "skill",
+                "run",
+                &files,
+                "list",
+                "--allow-dir",
+                "/definitely/not/here",
+            ],
+            2,
+            "/definitely/not/here",
+        ),
+        (
+            vec!["skill", "run", &files, "list", "--allow-host", "ftp://x"],
+            2,
+            "ftp://x",
+        ),
+        (
+            vec!["skill", "run", &files, "list", "--limit", "fuel=3"],
+            2,
+            "unknown limit `fuel`",
+        ),
+        (
+            vec!["skill", "run", &files, "list", "--allow-secret", "NOPE"],
+            2,
+            "does not request a secret named NOPE",
+        ),
+        (
+            vec!["skill", "run", &hostile, "spin", "--limit", "cpu_ms=100"],
+            4,
+            "cpu limit",
+        ),
         (vec!["skill", "run", "/no/such/skill", "x"], 2, "not found"),
         (vec!["secret", "set", "bad name"], 2, "invalid secret name"),
     ];
     for (args, code, text) in table {
         let r = chitin(&args, tmp.path(), Some(""));
         assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains(text), "{args:?}: stderr should contain `{text}`: {}", r.stderr);
+        assert!(
+            r.stderr.contains(text),
+            "{args:?}: stderr should contain `{text}`: {}",
+            r.stderr
+        );
     }
 
     let bad = tmp.path().join("bad");
@@ -154,13 +338,32 @@ fn bad_input_is_refused_clearly() {
 #[test]
 fn tools_and_help() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = chitin(&["skill", "tools", &s(&skill_dir("github"))], tmp.path(), None);
+    let r = chitin(
+        &["skill", "tools", &s(&skill_dir("github"))],
+        tmp.path(),
+        None,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("github.repo") && r.stdout.contains("uses-secret:GITHUB_TOKEN"), "{}", r.stdout);
-    let r = chitin(&["skill", "tools", &s(&skill_dir("files")), "--json"], tmp.path(), None);
+    assert!(
+        r.stdout.contains("github.repo") && r.stdout.contains("uses-secret:GITHUB_TOKEN"),
+        "{}",
+        r.stdout
+    );
+    let r = chitin(
+        &["skill", "tools", &s(&skill_dir("files")), "--json"],
+        tmp.path(),
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
-    for args in [vec!["--help"], vec!["skill", "--help"], vec!["skill", "run", "--help"], vec!["skill", "tools", "--help"], vec!["secret", "--help"], vec!["secret", "set", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["skill", "--help"],
+        vec!["skill", "run", "--help"],
+        vec!["skill", "tools", "--help"],
+        vec!["secret", "--help"],
+        vec!["secret", "set", "--help"],
+    ] {
         let r = chitin(&args, tmp.path(), None);
         assert_eq!(r.code, 0, "{args:?}");
         assert!(r.stdout.contains("Usage:"), "{args:?}: {}", r.stdout);

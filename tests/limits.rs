@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn with(limits: Limits) -> Grants {
-    Grants { limits, ..Grants::default() }
+    Grants {
+        limits,
+        ..Grants::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,19 +26,69 @@ async fn each_limit_stops_its_attack() {
     let d = Limits::default();
     // (attack, tool, input, limits, expected limit)
     let table = [
-        ("infinite loop", "spin", json!({}), Limits { cpu_ms: 200, ..d }, LimitKind::Cpu),
-        ("blocking host call", "sleep", json!({"n": 60_000}), Limits { timeout_ms: 300, ..d }, LimitKind::Timeout),
-        ("memory bomb", "alloc", json!({"n": 4096}), Limits { memory_mib: 32, ..d }, LimitKind::Memory),
-        ("deep recursion", "recurse", json!({"n": 100_000_000u64}), d, LimitKind::Stack),
-        ("huge output", "output", json!({"n": 3 * 1024 * 1024}), Limits { output_kib: 1024, ..d }, LimitKind::Output),
+        (
+            "infinite loop",
+            "spin",
+            json!({}),
+            Limits { cpu_ms: 200, ..d },
+            LimitKind::Cpu,
+        ),
+        (
+            "blocking host call",
+            "sleep",
+            json!({"n": 60_000}),
+            Limits {
+                timeout_ms: 300,
+                ..d
+            },
+            LimitKind::Timeout,
+        ),
+        (
+            "memory bomb",
+            "alloc",
+            json!({"n": 4096}),
+            Limits {
+                memory_mib: 32,
+                ..d
+            },
+            LimitKind::Memory,
+        ),
+        (
+            "deep recursion",
+            "recurse",
+            json!({"n": 100_000_000u64}),
+            d,
+            LimitKind::Stack,
+        ),
+        (
+            "huge output",
+            "output",
+            json!({"n": 3 * 1024 * 1024}),
+            Limits {
+                output_kib: 1024,
+                ..d
+            },
+            LimitKind::Output,
+        ),
     ];
     for (attack, tool, input, limits, kind) in table {
         let start = Instant::now();
         let out = call(&skill, &with(limits), tool, input).await;
         assert_eq!(out.limit, Some(kind), "{attack}: {:?}", out.result);
-        assert!(matches!(out.result, Err(CallError::Limit(_))), "{attack}: {:?}", out.result);
-        assert!(out.denials().any(|e| e.capability == Capability::Limit), "{attack}: audited");
-        assert!(start.elapsed() < Duration::from_secs(20), "{attack}: took {:?}", start.elapsed());
+        assert!(
+            matches!(out.result, Err(CallError::Limit(_))),
+            "{attack}: {:?}",
+            out.result
+        );
+        assert!(
+            out.denials().any(|e| e.capability == Capability::Limit),
+            "{attack}: audited"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{attack}: took {:?}",
+            start.elapsed()
+        );
         assert_host_alive().await;
     }
 }
@@ -44,11 +97,20 @@ async fn each_limit_stops_its_attack() {
 async fn crashes_become_typed_errors() {
     let skill = hostile();
     // Big frames exhaust the shadow stack in linear memory first: a trap.
-    let out = call(&skill, &Grants::default(), "recurse-shadow", json!({"n": 100_000_000u64})).await;
+    let out = call(
+        &skill,
+        &Grants::default(),
+        "recurse-shadow",
+        json!({"n": 100_000_000u64}),
+    )
+    .await;
     match &out.result {
         Err(CallError::Trap(m)) => {
             assert!(m.contains("out of bounds"), "{m}");
-            assert!(!m.contains("wasm backtrace"), "a user-facing message, not a backtrace: {m}");
+            assert!(
+                !m.contains("wasm backtrace"),
+                "a user-facing message, not a backtrace: {m}"
+            );
         }
         other => panic!("expected a trap, got {other:?}"),
     }
@@ -58,13 +120,30 @@ async fn crashes_become_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_flood_is_capped_without_failing_the_call() {
     let skill = hostile();
-    let out = call(&skill, &with(Limits { log_kib: 4, ..Limits::default() }), "flood", json!({"n": 20_000})).await;
+    let out = call(
+        &skill,
+        &with(Limits {
+            log_kib: 4,
+            ..Limits::default()
+        }),
+        "flood",
+        json!({"n": 20_000}),
+    )
+    .await;
     assert_eq!(ok(&out), "flooded");
     let kept: usize = out.logs.iter().map(|l| l.message.len()).sum();
     assert!(kept <= 4 * 1024, "kept {kept} bytes of logs");
     assert!(out.logs_dropped > 1000, "dropped {}", out.logs_dropped);
-    assert!(out.logs.iter().any(|l| l.level == "info") && out.logs.iter().any(|l| l.level == "stdout"));
-    assert_eq!(out.denials().filter(|e| e.capability == Capability::Limit).count(), 1, "audited once");
+    assert!(
+        out.logs.iter().any(|l| l.level == "info") && out.logs.iter().any(|l| l.level == "stdout")
+    );
+    assert_eq!(
+        out.denials()
+            .filter(|e| e.capability == Capability::Limit)
+            .count(),
+        1,
+        "audited once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +151,25 @@ async fn a_spinning_skill_does_not_block_other_calls() {
     let skill = hostile();
     let spin = tokio::spawn(async move {
         let skill = hostile();
-        call(&skill, &with(Limits { cpu_ms: 1500, ..Limits::default() }), "spin", json!({})).await
+        call(
+            &skill,
+            &with(Limits {
+                cpu_ms: 1500,
+                ..Limits::default()
+            }),
+            "spin",
+            json!({}),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let start = Instant::now();
     let out = call(&skill, &Grants::default(), "output", json!({"n": 5})).await;
     assert_eq!(ok(&out), "AAAAA");
-    assert!(start.elapsed() < Duration::from_millis(1000), "a benign call waited {:?} behind a spinning one", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "a benign call waited {:?} behind a spinning one",
+        start.elapsed()
+    );
     assert_eq!(spin.await.unwrap().limit, Some(LimitKind::Cpu));
 }

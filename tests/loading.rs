@@ -14,11 +14,17 @@ use support::*;
 fn cache_hits_after_a_miss_and_survives_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = component("files");
-    let host = SkillHost::new(HostConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+    let host = SkillHost::new(HostConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+    })
+    .unwrap();
     let first = host.load(&wasm).unwrap();
     assert_eq!(first.cache, CacheStatus::Miss);
     // A second host (a daemon restart) recompiles nothing.
-    let host2 = SkillHost::new(HostConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+    let host2 = SkillHost::new(HostConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+    })
+    .unwrap();
     let second = host2.load(&wasm).unwrap();
     assert_eq!(second.cache, CacheStatus::Hit);
     assert_eq!(first.digest, second.digest);
@@ -76,7 +82,14 @@ fn non_skills_are_refused_with_clear_errors() {
     assert!(err.contains("s.wasm") && err.contains("build"), "{err}");
 
     // A bad manifest is refused before anything is compiled.
-    std::fs::write(skill_dir.join("skill.toml"), "[skill]\nname='s'\nversion='1.0.0'\ndescription='d'\npublisher='p'\ncontract='0.9.0'\n").unwrap();
+    std::fs::write(
+        skill_dir.join("skill.toml"),
+        "[skill]\nname='s'\nversion='1.0.0'\ndescription='d'\npublisher='p'\ncontract='0.9.0'\n",
+    )
+    .unwrap();
     let err = h.load(&skill_dir).unwrap_err().to_string();
-    assert!(err.contains("skill.contract") && err.contains("0.9.0"), "{err}");
+    assert!(
+        err.contains("skill.contract") && err.contains("0.9.0"),
+        "{err}"
+    );
 }

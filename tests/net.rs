@@ -22,12 +22,22 @@ async fn granted_origin_is_reached() {
     let server = TestServer::start();
     let skill = hostile();
     let grants = net_grant(&[&server.base()]);
-    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/text", server.base())})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/text", server.base())}),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(v["status"], 200);
     assert_eq!(v["body"], "hello from the test server");
     assert_eq!(server.requests().len(), 1);
-    assert!(out.audit.iter().any(|e| e.capability == Capability::Net && e.decision == Decision::Allow));
+    assert!(
+        out.audit
+            .iter()
+            .any(|e| e.capability == Capability::Net && e.decision == Decision::Allow)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,17 +51,29 @@ async fn ungranted_origins_are_refused_before_any_connection() {
         (vec![], "nothing granted"),
         (vec![&other_port], "another port"),
         (vec!["https://127.0.0.1:*"], "https only"),
-        (vec!["http://*.127.0.0.1:*"], "subdomain wildcard does not match the apex"),
+        (
+            vec!["http://*.127.0.0.1:*"],
+            "subdomain wildcard does not match the apex",
+        ),
     ];
     for (rules, why) in table {
         let out = call(&skill, &net_grant(&rules), "fetch", json!({"url": url})).await;
         assert!(is_denied(&out), "{why}: {:?}", out.result);
         let deny = out.denials().next().expect("a deny audit event");
         assert_eq!(deny.capability, Capability::Net);
-        assert!(deny.hint.as_deref().unwrap_or("").contains(&format!("--allow-host {}", server.base())), "{deny:?}");
+        assert!(
+            deny.hint
+                .as_deref()
+                .unwrap_or("")
+                .contains(&format!("--allow-host {}", server.base())),
+            "{deny:?}"
+        );
         assert_host_alive().await;
     }
-    assert!(server.requests().is_empty(), "the server must not have been contacted");
+    assert!(
+        server.requests().is_empty(),
+        "the server must not have been contacted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,16 +106,29 @@ async fn wildcard_grants_never_reach_internal_addresses() {
         let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
         assert!(out.result.is_err(), "{url}: reached: {:?}", out.result);
         if is_denied(&out) {
-            let hint = out.denials().find_map(|d| d.hint.clone()).unwrap_or_default();
+            let hint = out
+                .denials()
+                .find_map(|d| d.hint.clone())
+                .unwrap_or_default();
             assert!(hint.contains("exact host"), "{url}: {hint}");
         }
         assert_host_alive().await;
     }
-    assert!(server.requests().is_empty(), "an internal address was contacted: {:?}", server.requests());
+    assert!(
+        server.requests().is_empty(),
+        "an internal address was contacted: {:?}",
+        server.requests()
+    );
 
     // The exact host, granted on purpose, is reachable.
     let exact = net_grant(&[&server.base()]);
-    let out = call(&skill, &exact, "fetch", json!({"url": format!("{}/text", server.base())})).await;
+    let out = call(
+        &skill,
+        &exact,
+        "fetch",
+        json!({"url": format!("{}/text", server.base())}),
+    )
+    .await;
     assert!(ok(&out).contains("hello from the test server"));
 }
 
@@ -103,17 +138,29 @@ async fn redirects_are_checked_again() {
     let denied = TestServer::start();
     let skill = hostile();
     let grants = net_grant(&[&allowed.base()]);
-    for target in [format!("{}/text", denied.base()), "http://169.254.169.254/latest/meta-data/".to_string()] {
+    for target in [
+        format!("{}/text", denied.base()),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ] {
         let url = format!("{}/redirect?to={}", allowed.base(), target);
         let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
         assert!(is_denied(&out), "redirect to {target}: {:?}", out.result);
-        assert!(out.audit.iter().any(|e| e.reason.contains("redirect to")), "the redirect is audited");
+        assert!(
+            out.audit.iter().any(|e| e.reason.contains("redirect to")),
+            "the redirect is audited"
+        );
         assert_host_alive().await;
     }
     assert!(denied.requests().is_empty());
     // The host itself never follows: without client-side following, the 302 comes back.
     let url = format!("{}/redirect?to={}/text", allowed.base(), denied.base());
-    let out = call(&skill, &grants, "fetch", json!({"url": url, "follow": false})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": url, "follow": false}),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(v["status"], 302);
     assert!(denied.requests().is_empty());
@@ -124,20 +171,53 @@ async fn request_count_and_response_bytes_are_capped() {
     let server = TestServer::start();
     let skill = hostile();
     let mut grants = net_grant(&[&server.base()]);
-    grants.limits = Limits { http_requests: 3, http_response_kib: 4, ..Limits::default() };
+    grants.limits = Limits {
+        http_requests: 3,
+        http_response_kib: 4,
+        ..Limits::default()
+    };
 
     // A redirect loop: the SDK follows, the host stops it at the cap.
-    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/loop", server.base())})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/loop", server.base())}),
+    )
+    .await;
     assert!(out.result.is_err(), "{:?}", out.result);
-    assert!(out.denials().any(|d| d.capability == Capability::Limit && d.reason.contains("more than 3 HTTP requests")), "{:#?}", out.audit);
+    assert!(
+        out.denials()
+            .any(|d| d.capability == Capability::Limit
+                && d.reason.contains("more than 3 HTTP requests")),
+        "{:#?}",
+        out.audit
+    );
     assert_eq!(server.requests().len(), 3);
 
     // 64 KiB body against a 4 KiB budget.
-    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/bytes?n=65536", server.base())})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/bytes?n=65536", server.base())}),
+    )
+    .await;
     assert!(out.result.is_err(), "{:?}", out.result);
-    assert!(out.denials().any(|d| d.capability == Capability::Limit && d.reason.contains("response bytes")), "{:#?}", out.audit);
+    assert!(
+        out.denials()
+            .any(|d| d.capability == Capability::Limit && d.reason.contains("response bytes")),
+        "{:#?}",
+        out.audit
+    );
     // Under the budget it works.
-    let out = call(&skill, &grants, "fetch", json!({"url": format!("{}/bytes?n=1000", server.base())})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/bytes?n=1000", server.base())}),
+    )
+    .await;
     assert!(ok(&out).contains(&"x".repeat(1000)));
 }
 
@@ -146,7 +226,13 @@ async fn raw_sockets_are_denied_even_with_a_net_grant() {
     let server = TestServer::start();
     let skill = hostile();
     for grants in [Grants::default(), net_grant(&[&server.base()])] {
-        let out = call(&skill, &grants, "socket", json!({"path": server.addr.to_string()})).await;
+        let out = call(
+            &skill,
+            &grants,
+            "socket",
+            json!({"path": server.addr.to_string()}),
+        )
+        .await;
         assert!(out.result.is_err(), "{:?}", out.result);
     }
     assert!(server.requests().is_empty());

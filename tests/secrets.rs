@@ -21,49 +21,104 @@ fn secrets() -> HashMap<String, String> {
 }
 
 fn rule(host: &str) -> SecretRule {
-    SecretRule { name: "GITHUB_TOKEN".into(), host: host.into(), header: "authorization".into(), prefix: "Bearer ".into() }
+    SecretRule {
+        name: "GITHUB_TOKEN".into(),
+        host: host.into(),
+        header: "authorization".into(),
+        prefix: "Bearer ".into(),
+    }
 }
 
 fn grants_for(server: &TestServer) -> Grants {
-    Grants { secrets: vec![rule(&server.base())], ..net_grant(&[&server.base()]) }
+    Grants {
+        secrets: vec![rule(&server.base())],
+        ..net_grant(&[&server.base()])
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_skill_gets_the_secret_injected_but_never_sees_it() {
     let server = TestServer::start();
     let github = load("github");
-    let out = call_with(&github, &grants_for(&server), &secrets(), "repo", json!({"owner": "chitin", "repo": "chitin", "api": server.base()})).await;
+    let out = call_with(
+        &github,
+        &grants_for(&server),
+        &secrets(),
+        "repo",
+        json!({"owner": "chitin", "repo": "chitin", "api": server.base()}),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(v["stars"], 42);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].headers.get("authorization").map(String::as_str), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        reqs[0].headers.get("authorization").map(String::as_str),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
     let everything = serde_json::to_string(&out).unwrap();
-    assert!(!everything.contains(TOKEN), "the secret leaked into the outcome");
-    assert!(out.audit.iter().any(|e| e.capability == Capability::Secret && e.reason.contains("injected secret GITHUB_TOKEN")));
+    assert!(
+        !everything.contains(TOKEN),
+        "the secret leaked into the outcome"
+    );
+    assert!(
+        out.audit.iter().any(|e| e.capability == Capability::Secret
+            && e.reason.contains("injected secret GITHUB_TOKEN"))
+    );
 
     // Without the secret granted, the API refuses, and nothing was injected.
-    let out = call_with(&github, &net_grant(&[&server.base()]), &secrets(), "repo", json!({"owner": "chitin", "repo": "chitin", "api": server.base()})).await;
-    assert!(matches!(&out.result, Err(CallError::Failed(m)) if m.contains("401")), "{:?}", out.result);
-    assert!(server.requests()[1].headers.get("authorization").is_none());
+    let out = call_with(
+        &github,
+        &net_grant(&[&server.base()]),
+        &secrets(),
+        "repo",
+        json!({"owner": "chitin", "repo": "chitin", "api": server.base()}),
+    )
+    .await;
+    assert!(
+        matches!(&out.result, Err(CallError::Failed(m)) if m.contains("401")),
+        "{:?}",
+        out.result
+    );
+    assert!(!server.requests()[1].headers.contains_key("authorization"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoing_server_cannot_hand_the_secret_to_the_skill() {
     let server = TestServer::start();
     let skill = hostile();
-    let out = call_with(&skill, &grants_for(&server), &secrets(), "fetch", json!({"url": format!("{}/echo-auth", server.base())})).await;
+    let out = call_with(
+        &skill,
+        &grants_for(&server),
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base())}),
+    )
+    .await;
     let body = ok(&out);
-    assert!(server.requests()[0].headers["authorization"].contains(TOKEN), "the server did get it");
+    assert!(
+        server.requests()[0].headers["authorization"].contains(TOKEN),
+        "the server did get it"
+    );
     assert!(!body.contains(TOKEN), "the skill saw the secret: {body}");
     assert!(body.contains("[REDACTED]"), "{body}");
 
     // Transformed before returning (so output-side redaction cannot help):
     // the body itself must already have been scrubbed, headers too.
-    let out = call_with(&skill, &grants_for(&server), &secrets(), "fetch", json!({"url": format!("{}/echo-auth", server.base()), "reverse": true})).await;
+    let out = call_with(
+        &skill,
+        &grants_for(&server),
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base()), "reverse": true}),
+    )
+    .await;
     let reversed: String = TOKEN.chars().rev().collect();
     let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
-    assert!(!v["body"].as_str().unwrap().contains(&reversed), "the skill exfiltrated a transformed secret: {v}");
+    assert!(
+        !v["body"].as_str().unwrap().contains(&reversed),
+        "the skill exfiltrated a transformed secret: {v}"
+    );
     assert!(v["body"].as_str().unwrap().contains("]DETCADER["), "{v}");
     assert_eq!(v["headers"]["x-echo"], "Bearer [REDACTED]", "{v}");
 }
@@ -74,12 +129,30 @@ async fn guest_set_credential_headers_are_refused() {
     let skill = hostile();
     for name in ["authorization", "Authorization", "AUTHORIZATION"] {
         let headers = json!({ name: "Bearer stolen-or-forged" });
-        let out = call_with(&skill, &grants_for(&server), &secrets(), "fetch", json!({"url": format!("{}/echo-auth", server.base()), "headers": headers})).await;
-        assert!(matches!(out.result, Err(CallError::Denied(_))), "{name}: {:?}", out.result);
-        assert!(out.denials().any(|d| d.capability == Capability::Secret), "{:#?}", out.audit);
+        let out = call_with(
+            &skill,
+            &grants_for(&server),
+            &secrets(),
+            "fetch",
+            json!({"url": format!("{}/echo-auth", server.base()), "headers": headers}),
+        )
+        .await;
+        assert!(
+            matches!(out.result, Err(CallError::Denied(_))),
+            "{name}: {:?}",
+            out.result
+        );
+        assert!(
+            out.denials().any(|d| d.capability == Capability::Secret),
+            "{:#?}",
+            out.audit
+        );
         assert_host_alive().await;
     }
-    assert!(server.requests().is_empty(), "a request with a forged credential went out");
+    assert!(
+        server.requests().is_empty(),
+        "a request with a forged credential went out"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,27 +162,48 @@ async fn the_secret_goes_to_its_host_only_even_across_redirects() {
     let skill = hostile();
     let mut grants = grants_for(&home);
     grants.net.extend(net_grant(&[&other.base()]).net);
-    for url in [format!("{}/echo-auth", other.base()), format!("{}/redirect?to={}/echo-auth", home.base(), other.base())] {
+    for url in [
+        format!("{}/echo-auth", other.base()),
+        format!("{}/redirect?to={}/echo-auth", home.base(), other.base()),
+    ] {
         let out = call_with(&skill, &grants, &secrets(), "fetch", json!({"url": url})).await;
         ok(&out);
     }
     let got = other.requests();
     assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|r| !r.headers.contains_key("authorization")), "{got:?}");
+    assert!(
+        got.iter().all(|r| !r.headers.contains_key("authorization")),
+        "{got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unset_secrets_are_reported_and_env_is_empty() {
     let server = TestServer::start();
     let skill = hostile();
-    let out = call_with(&skill, &grants_for(&server), &HashMap::new(), "fetch", json!({"url": format!("{}/echo-auth", server.base())})).await;
+    let out = call_with(
+        &skill,
+        &grants_for(&server),
+        &HashMap::new(),
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base())}),
+    )
+    .await;
     ok(&out);
-    assert!(out.denials().any(|d| d.hint.as_deref() == Some("set it with `chitin secret set GITHUB_TOKEN`")), "{:#?}", out.audit);
+    assert!(
+        out.denials()
+            .any(|d| d.hint.as_deref() == Some("set it with `chitin secret set GITHUB_TOKEN`")),
+        "{:#?}",
+        out.audit
+    );
 
     // The host's environment (where OpenClaw-style agents keep API keys) is invisible.
     let out = call(&skill, &Grants::default(), "env", json!({})).await;
     let v: serde_json::Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(v["vars"], json!({}), "{v}");
     assert_eq!(v["args"], json!([]), "{v}");
-    assert!(std::env::var("PATH").is_ok(), "the host itself does have an environment");
+    assert!(
+        std::env::var("PATH").is_ok(),
+        "the host itself does have an environment"
+    );
 }

@@ -16,16 +16,36 @@ use support::*;
 async fn files_skill_works_inside_its_grant() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("notes")).unwrap();
-    std::fs::write(dir.path().join("notes/todo.md"), "- buy milk\n- ship chitin\n").unwrap();
+    std::fs::write(
+        dir.path().join("notes/todo.md"),
+        "- buy milk\n- ship chitin\n",
+    )
+    .unwrap();
     let files = load("files");
     let rw = dir_grant(dir.path(), "/workspace", Access::ReadWrite);
 
-    let out = call(&files, &rw, "write", json!({"path": "notes/idea.md", "content": "sandbox everything\n"})).await;
-    assert_eq!(serde_json::from_str::<Value>(ok(&out)).unwrap()["bytes"], 19);
-    assert_eq!(std::fs::read_to_string(dir.path().join("notes/idea.md")).unwrap(), "sandbox everything\n");
+    let out = call(
+        &files,
+        &rw,
+        "write",
+        json!({"path": "notes/idea.md", "content": "sandbox everything\n"}),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(ok(&out)).unwrap()["bytes"],
+        19
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes/idea.md")).unwrap(),
+        "sandbox everything\n"
+    );
 
     let out = call(&files, &rw, "list", json!({"path": "notes"})).await;
-    let names: Vec<String> = serde_json::from_str::<Vec<Value>>(ok(&out)).unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = serde_json::from_str::<Vec<Value>>(ok(&out))
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["idea.md", "todo.md"]);
 
     let out = call(&files, &rw, "read", json!({"path": "notes/todo.md"})).await;
@@ -39,15 +59,35 @@ async fn files_skill_works_inside_its_grant() {
 
     // Read-only grant: reading works, writing is denied.
     let ro = dir_grant(dir.path(), "/workspace", Access::ReadOnly);
-    assert!(ok(&call(&files, &ro, "read", json!({"path": "notes/todo.md"})).await).contains("milk"));
-    let out = call(&files, &ro, "write", json!({"path": "x.md", "content": "no"})).await;
-    assert!(matches!(out.result, Err(chitin::CallError::Denied(_))), "{:?}", out.result);
+    assert!(
+        ok(&call(&files, &ro, "read", json!({"path": "notes/todo.md"})).await).contains("milk")
+    );
+    let out = call(
+        &files,
+        &ro,
+        "write",
+        json!({"path": "x.md", "content": "no"}),
+    )
+    .await;
+    assert!(
+        matches!(out.result, Err(chitin::CallError::Denied(_))),
+        "{:?}",
+        out.result
+    );
     assert!(!dir.path().join("x.md").exists());
 
     let out = call(&files, &rw, "search", json!({"query": ""})).await;
-    assert!(matches!(out.result, Err(chitin::CallError::InvalidInput(_))), "{:?}", out.result);
+    assert!(
+        matches!(out.result, Err(chitin::CallError::InvalidInput(_))),
+        "{:?}",
+        out.result
+    );
     let out = call(&files, &rw, "nope", json!({})).await;
-    assert!(matches!(out.result, Err(chitin::CallError::UnknownTool(_))), "{:?}", out.result);
+    assert!(
+        matches!(out.result, Err(chitin::CallError::UnknownTool(_))),
+        "{:?}",
+        out.result
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,18 +95,40 @@ async fn web_fetch_returns_readable_text_capped() {
     let server = TestServer::start();
     let web = load("web-fetch");
     let grants = net_grant(&[&server.base()]);
-    let out = call(&web, &grants, "fetch", json!({"url": format!("{}/html", server.base())})).await;
+    let out = call(
+        &web,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/html", server.base())}),
+    )
+    .await;
     let page: Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(page["text"], "T Chitin & friends Readable text.");
     assert_eq!(page["truncated"], false);
 
-    let out = call(&web, &grants, "fetch", json!({"url": format!("{}/bytes?n=5000", server.base()), "max_chars": 100})).await;
+    let out = call(
+        &web,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/bytes?n=5000", server.base()), "max_chars": 100}),
+    )
+    .await;
     let page: Value = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(page["text"].as_str().unwrap().len(), 100);
     assert_eq!(page["truncated"], true);
 
-    let out = call(&web, &net_grant(&[]), "fetch", json!({"url": format!("{}/html", server.base())})).await;
-    assert!(matches!(out.result, Err(chitin::CallError::Denied(_))), "{:?}", out.result);
+    let out = call(
+        &web,
+        &net_grant(&[]),
+        "fetch",
+        json!({"url": format!("{}/html", server.base())}),
+    )
+    .await;
+    assert!(
+        matches!(out.result, Err(chitin::CallError::Denied(_))),
+        "{:?}",
+        out.result
+    );
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -75,17 +137,46 @@ async fn github_skill_lists_issues_with_the_injected_token() {
     let server = TestServer::start();
     let github = load("github");
     let mut grants = net_grant(&[&server.base()]);
-    grants.secrets.push(SecretRule { name: "GITHUB_TOKEN".into(), host: server.base(), header: "authorization".into(), prefix: "Bearer ".into() });
-    let secrets = HashMap::from([("GITHUB_TOKEN".to_string(), "ghp_test_token_abcdef".to_string())]);
-    let out = call_with(&github, &grants, &secrets, "issues", json!({"owner": "chitin", "repo": "chitin", "api": server.base(), "limit": 5})).await;
+    grants.secrets.push(SecretRule {
+        name: "GITHUB_TOKEN".into(),
+        host: server.base(),
+        header: "authorization".into(),
+        prefix: "Bearer ".into(),
+    });
+    let secrets = HashMap::from([(
+        "GITHUB_TOKEN".to_string(),
+        "ghp_test_token_abcdef".to_string(),
+    )]);
+    let out = call_with(
+        &github,
+        &grants,
+        &secrets,
+        "issues",
+        json!({"owner": "chitin", "repo": "chitin", "api": server.base(), "limit": 5}),
+    )
+    .await;
     let issues: Vec<Value> = serde_json::from_str(ok(&out)).unwrap();
     assert_eq!(issues[0]["number"], 7);
     let req = &server.requests()[0];
-    assert_eq!(req.path, "/repos/chitin/chitin/issues?state=open&per_page=5");
+    assert_eq!(
+        req.path,
+        "/repos/chitin/chitin/issues?state=open&per_page=5"
+    );
     assert_eq!(req.headers["authorization"], "Bearer ghp_test_token_abcdef");
 
-    let out = call_with(&github, &grants, &secrets, "repo", json!({"owner": "../etc", "repo": "x", "api": server.base()})).await;
-    assert!(matches!(out.result, Err(chitin::CallError::InvalidInput(_))), "{:?}", out.result);
+    let out = call_with(
+        &github,
+        &grants,
+        &secrets,
+        "repo",
+        json!({"owner": "../etc", "repo": "x", "api": server.base()}),
+    )
+    .await;
+    assert!(
+        matches!(out.result, Err(chitin::CallError::InvalidInput(_))),
+        "{:?}",
+        out.result
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,5 +188,8 @@ async fn tools_are_described_with_schemas_and_effects() {
     assert_eq!(tools[0].effects, ["network", "uses-secret:GITHUB_TOKEN"]);
     assert_eq!(tools[0].input_schema["required"], json!(["owner", "repo"]));
     let files = host().tools(&load("files")).await.unwrap();
-    assert_eq!(files.iter().find(|t| t.name == "write").unwrap().effects, ["writes-files"]);
+    assert_eq!(
+        files.iter().find(|t| t.name == "write").unwrap().effects,
+        ["writes-files"]
+    );
 }

@@ -81,12 +81,27 @@ const MAX_EVENTS: usize = 1000;
 impl Audit {
     /// A new, empty audit trail for a call of `skill`'s `tool`.
     pub fn new(skill: &str, tool: &str) -> Self {
-        Audit { skill: skill.into(), tool: tool.into(), events: Arc::default() }
+        Audit {
+            skill: skill.into(),
+            tool: tool.into(),
+            events: Arc::default(),
+        }
     }
 
     /// Record an allowed operation.
-    pub fn allow(&self, capability: Capability, target: impl Into<String>, reason: impl Into<String>) {
-        self.push(capability, Decision::Allow, target.into(), reason.into(), None);
+    pub fn allow(
+        &self,
+        capability: Capability,
+        target: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
+        self.push(
+            capability,
+            Decision::Allow,
+            target.into(),
+            reason.into(),
+            None,
+        );
     }
 
     /// Record a refused operation, with a hint on how to grant it.
@@ -97,21 +112,41 @@ impl Audit {
         reason: impl Into<String>,
         hint: Option<String>,
     ) {
-        self.push(capability, Decision::Deny, target.into(), reason.into(), hint);
+        self.push(
+            capability,
+            Decision::Deny,
+            target.into(),
+            reason.into(),
+            hint,
+        );
     }
 
-    fn push(&self, capability: Capability, decision: Decision, target: String, reason: String, hint: Option<String>) {
+    fn push(
+        &self,
+        capability: Capability,
+        decision: Decision,
+        target: String,
+        reason: String,
+        hint: Option<String>,
+    ) {
         match decision {
-            Decision::Allow => tracing::debug!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
-                %capability, %target, %reason, "allow"),
-            Decision::Deny => tracing::info!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
-                %capability, %target, %reason, "deny"),
+            Decision::Allow => {
+                tracing::debug!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
+                %capability, %target, %reason, "allow")
+            }
+            Decision::Deny => {
+                tracing::info!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
+                %capability, %target, %reason, "deny")
+            }
         }
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         if events.len() >= MAX_EVENTS {
             return;
         }
-        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         events.push(AuditEvent {
             at_ms,
             skill: self.skill.to_string(),
@@ -126,7 +161,10 @@ impl Audit {
 
     /// A copy of the events so far.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Apply `f` to every event's text fields (used for secret redaction).

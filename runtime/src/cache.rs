@@ -81,17 +81,26 @@ impl ComponentCache {
 
     /// A cache in `dir` for `engine` (the directory is created on first store).
     pub fn new(dir: &Path, engine: &Engine) -> Self {
-        ComponentCache { dir: dir.to_path_buf(), fingerprint: engine_fingerprint(engine) }
+        ComponentCache {
+            dir: dir.to_path_buf(),
+            fingerprint: engine_fingerprint(engine),
+        }
     }
 
     /// The entry path for a component digest.
     pub fn entry_path(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}-{}.cwasm", self.fingerprint))
+        self.dir
+            .join(format!("{digest}-{}.cwasm", self.fingerprint))
     }
 
     /// Load the compiled form of `bytes` (whose SHA-256 is `digest`), or
     /// compile and store it.
-    pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8], digest: &str) -> Result<(Component, CacheStatus), CacheError> {
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Component, CacheStatus), CacheError> {
         let path = self.entry_path(digest);
         if let Some(component) = self.try_load(engine, &path) {
             return Ok((component, CacheStatus::Hit));
@@ -121,9 +130,14 @@ impl ComponentCache {
     }
 
     fn store(&self, component: &Component, path: &Path) -> Result<(), CacheError> {
-        let io = |source| CacheError::Io { path: path.to_path_buf(), source };
+        let io = |source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         crate::capabilities::secrets::create_private_dir(&self.dir).map_err(io)?;
-        let payload = component.serialize().map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+        let payload = component
+            .serialize()
+            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?;
         tmp.write_all(MAGIC).map_err(io)?;
         tmp.write_all(&Sha256::digest(&payload)).map_err(io)?;

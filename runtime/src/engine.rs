@@ -68,7 +68,11 @@ impl SkillEngine {
             })
             .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?;
 
-        Ok(SkillEngine { engine, linker, _ticker: EpochTicker { stop } })
+        Ok(SkillEngine {
+            engine,
+            linker,
+            _ticker: EpochTicker { stop },
+        })
     }
 
     /// The wasmtime engine.

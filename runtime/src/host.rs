@@ -20,7 +20,9 @@ pub struct HostConfig {
 impl HostConfig {
     /// The default: cache in the user's cache directory.
     pub fn with_default_cache() -> Self {
-        HostConfig { cache_dir: ComponentCache::default_dir() }
+        HostConfig {
+            cache_dir: ComponentCache::default_dir(),
+        }
     }
 }
 
@@ -34,7 +36,10 @@ impl SkillHost {
     /// A host with its engine and (optional) cache.
     pub fn new(config: HostConfig) -> Result<Self, EngineError> {
         let engine = SkillEngine::new()?;
-        let cache = config.cache_dir.as_deref().map(|d| ComponentCache::new(d, engine.engine()));
+        let cache = config
+            .cache_dir
+            .as_deref()
+            .map(|d| ComponentCache::new(d, engine.engine()));
         Ok(SkillHost { engine, cache })
     }
 

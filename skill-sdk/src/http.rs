@@ -8,8 +8,7 @@
 use crate::ToolError;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, HeaderError, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    Scheme,
+    ErrorCode, Fields, HeaderError, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use std::fmt;
@@ -145,7 +144,9 @@ impl Request {
             match (self.follow_redirects, resp.status, location) {
                 (true, 301 | 302 | 303 | 307 | 308, Some(loc)) => {
                     url = resolve(&url, &loc)?;
-                    if resp.status == 303 || ((resp.status == 301 || resp.status == 302) && method == "POST") {
+                    if resp.status == 303
+                        || ((resp.status == 301 || resp.status == 302) && method == "POST")
+                    {
                         method = "GET".into();
                         body = None;
                     }
@@ -153,7 +154,9 @@ impl Request {
                 _ => return Ok(resp),
             }
         }
-        Err(HttpError::Failed(format!("more than {MAX_REDIRECTS} redirects")))
+        Err(HttpError::Failed(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
     }
 }
 
@@ -170,7 +173,9 @@ fn split(url: &str) -> Result<Parts<'_>, HttpError> {
     } else if let Some(r) = url.strip_prefix("http://") {
         (false, r)
     } else {
-        return Err(HttpError::InvalidUrl(format!("`{url}`: only http:// and https:// URLs")));
+        return Err(HttpError::InvalidUrl(format!(
+            "`{url}`: only http:// and https:// URLs"
+        )));
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
@@ -178,7 +183,11 @@ fn split(url: &str) -> Result<Parts<'_>, HttpError> {
         return Err(HttpError::InvalidUrl(format!("`{url}`: bad host")));
     }
     let path = rest[end..].split('#').next().unwrap_or("");
-    Ok(Parts { https, authority, path: if path.is_empty() { "/" } else { path } })
+    Ok(Parts {
+        https,
+        authority,
+        path: if path.is_empty() { "/" } else { path },
+    })
 }
 
 fn resolve(base: &str, location: &str) -> Result<String, HttpError> {
@@ -236,15 +245,26 @@ fn send_once(
     }
     let req = OutgoingRequest::new(fields);
     let bad = |what: &str| HttpError::InvalidUrl(format!("`{url}`: bad {what}"));
-    req.set_method(&method_of(method)).map_err(|()| bad("method"))?;
-    let scheme = if parts.https { Scheme::Https } else { Scheme::Http };
+    req.set_method(&method_of(method))
+        .map_err(|()| bad("method"))?;
+    let scheme = if parts.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     req.set_scheme(Some(&scheme)).map_err(|()| bad("scheme"))?;
-    req.set_authority(Some(parts.authority)).map_err(|()| bad("host"))?;
-    req.set_path_with_query(Some(parts.path)).map_err(|()| bad("path"))?;
-    let out = req.body().map_err(|()| HttpError::Failed("request body unavailable".into()))?;
+    req.set_authority(Some(parts.authority))
+        .map_err(|()| bad("host"))?;
+    req.set_path_with_query(Some(parts.path))
+        .map_err(|()| bad("path"))?;
+    let out = req
+        .body()
+        .map_err(|()| HttpError::Failed("request body unavailable".into()))?;
     let future = outgoing_handler::handle(req, None).map_err(|c| code_error(url, c))?;
     if let Some(bytes) = body {
-        let stream = out.write().map_err(|()| HttpError::Failed("request body stream".into()))?;
+        let stream = out
+            .write()
+            .map_err(|()| HttpError::Failed("request body stream".into()))?;
         for chunk in bytes.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
@@ -264,16 +284,29 @@ fn send_once(
     read_response(url, response, max_body)
 }
 
-fn read_response(url: &str, resp: IncomingResponse, max_body: usize) -> Result<Response, HttpError> {
+fn read_response(
+    url: &str,
+    resp: IncomingResponse,
+    max_body: usize,
+) -> Result<Response, HttpError> {
     let status = resp.status();
     let headers = resp
         .headers()
         .entries()
         .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
-    let incoming = resp.consume().map_err(|()| HttpError::Failed("body already taken".into()))?;
-    let stream = incoming.stream().map_err(|()| HttpError::Failed("body stream".into()))?;
+    let incoming = resp
+        .consume()
+        .map_err(|()| HttpError::Failed("body already taken".into()))?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| HttpError::Failed("body stream".into()))?;
     let mut body = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
@@ -286,9 +319,17 @@ fn read_response(url: &str, resp: IncomingResponse, max_body: usize) -> Result<R
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(HttpError::Failed(format!("{url}: reading body: {}", e.to_debug_string())));
+                return Err(HttpError::Failed(format!(
+                    "{url}: reading body: {}",
+                    e.to_debug_string()
+                )));
             }
         }
     }
-    Ok(Response { status, headers, body, url: url.to_string() })
+    Ok(Response {
+        status,
+        headers,
+        body,
+        url: url.to_string(),
+    })
 }

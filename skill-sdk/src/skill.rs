@@ -82,9 +82,9 @@ impl From<std::io::Error> for ToolError {
     fn from(e: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
         match e.kind() {
-            PermissionDenied | ReadOnlyFilesystem => {
-                ToolError::Denied(format!("filesystem: {e} (is the directory granted, and writable?)"))
-            }
+            PermissionDenied | ReadOnlyFilesystem => ToolError::Denied(format!(
+                "filesystem: {e} (is the directory granted, and writable?)"
+            )),
             _ => ToolError::Failed(e.to_string()),
         }
     }

@@ -17,11 +17,16 @@ pub use server::{Request, TestServer};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// Build every Rust skill for wasm32-wasip2 (once per test binary; a no-op
@@ -43,7 +48,9 @@ pub fn build_skills() {
 /// The compiled component of a first-party skill, e.g. `hostile`.
 pub fn component(name: &str) -> PathBuf {
     build_skills();
-    target_dir().join("wasm32-wasip2/release").join(format!("skill_{}.wasm", name.replace('-', "_")))
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("skill_{}.wasm", name.replace('-', "_")))
 }
 
 /// A first-party skill directory (with skill.toml).
@@ -58,7 +65,10 @@ pub fn host() -> &'static SkillHost {
     &HOST
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let host = SkillHost::new(HostConfig { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+            let host = SkillHost::new(HostConfig {
+                cache_dir: Some(dir.path().to_path_buf()),
+            })
+            .unwrap();
             (host, dir)
         })
         .0
@@ -75,8 +85,15 @@ pub fn hostile() -> LoadedSkill {
 }
 
 /// Call a tool with JSON input and no secrets.
-pub async fn call(skill: &LoadedSkill, grants: &Grants, tool: &str, input: serde_json::Value) -> CallOutcome {
-    host().call(skill, grants, &NoSecrets, tool, &input.to_string()).await
+pub async fn call(
+    skill: &LoadedSkill,
+    grants: &Grants,
+    tool: &str,
+    input: serde_json::Value,
+) -> CallOutcome {
+    host()
+        .call(skill, grants, &NoSecrets, tool, &input.to_string())
+        .await
 }
 
 /// Call a tool with secrets.
@@ -87,17 +104,25 @@ pub async fn call_with(
     tool: &str,
     input: serde_json::Value,
 ) -> CallOutcome {
-    host().call(skill, grants, secrets, tool, &input.to_string()).await
+    host()
+        .call(skill, grants, secrets, tool, &input.to_string())
+        .await
 }
 
 /// Grants with one directory.
 pub fn dir_grant(host: &Path, guest: &str, access: Access) -> Grants {
-    Grants { fs: vec![FsGrant::new(host, guest, access).unwrap()], ..Grants::default() }
+    Grants {
+        fs: vec![FsGrant::new(host, guest, access).unwrap()],
+        ..Grants::default()
+    }
 }
 
 /// Grants with some hosts.
 pub fn net_grant(rules: &[&str]) -> Grants {
-    Grants { net: rules.iter().map(|r| NetRule::parse(r).unwrap()).collect(), ..Grants::default() }
+    Grants {
+        net: rules.iter().map(|r| NetRule::parse(r).unwrap()).collect(),
+        ..Grants::default()
+    }
 }
 
 /// The output of a successful call (panics with the outcome otherwise).
@@ -111,6 +136,16 @@ pub fn ok(outcome: &CallOutcome) -> &str {
 /// Assert the host still runs calls normally (after a hostile one).
 pub async fn assert_host_alive() {
     let skill = hostile();
-    let outcome = call(&skill, &Grants::default(), "output", serde_json::json!({"n": 3})).await;
-    assert_eq!(ok(&outcome), "AAA", "host should still work after a hostile call");
+    let outcome = call(
+        &skill,
+        &Grants::default(),
+        "output",
+        serde_json::json!({"n": 3}),
+    )
+    .await;
+    assert_eq!(
+        ok(&outcome),
+        "AAA",
+        "host should still work after a hostile call"
+    );
 }

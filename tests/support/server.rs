@@ -26,7 +26,10 @@ pub struct TestServer {
 }
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -38,7 +41,10 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], bod
 
 fn query(path: &str, key: &str) -> Option<String> {
     let q = path.split_once('?')?.1;
-    q.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(|v| v.replace("%3A", ":").replace("%2F", "/")))
+    q.split('&').find_map(|kv| {
+        kv.strip_prefix(&format!("{key}="))
+            .map(|v| v.replace("%3A", ":").replace("%2F", "/"))
+    })
 }
 
 fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, base: &str) {
@@ -61,10 +67,18 @@ fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, base: &str) {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len.min(1 << 20)];
     let _ = reader.read_exact(&mut body);
-    let req = Request { method, path: path.clone(), headers: headers.clone(), body };
+    let req = Request {
+        method,
+        path: path.clone(),
+        headers: headers.clone(),
+        body,
+    };
     requests.lock().unwrap().push(req);
 
     let route = path.split('?').next().unwrap_or("/");
@@ -128,7 +142,11 @@ impl TestServer {
                 }
             }
         });
-        TestServer { addr, requests, stop }
+        TestServer {
+            addr,
+            requests,
+            stop,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -43,7 +43,9 @@ impl std::fmt::Display for Access {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FsError {
     /// The guest path is not absolute or contains `..`.
-    #[error("guest path `{0}` must be absolute and must not contain `..` or `.` segments (e.g. /workspace)")]
+    #[error(
+        "guest path `{0}` must be absolute and must not contain `..` or `.` segments (e.g. /workspace)"
+    )]
     BadGuestPath(String),
     /// The host directory does not exist or is not a directory.
     #[error("cannot grant `{path}`: {why}")]
@@ -72,9 +74,16 @@ pub struct FsGrant {
 /// Check a guest mount path.
 pub fn validate_guest_path(guest: &str) -> Result<(), FsError> {
     let ok = guest.starts_with('/')
-        && guest[1..].split('/').filter(|s| !s.is_empty()).all(|s| s != ".." && s != ".")
+        && guest[1..]
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .all(|s| s != ".." && s != ".")
         && !guest.contains('\0');
-    if ok { Ok(()) } else { Err(FsError::BadGuestPath(guest.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(FsError::BadGuestPath(guest.to_string()))
+    }
 }
 
 impl FsGrant {
@@ -82,13 +91,24 @@ impl FsGrant {
     /// canonicalized now, so a later symlink swap of the path has no effect.
     pub fn new(host: &Path, guest: &str, access: Access) -> Result<Self, FsError> {
         validate_guest_path(guest)?;
-        let bad = |why: String| FsError::BadHostDir { path: host.display().to_string(), why };
+        let bad = |why: String| FsError::BadHostDir {
+            path: host.display().to_string(),
+            why,
+        };
         let canonical = host.canonicalize().map_err(|e| bad(e.to_string()))?;
         if !canonical.is_dir() {
             return Err(bad("not a directory".into()));
         }
-        let guest = if guest.len() > 1 { guest.trim_end_matches('/') } else { guest };
-        Ok(FsGrant { host: canonical, guest: guest.to_string(), access })
+        let guest = if guest.len() > 1 {
+            guest.trim_end_matches('/')
+        } else {
+            guest
+        };
+        Ok(FsGrant {
+            host: canonical,
+            guest: guest.to_string(),
+            access,
+        })
     }
 }
 
@@ -105,7 +125,10 @@ pub fn apply(grants: &[FsGrant], builder: &mut WasiCtxBuilder) -> Result<(), FsE
         };
         builder
             .preopened_dir(&g.host, &g.guest, perms)
-            .map_err(|e| FsError::BadHostDir { path: g.host.display().to_string(), why: e.to_string() })?;
+            .map_err(|e| FsError::BadHostDir {
+                path: g.host.display().to_string(),
+                why: e.to_string(),
+            })?;
     }
     Ok(())
 }
@@ -129,9 +152,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(FsGrant::new(dir.path(), "/w", Access::ReadOnly).is_ok());
         let missing = dir.path().join("nope");
-        assert!(matches!(FsGrant::new(&missing, "/w", Access::ReadOnly), Err(FsError::BadHostDir { .. })));
+        assert!(matches!(
+            FsGrant::new(&missing, "/w", Access::ReadOnly),
+            Err(FsError::BadHostDir { .. })
+        ));
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
-        assert!(matches!(FsGrant::new(&file, "/w", Access::ReadOnly), Err(FsError::BadHostDir { .. })));
+        assert!(matches!(
+            FsGrant::new(&file, "/w", Access::ReadOnly),
+            Err(FsError::BadHostDir { .. })
+        ));
     }
 }

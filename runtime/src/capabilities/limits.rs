@@ -64,7 +64,11 @@ impl Limits {
             ("output_kib", self.output_kib, MAX.output_kib),
             ("log_kib", self.log_kib, MAX.log_kib),
             ("http_requests", self.http_requests, MAX.http_requests),
-            ("http_response_kib", self.http_response_kib, MAX.http_response_kib),
+            (
+                "http_response_kib",
+                self.http_response_kib,
+                MAX.http_response_kib,
+            ),
         ];
         fields.into_iter().find(|(_, v, max)| *v == 0 || v > max)
     }
@@ -132,18 +136,32 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter for `limits`.
     pub fn new(limits: &Limits) -> Self {
-        MemoryLimiter { max_bytes: limits.memory_mib as usize * 1024 * 1024, max_table_elements: 100_000, hit: false }
+        MemoryLimiter {
+            max_bytes: limits.memory_mib as usize * 1024 * 1024,
+            max_table_elements: 100_000,
+            hit: false,
+        }
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_bytes;
         self.hit |= !ok;
         Ok(ok)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_table_elements;
         self.hit |= !ok;
         Ok(ok)
@@ -169,15 +187,24 @@ mod tests {
     #[test]
     fn defaults_are_in_range_and_zero_is_not() {
         assert_eq!(Limits::default().out_of_range(), None);
-        let l = Limits { cpu_ms: 0, ..Limits::default() };
+        let l = Limits {
+            cpu_ms: 0,
+            ..Limits::default()
+        };
         assert_eq!(l.out_of_range().map(|f| f.0), Some("cpu_ms"));
-        let l = Limits { memory_mib: MAX.memory_mib + 1, ..Limits::default() };
+        let l = Limits {
+            memory_mib: MAX.memory_mib + 1,
+            ..Limits::default()
+        };
         assert_eq!(l.out_of_range().map(|f| f.0), Some("memory_mib"));
     }
 
     #[test]
     fn limiter_refuses_and_remembers() {
-        let mut m = MemoryLimiter::new(&Limits { memory_mib: 1, ..Limits::default() });
+        let mut m = MemoryLimiter::new(&Limits {
+            memory_mib: 1,
+            ..Limits::default()
+        });
         assert!(m.memory_growing(0, 1024 * 1024, None).unwrap_or(false));
         assert!(!m.hit);
         assert!(!m.memory_growing(0, 1024 * 1024 + 1, None).unwrap_or(true));

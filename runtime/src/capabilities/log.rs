@@ -35,7 +35,14 @@ pub struct LogSink(Arc<Mutex<Inner>>);
 impl LogSink {
     /// A sink holding at most `budget` bytes.
     pub fn new(budget: usize, redactor: Redactor, audit: Audit) -> Self {
-        LogSink(Arc::new(Mutex::new(Inner { budget, used: 0, lines: Vec::new(), dropped: 0, redactor, audit })))
+        LogSink(Arc::new(Mutex::new(Inner {
+            budget,
+            used: 0,
+            lines: Vec::new(),
+            dropped: 0,
+            redactor,
+            audit,
+        })))
     }
 
     /// Record a line, or drop it if the budget is spent.
@@ -57,7 +64,10 @@ impl LogSink {
         inner.used += message.len();
         let message = inner.redactor.redact(message);
         tracing::debug!(target: "chitin::skill_log", level, %message);
-        inner.lines.push(LogLine { level: level.to_string(), message });
+        inner.lines.push(LogLine {
+            level: level.to_string(),
+            message,
+        });
     }
 
     /// The lines kept and the number dropped.
@@ -68,7 +78,10 @@ impl LogSink {
 
     /// A writer for the guest's stdout or stderr feeding this sink.
     pub fn stream(&self, name: &'static str) -> StdioSink {
-        StdioSink { sink: self.clone(), name }
+        StdioSink {
+            sink: self.clone(),
+            name,
+        }
     }
 }
 
@@ -81,7 +94,11 @@ pub struct StdioSink {
 }
 
 impl tokio::io::AsyncWrite for StdioSink {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let text = String::from_utf8_lossy(buf);
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {

@@ -20,10 +20,14 @@ pub const REDACTED: &str = "[REDACTED]";
 #[derive(Debug, Error)]
 pub enum SecretError {
     /// The name is not `[A-Za-z_][A-Za-z0-9_]*`.
-    #[error("invalid secret name `{0}`: use letters, digits and `_`, not starting with a digit (e.g. GITHUB_TOKEN)")]
+    #[error(
+        "invalid secret name `{0}`: use letters, digits and `_`, not starting with a digit (e.g. GITHUB_TOKEN)"
+    )]
     BadName(String),
     /// The value is too short to be redacted safely.
-    #[error("the value of secret `{0}` is shorter than {MIN_LEN} characters; Chitin refuses it because it could not be redacted reliably")]
+    #[error(
+        "the value of secret `{0}` is shorter than {MIN_LEN} characters; Chitin refuses it because it could not be redacted reliably"
+    )]
     TooShort(String),
     /// Reading or writing the store failed.
     #[error("secret store {path}: {source}")]
@@ -42,7 +46,9 @@ pub enum SecretError {
         detail: String,
     },
     /// The store file can be read by others.
-    #[error("secret store {path} has permissions {mode:o}; it must be 600 (run `chmod 600 {path}`)")]
+    #[error(
+        "secret store {path} has permissions {mode:o}; it must be 600 (run `chmod 600 {path}`)"
+    )]
     Permissions {
         /// The store file.
         path: PathBuf,
@@ -50,7 +56,9 @@ pub enum SecretError {
         mode: u32,
     },
     /// The rule's host is not a single exact host.
-    #[error("secret `{name}`: `{host}` must name one exact host (no wildcards): a secret is sent only there")]
+    #[error(
+        "secret `{name}`: `{host}` must name one exact host (no wildcards): a secret is sent only there"
+    )]
     WildcardHost {
         /// Secret name.
         name: String,
@@ -81,9 +89,15 @@ pub const MIN_LEN: usize = 6;
 /// Check a secret name.
 pub fn validate_name(name: &str) -> Result<(), SecretError> {
     let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(SecretError::BadName(name.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SecretError::BadName(name.to_string()))
+    }
 }
 
 /// Where and how a secret is injected: into requests to exactly `host`, as
@@ -111,12 +125,21 @@ impl SecretRule {
     /// Validate the rule and return its parsed host.
     pub fn target(&self) -> Result<NetRule, SecretError> {
         validate_name(&self.name)?;
-        let rule = NetRule::parse(&self.host).map_err(|source| SecretError::Host { name: self.name.clone(), source })?;
+        let rule = NetRule::parse(&self.host).map_err(|source| SecretError::Host {
+            name: self.name.clone(),
+            source,
+        })?;
         if !matches!(rule.host, HostPattern::Exact(_)) || rule.port.is_none() {
-            return Err(SecretError::WildcardHost { name: self.name.clone(), host: self.host.clone() });
+            return Err(SecretError::WildcardHost {
+                name: self.name.clone(),
+                host: self.host.clone(),
+            });
         }
         if http::HeaderName::from_bytes(self.header.as_bytes()).is_err() {
-            return Err(SecretError::BadHeader { name: self.name.clone(), header: self.header.clone() });
+            return Err(SecretError::BadHeader {
+                name: self.name.clone(),
+                header: self.header.clone(),
+            });
         }
         Ok(rule)
     }
@@ -135,7 +158,10 @@ pub struct InjectedSecret {
 
 impl std::fmt::Debug for InjectedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InjectedSecret").field("rule", &self.rule).field("value", &REDACTED).finish()
+        f.debug_struct("InjectedSecret")
+            .field("rule", &self.rule)
+            .field("value", &REDACTED)
+            .finish()
     }
 }
 
@@ -154,17 +180,25 @@ impl SecretStore {
 
     /// Open the store at `path` (empty if the file does not exist yet).
     pub fn open(path: &Path) -> Result<Self, SecretError> {
-        let io = |source| SecretError::Io { path: path.to_path_buf(), source };
+        let io = |source| SecretError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let values = match std::fs::read(path) {
             Ok(bytes) => {
                 check_mode(path)?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| SecretError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?
+                serde_json::from_slice(&bytes).map_err(|e| SecretError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(io(e)),
         };
-        Ok(SecretStore { path: path.to_path_buf(), values })
+        Ok(SecretStore {
+            path: path.to_path_buf(),
+            values,
+        })
     }
 
     /// The store file.
@@ -203,13 +237,18 @@ impl SecretStore {
 
     /// Write atomically: a 0600 temp file in the same directory, then rename.
     fn save(&self) -> Result<(), SecretError> {
-        let io = |source| SecretError::Io { path: self.path.clone(), source };
+        let io = |source| SecretError::Io {
+            path: self.path.clone(),
+            source,
+        };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         set_mode(tmp.path(), 0o600).map_err(io)?;
-        let json = serde_json::to_vec_pretty(&self.values)
-            .map_err(|e| SecretError::Corrupt { path: self.path.clone(), detail: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(&self.values).map_err(|e| SecretError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
         tmp.write_all(&json).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.path).map_err(|e| io(e.error))?;
@@ -241,12 +280,18 @@ fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
 fn check_mode(path: &Path) -> Result<(), SecretError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
-        .map_err(|source| SecretError::Io { path: path.to_path_buf(), source })?
+        .map_err(|source| SecretError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
         .permissions()
         .mode()
         & 0o777;
     if mode & 0o077 != 0 {
-        return Err(SecretError::Permissions { path: path.to_path_buf(), mode });
+        return Err(SecretError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -265,7 +310,11 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor for these values (shorter than 4 bytes are ignored).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut needles: Vec<Vec<u8>> = values.into_iter().filter(|v| v.len() >= 4).map(|v| v.as_bytes().to_vec()).collect();
+        let mut needles: Vec<Vec<u8>> = values
+            .into_iter()
+            .filter(|v| v.len() >= 4)
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         // Longest first, so a secret containing another is replaced whole.
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         Redactor { needles }
@@ -325,7 +374,10 @@ pub struct StreamRedactor {
 impl StreamRedactor {
     /// A stream redactor.
     pub fn new(redactor: Redactor) -> Self {
-        StreamRedactor { redactor, pending: Vec::new() }
+        StreamRedactor {
+            redactor,
+            pending: Vec::new(),
+        }
     }
 
     /// Feed a chunk; returns the bytes that are safe to pass on.
@@ -374,15 +426,24 @@ mod tests {
         let path = dir.path().join("sub").join("secrets.json");
         let mut s = SecretStore::open(&path).unwrap();
         s.set("GITHUB_TOKEN", "ghp_abcdef").unwrap();
-        assert!(matches!(s.set("bad name", "x123456"), Err(SecretError::BadName(_))));
-        assert!(matches!(s.set("SHORT", "abc"), Err(SecretError::TooShort(_))));
+        assert!(matches!(
+            s.set("bad name", "x123456"),
+            Err(SecretError::BadName(_))
+        ));
+        assert!(matches!(
+            s.set("SHORT", "abc"),
+            Err(SecretError::TooShort(_))
+        ));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(matches!(SecretStore::open(&path), Err(SecretError::Permissions { .. })));
+            assert!(matches!(
+                SecretStore::open(&path),
+                Err(SecretError::Permissions { .. })
+            ));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         let mut s = SecretStore::open(&path).unwrap();
@@ -393,10 +454,21 @@ mod tests {
 
     #[test]
     fn rules_need_one_exact_host() {
-        let rule = |host: &str| SecretRule { name: "T".into(), host: host.into(), header: "authorization".into(), prefix: "Bearer ".into() };
+        let rule = |host: &str| SecretRule {
+            name: "T".into(),
+            host: host.into(),
+            header: "authorization".into(),
+            prefix: "Bearer ".into(),
+        };
         assert!(rule("api.github.com").target().is_ok());
         assert!(rule("http://127.0.0.1:8080").target().is_ok());
-        assert!(matches!(rule("https://*.github.com").target(), Err(SecretError::WildcardHost { .. })));
-        assert!(matches!(rule("https://*").target(), Err(SecretError::WildcardHost { .. })));
+        assert!(matches!(
+            rule("https://*.github.com").target(),
+            Err(SecretError::WildcardHost { .. })
+        ));
+        assert!(matches!(
+            rule("https://*").target(),
+            Err(SecretError::WildcardHost { .. })
+        ));
     }
 }

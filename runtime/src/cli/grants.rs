@@ -44,7 +44,10 @@ fn expand(path: &str) -> anyhow::Result<PathBuf> {
     let cwd = || std::env::current_dir().context("no current directory");
     Ok(if let Some(rest) = path.strip_prefix("$WORKSPACE") {
         cwd()?.join(rest.trim_start_matches('/'))
-    } else if let Some(rest) = path.strip_prefix("$HOME").or_else(|| path.strip_prefix('~')) {
+    } else if let Some(rest) = path
+        .strip_prefix("$HOME")
+        .or_else(|| path.strip_prefix('~'))
+    {
         home()?.join(rest.trim_start_matches('/'))
     } else {
         PathBuf::from(path)
@@ -72,8 +75,13 @@ fn split_dir_flag(flag: &str) -> (String, Option<String>, Option<Access>) {
 }
 
 fn set_limit(limits: &mut Limits, kv: &str) -> anyhow::Result<()> {
-    let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--limit `{kv}`: expected KEY=VALUE"))?;
-    let v: u32 = v.trim().parse().with_context(|| format!("--limit `{kv}`: value must be a positive integer"))?;
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--limit `{kv}`: expected KEY=VALUE"))?;
+    let v: u32 = v
+        .trim()
+        .parse()
+        .with_context(|| format!("--limit `{kv}`: value must be a positive integer"))?;
     let slot = match k.trim() {
         "memory_mib" => &mut limits.memory_mib,
         "cpu_ms" => &mut limits.cpu_ms,
@@ -107,14 +115,22 @@ pub fn build(flags: &GrantFlags, manifest: Option<&Manifest>) -> anyhow::Result<
             (None, []) => "/workspace".to_string(),
             (None, many) => bail!(
                 "--allow-dir {flag}: the skill requests several directories ({}); add the guest path, e.g. {dir}:{}",
-                many.iter().map(|r| r.guest.as_str()).collect::<Vec<_>>().join(", "),
+                many.iter()
+                    .map(|r| r.guest.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 many[0].guest
             ),
         };
-        let requested = fs_requests.iter().find(|r| r.guest == guest).map(|r| r.access);
+        let requested = fs_requests
+            .iter()
+            .find(|r| r.guest == guest)
+            .map(|r| r.access);
         let access = access.or(requested).unwrap_or(Access::ReadOnly);
         let host = expand(&dir)?;
-        grants.fs.push(FsGrant::new(&host, &guest, access).with_context(|| format!("--allow-dir {flag}"))?);
+        grants.fs.push(
+            FsGrant::new(&host, &guest, access).with_context(|| format!("--allow-dir {flag}"))?,
+        );
     }
     for url in &flags.allow_host {
         grants.net.push(NetRule::parse(url)?);
@@ -130,7 +146,11 @@ pub fn build(flags: &GrantFlags, manifest: Option<&Manifest>) -> anyhow::Result<
     }
 
     if flags.grant_requested {
-        let m = manifest.ok_or_else(|| anyhow!("--grant-requested: this skill has no manifest (skill.toml), so it requests nothing"))?;
+        let m = manifest.ok_or_else(|| {
+            anyhow!(
+                "--grant-requested: this skill has no manifest (skill.toml), so it requests nothing"
+            )
+        })?;
         for r in &m.capabilities.fs {
             if grants.fs.iter().any(|g| g.guest == r.guest) {
                 continue;
@@ -139,7 +159,10 @@ pub fn build(flags: &GrantFlags, manifest: Option<&Manifest>) -> anyhow::Result<
                 anyhow!("the skill requests a directory at {} without a suggested host path; pass --allow-dir <DIR>:{}", r.guest, r.guest)
             })?;
             let path = expand(host)?;
-            grants.fs.push(FsGrant::new(&path, &r.guest, r.access).with_context(|| format!("granting {} for {}", host, r.guest))?);
+            grants.fs.push(
+                FsGrant::new(&path, &r.guest, r.access)
+                    .with_context(|| format!("granting {} for {}", host, r.guest))?,
+            );
         }
         for r in &m.capabilities.net {
             if !grants.net.contains(&r.url) {
@@ -162,13 +185,21 @@ pub fn build(flags: &GrantFlags, manifest: Option<&Manifest>) -> anyhow::Result<
 pub fn describe(grants: &Grants) -> Vec<String> {
     let mut out = Vec::new();
     for g in &grants.fs {
-        out.push(format!("{} files in {} (seen by the skill as {})", g.access, g.host.display(), g.guest));
+        out.push(format!(
+            "{} files in {} (seen by the skill as {})",
+            g.access,
+            g.host.display(),
+            g.guest
+        ));
     }
     for n in &grants.net {
         out.push(format!("connect to {n}"));
     }
     for s in &grants.secrets {
-        out.push(format!("use your {} secret, sent only to {} in header `{}`", s.name, s.host, s.header));
+        out.push(format!(
+            "use your {} secret, sent only to {} in header `{}`",
+            s.name, s.host, s.header
+        ));
     }
     out
 }
@@ -185,10 +216,22 @@ mod tests {
     #[test]
     fn dir_flag_forms() {
         assert_eq!(split_dir_flag("/a"), ("/a".into(), None, None));
-        assert_eq!(split_dir_flag("/a:ro"), ("/a".into(), None, Some(Access::ReadOnly)));
-        assert_eq!(split_dir_flag("/a:/w"), ("/a".into(), Some("/w".into()), None));
-        assert_eq!(split_dir_flag("/a:/w:rw"), ("/a".into(), Some("/w".into()), Some(Access::ReadWrite)));
-        assert_eq!(split_dir_flag("./notes:rw"), ("./notes".into(), None, Some(Access::ReadWrite)));
+        assert_eq!(
+            split_dir_flag("/a:ro"),
+            ("/a".into(), None, Some(Access::ReadOnly))
+        );
+        assert_eq!(
+            split_dir_flag("/a:/w"),
+            ("/a".into(), Some("/w".into()), None)
+        );
+        assert_eq!(
+            split_dir_flag("/a:/w:rw"),
+            ("/a".into(), Some("/w".into()), Some(Access::ReadWrite))
+        );
+        assert_eq!(
+            split_dir_flag("./notes:rw"),
+            ("./notes".into(), None, Some(Access::ReadWrite))
+        );
     }
 
     #[test]
@@ -201,7 +244,14 @@ mod tests {
         .unwrap();
         let g = build(&GrantFlags::default(), Some(&m)).unwrap();
         assert_eq!(g, Grants::default());
-        let g = build(&GrantFlags { grant_requested: true, ..Default::default() }, Some(&m)).unwrap();
+        let g = build(
+            &GrantFlags {
+                grant_requested: true,
+                ..Default::default()
+            },
+            Some(&m),
+        )
+        .unwrap();
         assert_eq!(g.net.len(), 1);
         assert_eq!(g.fs[0].access, Access::ReadWrite);
     }

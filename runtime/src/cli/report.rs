@@ -29,16 +29,31 @@ pub fn print_outcome(skill: &LoadedSkill, tool: &str, outcome: &CallOutcome, ver
             eprintln!("[{}] {}", l.level, l.message);
         }
         if outcome.logs_dropped > 0 {
-            eprintln!("({} log lines dropped over the log budget)", outcome.logs_dropped);
+            eprintln!(
+                "({} log lines dropped over the log budget)",
+                outcome.logs_dropped
+            );
         }
         for e in &outcome.audit {
-            let d = if e.decision == Decision::Allow { "allow" } else { "DENY " };
-            eprintln!("audit: {d} {:<6} {} — {}", e.capability.to_string(), e.target, e.reason);
+            let d = if e.decision == Decision::Allow {
+                "allow"
+            } else {
+                "DENY "
+            };
+            eprintln!(
+                "audit: {d} {:<6} {} — {}",
+                e.capability.to_string(),
+                e.target,
+                e.reason
+            );
         }
     }
     match &outcome.result {
         Ok(out) => match serde_json::from_str::<serde_json::Value>(out) {
-            Ok(v) if v.is_object() || v.is_array() => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| out.clone())),
+            Ok(v) if v.is_object() || v.is_array() => println!(
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_else(|_| out.clone())
+            ),
             _ => println!("{out}"),
         },
         Err(err) => {

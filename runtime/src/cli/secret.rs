@@ -32,16 +32,21 @@ pub enum SecretCommand {
 pub fn store_path(paths: &Paths) -> anyhow::Result<PathBuf> {
     match &paths.secrets_file {
         Some(p) => Ok(p.clone()),
-        None => SecretStore::default_path().context("no config directory for the secret store; pass --secrets-file"),
+        None => SecretStore::default_path()
+            .context("no config directory for the secret store; pass --secrets-file"),
     }
 }
 
 fn read_value(name: &str) -> anyhow::Result<String> {
     let value = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Value for {name} (input hidden): ")).context("reading the secret value")?
+        rpassword::prompt_password(format!("Value for {name} (input hidden): "))
+            .context("reading the secret value")?
     } else {
         let mut s = String::new();
-        std::io::stdin().take(64 * 1024).read_to_string(&mut s).context("reading the secret value from stdin")?;
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut s)
+            .context("reading the secret value from stdin")?;
         s
     };
     let value = value.trim_end_matches(['\r', '\n']).to_string();
@@ -66,7 +71,10 @@ pub fn run(cmd: SecretCommand, paths: &Paths) -> anyhow::Result<u8> {
         SecretCommand::List => {
             let names: Vec<&str> = store.names().collect();
             if names.is_empty() {
-                eprintln!("no secrets in {} (add one with `chitin secret set NAME`)", store.path().display());
+                eprintln!(
+                    "no secrets in {} (add one with `chitin secret set NAME`)",
+                    store.path().display()
+                );
             }
             for n in names {
                 println!("{n}");
@@ -78,7 +86,10 @@ pub fn run(cmd: SecretCommand, paths: &Paths) -> anyhow::Result<u8> {
                 eprintln!("removed secret {name}");
                 Ok(EXIT_OK)
             } else {
-                eprintln!("error: no secret named {name} in {}", store.path().display());
+                eprintln!(
+                    "error: no secret named {name} in {}",
+                    store.path().display()
+                );
                 Ok(EXIT_FAILED)
             }
         }

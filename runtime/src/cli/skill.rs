@@ -45,7 +45,10 @@ fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
     let cache_dir = if paths.no_cache {
         None
     } else {
-        paths.cache_dir.clone().or_else(|| HostConfig::with_default_cache().cache_dir)
+        paths
+            .cache_dir
+            .clone()
+            .or_else(|| HostConfig::with_default_cache().cache_dir)
     };
     Ok(SkillHost::new(HostConfig { cache_dir })?)
 }
@@ -80,9 +83,15 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             }
             Ok(EXIT_OK)
         }
-        SkillCommand::Run { skill, tool, input, grants: flags, json } => {
-            let parsed: serde_json::Value =
-                serde_json::from_str(&input).with_context(|| format!("--input is not valid JSON: `{input}`"))?;
+        SkillCommand::Run {
+            skill,
+            tool,
+            input,
+            grants: flags,
+            json,
+        } => {
+            let parsed: serde_json::Value = serde_json::from_str(&input)
+                .with_context(|| format!("--input is not valid JSON: `{input}`"))?;
             let host = host(paths)?;
             let skill = load(&host, &skill)?;
             let grants = grants::build(&flags, skill.manifest.as_ref())?;
@@ -97,8 +106,20 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
                 Some(SecretStore::open(&secret::store_path(paths)?)?)
             };
             let outcome = match &store {
-                Some(s) => host.call(&skill, &grants, s, &tool, &parsed.to_string()).await,
-                None => host.call(&skill, &grants, &chitin::NoSecrets, &tool, &parsed.to_string()).await,
+                Some(s) => {
+                    host.call(&skill, &grants, s, &tool, &parsed.to_string())
+                        .await
+                }
+                None => {
+                    host.call(
+                        &skill,
+                        &grants,
+                        &chitin::NoSecrets,
+                        &tool,
+                        &parsed.to_string(),
+                    )
+                    .await
+                }
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);

@@ -108,16 +108,24 @@ pub struct CallOutcome {
 impl CallOutcome {
     /// The denials recorded during the call.
     pub fn denials(&self) -> impl Iterator<Item = &AuditEvent> {
-        self.audit.iter().filter(|e| e.decision == crate::audit::Decision::Deny)
+        self.audit
+            .iter()
+            .filter(|e| e.decision == crate::audit::Decision::Deny)
     }
 }
 
 fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
-    let Some(m) = &skill.manifest else { return Vec::new() };
+    let Some(m) = &skill.manifest else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for r in &m.capabilities.fs {
         if !grants.fs.iter().any(|g| g.guest == r.guest) {
-            let access = if r.access == fs::Access::ReadWrite { "rw" } else { "ro" };
+            let access = if r.access == fs::Access::ReadWrite {
+                "rw"
+            } else {
+                "ro"
+            };
             out.push(Ungranted {
                 capability: Capability::Fs,
                 what: format!("{} access to a directory mounted at {}", r.access, r.guest),
@@ -146,7 +154,11 @@ fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
     out
 }
 
-fn resolve_secrets(grants: &Grants, source: &dyn SecretSource, audit: &Audit) -> Vec<InjectedSecret> {
+fn resolve_secrets(
+    grants: &Grants,
+    source: &dyn SecretSource,
+    audit: &Audit,
+) -> Vec<InjectedSecret> {
     let mut out = Vec::new();
     for rule in &grants.secrets {
         let target = match rule.target() {
@@ -157,7 +169,11 @@ fn resolve_secrets(grants: &Grants, source: &dyn SecretSource, audit: &Audit) ->
             }
         };
         match source.secret(&rule.name) {
-            Some(value) => out.push(InjectedSecret { rule: rule.clone(), target, value }),
+            Some(value) => out.push(InjectedSecret {
+                rule: rule.clone(),
+                target,
+                value,
+            }),
             None => audit.deny(
                 Capability::Secret,
                 &rule.name,
@@ -209,7 +225,11 @@ fn new_store(
         .socket_addr_check(|_, _| Box::pin(async { false }));
     fs::apply(&grants.fs, &mut wasi).map_err(|e| CallError::Host(e.to_string()))?;
     for g in &grants.fs {
-        audit.allow(Capability::Fs, format!("{} -> {}", g.guest, g.host.display()), format!("{} mount granted", g.access));
+        audit.allow(
+            Capability::Fs,
+            format!("{} -> {}", g.guest, g.host.display()),
+            format!("{} mount granted", g.access),
+        );
     }
     let net = NetHooks::new(
         grants.net.clone(),
@@ -246,7 +266,11 @@ fn new_store(
 }
 
 /// A store with nothing granted, for `list-tools`.
-pub(crate) fn new_store_for_describe(engine: &SkillEngine, grants: &Grants, audit: &Audit) -> Result<Store<CallState>, CallError> {
+pub(crate) fn new_store_for_describe(
+    engine: &SkillEngine,
+    grants: &Grants,
+    audit: &Audit,
+) -> Result<Store<CallState>, CallError> {
     new_store(engine, grants, Vec::new(), &Redactor::default(), audit)
 }
 
@@ -283,23 +307,43 @@ pub async fn call(
 
     let run = async {
         let instance = skill.pre.instantiate_async(&mut store).await?;
-        instance.chitin_skill_tools().call_call(&mut store, tool, input).await
+        instance
+            .chitin_skill_tools()
+            .call_call(&mut store, tool, input)
+            .await
     };
     let raw = tokio::time::timeout(limits.timeout(), run).await;
 
     let state = store.data();
     let (limit, result) = match raw {
-        Err(_) => (Some(LimitKind::Timeout), Err(format!("the call took longer than {} ms (wall-clock limit)", limits.timeout_ms))),
+        Err(_) => (
+            Some(LimitKind::Timeout),
+            Err(format!(
+                "the call took longer than {} ms (wall-clock limit)",
+                limits.timeout_ms
+            )),
+        ),
         Ok(Err(e)) if state.cpu_hit => {
             let _ = e;
-            (Some(LimitKind::Cpu), Err(format!("the skill used more than {} ms of CPU (cpu limit)", limits.cpu_ms)))
+            (
+                Some(LimitKind::Cpu),
+                Err(format!(
+                    "the skill used more than {} ms of CPU (cpu limit)",
+                    limits.cpu_ms
+                )),
+            )
         }
-        Ok(Err(_)) if state.limiter.hit => {
-            (Some(LimitKind::Memory), Err(format!("the skill needed more than {} MiB of memory (memory limit)", limits.memory_mib)))
-        }
-        Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => {
-            (Some(LimitKind::Stack), Err("the skill overflowed its stack (recursion too deep)".to_string()))
-        }
+        Ok(Err(_)) if state.limiter.hit => (
+            Some(LimitKind::Memory),
+            Err(format!(
+                "the skill needed more than {} MiB of memory (memory limit)",
+                limits.memory_mib
+            )),
+        ),
+        Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => (
+            Some(LimitKind::Stack),
+            Err("the skill overflowed its stack (recursion too deep)".to_string()),
+        ),
         Ok(Err(e)) => {
             tracing::debug!("skill trapped: {e:?}");
             // The trap and its cause, without the (long) wasm backtrace.
@@ -312,14 +356,25 @@ pub async fn call(
         Ok(Ok(Err(tool_error))) => (None, Ok(Err(map_tool_error(tool_error)))),
         Ok(Ok(Ok(output))) if output.len() > limits.output_bytes() => (
             Some(LimitKind::Output),
-            Err(format!("the output was {} bytes, over the {} KiB limit", output.len(), limits.output_kib)),
+            Err(format!(
+                "the output was {} bytes, over the {} KiB limit",
+                output.len(),
+                limits.output_kib
+            )),
         ),
         Ok(Ok(Ok(output))) => (None, Ok(Ok(output))),
     };
     let result = match result {
         Err(limit_message) => {
             if let Some(kind) = limit {
-                audit.deny(Capability::Limit, kind.to_string(), limit_message.clone(), Some(format!("raise the {kind} limit in the grant if this is expected")));
+                audit.deny(
+                    Capability::Limit,
+                    kind.to_string(),
+                    limit_message.clone(),
+                    Some(format!(
+                        "raise the {kind} limit in the grant if this is expected"
+                    )),
+                );
             }
             Err(CallError::Limit(limit_message))
         }
@@ -329,5 +384,13 @@ pub async fn call(
     let (logs, logs_dropped) = store.data().logs.take();
     drop(store);
     audit.map_text(|t| redactor.redact(t));
-    CallOutcome { result, limit, audit: audit.events(), ungranted, logs, logs_dropped, elapsed: start.elapsed() }
+    CallOutcome {
+        result,
+        limit,
+        audit: audit.events(),
+        ungranted,
+        logs,
+        logs_dropped,
+        elapsed: start.elapsed(),
+    }
 }

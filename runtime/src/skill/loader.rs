@@ -43,13 +43,17 @@ pub enum LoadError {
         source: CacheError,
     },
     /// The component does not export the Chitin tools interface.
-    #[error("{path} is not a Chitin skill: it does not export `chitin:skill/tools` (build it against wit/skill.wit)")]
+    #[error(
+        "{path} is not a Chitin skill: it does not export `chitin:skill/tools` (build it against wit/skill.wit)"
+    )]
     NotASkill {
         /// The component path.
         path: PathBuf,
     },
     /// The component was built for another contract version.
-    #[error("{path} was built for chitin:skill@{found}; this host implements chitin:skill@{CONTRACT_VERSION}")]
+    #[error(
+        "{path} was built for chitin:skill@{found}; this host implements chitin:skill@{CONTRACT_VERSION}"
+    )]
     Contract {
         /// The component path.
         path: PathBuf,
@@ -85,7 +89,10 @@ pub struct LoadedSkill {
 
 impl std::fmt::Debug for LoadedSkill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedSkill").field("name", &self.name).field("digest", &self.digest).finish_non_exhaustive()
+        f.debug_struct("LoadedSkill")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,17 +113,31 @@ pub fn locate(path: &Path) -> Result<SkillSource, LoadError> {
     } else if path.file_name().is_some_and(|n| n == "skill.toml") {
         path.to_path_buf()
     } else if path.is_file() {
-        return Ok(SkillSource { manifest: None, component: path.to_path_buf() });
+        return Ok(SkillSource {
+            manifest: None,
+            component: path.to_path_buf(),
+        });
     } else {
-        return Err(LoadError::NotFound { path: path.to_path_buf() });
+        return Err(LoadError::NotFound {
+            path: path.to_path_buf(),
+        });
     };
     if !manifest_path.is_file() {
-        return Err(LoadError::NotFound { path: path.to_path_buf() });
+        return Err(LoadError::NotFound {
+            path: path.to_path_buf(),
+        });
     }
     let manifest = Manifest::load(&manifest_path)?;
     let dir = manifest_path.parent().unwrap_or(Path::new("."));
-    let rel = manifest.skill.component.clone().unwrap_or_else(|| format!("{}.wasm", manifest.skill.name));
-    Ok(SkillSource { component: dir.join(rel), manifest: Some(manifest) })
+    let rel = manifest
+        .skill
+        .component
+        .clone()
+        .unwrap_or_else(|| format!("{}.wasm", manifest.skill.name));
+    Ok(SkillSource {
+        component: dir.join(rel),
+        manifest: Some(manifest),
+    })
 }
 
 /// The `chitin:skill/tools@X` version a component exports, if any.
@@ -128,7 +149,11 @@ fn exported_contract(engine: &SkillEngine, component: &Component) -> Option<Stri
 }
 
 /// Compile (or load from `cache`) and pre-link a skill.
-pub fn load(engine: &SkillEngine, cache: Option<&ComponentCache>, source: SkillSource) -> Result<LoadedSkill, LoadError> {
+pub fn load(
+    engine: &SkillEngine,
+    cache: Option<&ComponentCache>,
+    source: SkillSource,
+) -> Result<LoadedSkill, LoadError> {
     let start = Instant::now();
     let path = source.component.clone();
     let bytes = std::fs::read(&path).map_err(|e| LoadError::Read {
@@ -145,8 +170,12 @@ pub fn load(engine: &SkillEngine, cache: Option<&ComponentCache>, source: SkillS
         Some(c) => c.load_or_compile(engine.engine(), &bytes, &digest),
         None => cache::compile(engine.engine(), &bytes).map(|c| (c, CacheStatus::Disabled)),
     }
-    .map_err(|source| LoadError::Compile { path: path.clone(), source })?;
-    let found = exported_contract(engine, &component).ok_or_else(|| LoadError::NotASkill { path: path.clone() })?;
+    .map_err(|source| LoadError::Compile {
+        path: path.clone(),
+        source,
+    })?;
+    let found = exported_contract(engine, &component)
+        .ok_or_else(|| LoadError::NotASkill { path: path.clone() })?;
     match semver::Version::parse(&found) {
         Ok(v) if contract_supported(&v) => {}
         _ => return Err(LoadError::Contract { path, found }),
@@ -155,10 +184,23 @@ pub fn load(engine: &SkillEngine, cache: Option<&ComponentCache>, source: SkillS
         .linker()
         .instantiate_pre(&component)
         .and_then(SkillPre::new)
-        .map_err(|e| LoadError::Link { path: path.clone(), detail: format!("{e:#}") })?;
+        .map_err(|e| LoadError::Link {
+            path: path.clone(),
+            detail: format!("{e:#}"),
+        })?;
     let name = match &source.manifest {
         Some(m) => m.skill.name.clone(),
-        None => path.file_stem().map_or_else(|| "skill".into(), |s| s.to_string_lossy().replace('_', "-")),
+        None => path
+            .file_stem()
+            .map_or_else(|| "skill".into(), |s| s.to_string_lossy().replace('_', "-")),
     };
-    Ok(LoadedSkill { name, manifest: source.manifest, component_path: path, digest, cache: status, load_time: start.elapsed(), pre })
+    Ok(LoadedSkill {
+        name,
+        manifest: source.manifest,
+        component_path: path,
+        digest,
+        cache: status,
+        load_time: start.elapsed(),
+        pre,
+    })
 }

@@ -157,30 +157,52 @@ pub struct NetRequest {
 impl Manifest {
     /// Read and validate `path`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.into(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parse and validate manifest text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
-        let m: Manifest = toml::from_str(text)
-            .map_err(|e| ManifestError::Syntax { path: path.into(), message: e.to_string().trim_end().to_string() })?;
+        let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
         m.validate(path)?;
         Ok(m)
     }
 
     fn validate(&self, path: &Path) -> Result<(), ManifestError> {
-        let bad = |key: String, message: String| Err(ManifestError::Invalid { path: path.into(), key, message });
+        let bad = |key: String, message: String| {
+            Err(ManifestError::Invalid {
+                path: path.into(),
+                key,
+                message,
+            })
+        };
         let s = &self.skill;
         let name_ok = !s.name.is_empty()
             && s.name.len() <= 64
             && s.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && s.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !name_ok {
-            return bad("skill.name".into(), format!("`{}`: use 1-64 lowercase letters, digits and `-`, starting with a letter", s.name));
+            return bad(
+                "skill.name".into(),
+                format!(
+                    "`{}`: use 1-64 lowercase letters, digits and `-`, starting with a letter",
+                    s.name
+                ),
+            );
         }
         if let Err(e) = semver::Version::parse(&s.version) {
-            return bad("skill.version".into(), format!("`{}` is not a semantic version like 1.2.3 ({e})", s.version));
+            return bad(
+                "skill.version".into(),
+                format!("`{}` is not a semantic version like 1.2.3 ({e})", s.version),
+            );
         }
         if s.description.trim().is_empty() {
             return bad("skill.description".into(), "must not be empty".into());
@@ -189,11 +211,18 @@ impl Manifest {
             return bad("skill.publisher".into(), "must not be empty".into());
         }
         match semver::Version::parse(&s.contract) {
-            Err(e) => return bad("skill.contract".into(), format!("`{}` is not a version ({e})", s.contract)),
+            Err(e) => {
+                return bad(
+                    "skill.contract".into(),
+                    format!("`{}` is not a version ({e})", s.contract),
+                );
+            }
             Ok(v) if !contract_supported(&v) => {
                 return bad(
                     "skill.contract".into(),
-                    format!("contract {v} is not supported by this host, which implements chitin:skill@{CONTRACT_VERSION}"),
+                    format!(
+                        "contract {v} is not supported by this host, which implements chitin:skill@{CONTRACT_VERSION}"
+                    ),
                 );
             }
             Ok(_) => {}
@@ -201,7 +230,10 @@ impl Manifest {
         if let Some(c) = &s.component
             && (c.is_empty() || Path::new(c).is_absolute())
         {
-            return bad("skill.component".into(), format!("`{c}` must be a path relative to skill.toml"));
+            return bad(
+                "skill.component".into(),
+                format!("`{c}` must be a path relative to skill.toml"),
+            );
         }
         let mut guests = std::collections::HashSet::new();
         for (i, fs) in self.capabilities.fs.iter().enumerate() {
@@ -209,7 +241,10 @@ impl Manifest {
                 return bad(format!("capabilities.fs[{i}].guest"), e.to_string());
             }
             if !guests.insert(fs.guest.as_str()) {
-                return bad(format!("capabilities.fs[{i}].guest"), format!("`{}` is requested twice", fs.guest));
+                return bad(
+                    format!("capabilities.fs[{i}].guest"),
+                    format!("`{}` is requested twice", fs.guest),
+                );
             }
         }
         for (i, secret) in self.capabilities.secrets.iter().enumerate() {
@@ -217,18 +252,27 @@ impl Manifest {
                 Ok(t) => t,
                 Err(e) => return bad(format!("capabilities.secrets[{i}]"), e.to_string()),
             };
-            let covered = self.capabilities.net.iter().any(|n| n.url == target || n.url.to_string() == target.to_string());
+            let covered = self
+                .capabilities
+                .net
+                .iter()
+                .any(|n| n.url == target || n.url.to_string() == target.to_string());
             if !covered {
                 return bad(
                     format!("capabilities.secrets[{i}].host"),
-                    format!("`{target}` is not requested in capabilities.net, so the secret could never be sent"),
+                    format!(
+                        "`{target}` is not requested in capabilities.net, so the secret could never be sent"
+                    ),
                 );
             }
         }
         if let Some(l) = &self.limits
             && let Some((field, value, max)) = l.out_of_range()
         {
-            return bad(format!("limits.{field}"), format!("{value} is out of range (1..={max})"));
+            return bad(
+                format!("limits.{field}"),
+                format!("{value} is out of range (1..={max})"),
+            );
         }
         Ok(())
     }
@@ -285,23 +329,62 @@ memory_mib = 32
         // (edit applied to GOOD, key that must appear in the message)
         let table = [
             (("name = \"github\"", "name = \"GitHub!\""), "skill.name"),
-            (("version = \"0.1.0\"", "version = \"one\""), "skill.version"),
-            (("contract = \"0.1.0\"", "contract = \"0.2.0\""), "skill.contract"),
-            (("contract = \"0.1.0\"", "contract = \"1.0.0\""), "skill.contract"),
-            (("guest = \"/workspace\"", "guest = \"../etc\""), "capabilities.fs[0].guest"),
-            (("access = \"read-write\"", "access = \"everything\""), "access"),
-            (("url = \"https://api.github.com\"", "url = \"ftp://x\""), "ftp://x"),
-            (("host = \"https://api.github.com\"", "host = \"https://*.github.com\""), "capabilities.secrets[0]"),
-            (("host = \"https://api.github.com\"", "host = \"https://uploads.github.com\""), "capabilities.secrets[0].host"),
+            (
+                ("version = \"0.1.0\"", "version = \"one\""),
+                "skill.version",
+            ),
+            (
+                ("contract = \"0.1.0\"", "contract = \"0.2.0\""),
+                "skill.contract",
+            ),
+            (
+                ("contract = \"0.1.0\"", "contract = \"1.0.0\""),
+                "skill.contract",
+            ),
+            (
+                ("guest = \"/workspace\"", "guest = \"../etc\""),
+                "capabilities.fs[0].guest",
+            ),
+            (
+                ("access = \"read-write\"", "access = \"everything\""),
+                "access",
+            ),
+            (
+                ("url = \"https://api.github.com\"", "url = \"ftp://x\""),
+                "ftp://x",
+            ),
+            (
+                (
+                    "host = \"https://api.github.com\"",
+                    "host = \"https://*.github.com\"",
+                ),
+                "capabilities.secrets[0]",
+            ),
+            (
+                (
+                    "host = \"https://api.github.com\"",
+                    "host = \"https://uploads.github.com\"",
+                ),
+                "capabilities.secrets[0].host",
+            ),
             (("memory_mib = 32", "memory_mib = 0"), "limits.memory_mib"),
             (("memory_mib = 32", "memory = 32"), "memory"),
-            (("publisher = \"chitin\"", "publisher = \"chitin\"\nhomepage = \"x\""), "homepage"),
+            (
+                (
+                    "publisher = \"chitin\"",
+                    "publisher = \"chitin\"\nhomepage = \"x\"",
+                ),
+                "homepage",
+            ),
         ];
         for ((from, to), key) in table {
             assert!(GOOD.contains(from), "{from}");
             let text = GOOD.replacen(from, to, 1);
             let err = parse(&text).unwrap_err().to_string();
-            assert!(err.contains(key), "editing `{from}` -> `{to}`: message `{err}` should name `{key}`");
+            assert!(
+                err.contains(key),
+                "editing `{from}` -> `{to}`: message `{err}` should name `{key}`"
+            );
         }
     }
 }

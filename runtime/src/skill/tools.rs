@@ -58,18 +58,26 @@ fn convert(skill: &str, tools: Vec<WitTool>) -> Result<Vec<ToolInfo>, ToolsError
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(tools.len());
     for t in tools {
-        let invalid = |detail: String| ToolsError::Invalid { skill: skill.to_string(), tool: t.name.clone(), detail };
+        let invalid = |detail: String| ToolsError::Invalid {
+            skill: skill.to_string(),
+            tool: t.name.clone(),
+            detail,
+        };
         let name_ok = !t.name.is_empty()
             && t.name.len() <= 64
-            && t.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            && t.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !name_ok {
-            return Err(invalid("names use 1-64 lowercase letters, digits, `-` and `_`".into()));
+            return Err(invalid(
+                "names use 1-64 lowercase letters, digits, `-` and `_`".into(),
+            ));
         }
         if !seen.insert(t.name.clone()) {
             return Err(invalid("declared twice".into()));
         }
-        let schema: serde_json::Value =
-            serde_json::from_str(&t.input_schema).map_err(|e| invalid(format!("input schema is not JSON: {e}")))?;
+        let schema: serde_json::Value = serde_json::from_str(&t.input_schema)
+            .map_err(|e| invalid(format!("input schema is not JSON: {e}")))?;
         if !schema.is_object() {
             return Err(invalid("input schema must be a JSON object".into()));
         }
@@ -84,15 +92,25 @@ fn convert(skill: &str, tools: Vec<WitTool>) -> Result<Vec<ToolInfo>, ToolsError
 }
 
 /// Call the skill's `list-tools` in a sandbox with nothing granted.
-pub async fn describe(engine: &SkillEngine, skill: &LoadedSkill) -> Result<Vec<ToolInfo>, ToolsError> {
-    let failed = |detail: String| ToolsError::Failed { skill: skill.name.clone(), detail };
+pub async fn describe(
+    engine: &SkillEngine,
+    skill: &LoadedSkill,
+) -> Result<Vec<ToolInfo>, ToolsError> {
+    let failed = |detail: String| ToolsError::Failed {
+        skill: skill.name.clone(),
+        detail,
+    };
     let grants = Grants::default();
     let audit = crate::audit::Audit::new(&skill.name, "list-tools");
     let mut store: wasmtime::Store<CallState> =
-        super::call::new_store_for_describe(engine, &grants, &audit).map_err(|e| failed(e.to_string()))?;
+        super::call::new_store_for_describe(engine, &grants, &audit)
+            .map_err(|e| failed(e.to_string()))?;
     let run = async {
         let instance = skill.pre.instantiate_async(&mut store).await?;
-        instance.chitin_skill_tools().call_list_tools(&mut store).await
+        instance
+            .chitin_skill_tools()
+            .call_list_tools(&mut store)
+            .await
     };
     let tools = tokio::time::timeout(grants.limits.timeout(), run)
         .await

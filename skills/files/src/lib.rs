@@ -48,7 +48,9 @@ struct Match {
 /// clear `denied`) when no directory was granted at all.
 fn resolve(rel: &str) -> Result<PathBuf, ToolError> {
     if std::fs::metadata(ROOT).is_err() {
-        return Err(ToolError::Denied(format!("filesystem: no directory is granted at {ROOT}")));
+        return Err(ToolError::Denied(format!(
+            "filesystem: no directory is granted at {ROOT}"
+        )));
     }
     let rel = rel.trim_start_matches('/');
     let rel = rel.strip_prefix("workspace/").unwrap_or(rel);
@@ -60,8 +62,18 @@ fn list(input: PathInput) -> Result<Vec<Entry>, ToolError> {
     for entry in std::fs::read_dir(resolve(&input.path)?)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        let kind = if meta.is_dir() { "dir" } else if meta.is_file() { "file" } else { "other" };
-        out.push(Entry { name: entry.file_name().to_string_lossy().into_owned(), kind, size: meta.len() });
+        let kind = if meta.is_dir() {
+            "dir"
+        } else if meta.is_file() {
+            "file"
+        } else {
+            "other"
+        };
+        out.push(Entry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind,
+            size: meta.len(),
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -71,10 +83,14 @@ fn read(input: PathInput) -> Result<String, ToolError> {
     let path = resolve(&input.path)?;
     let len = std::fs::metadata(&path)?.len();
     if len > MAX_READ {
-        return Err(ToolError::failed(format!("{} is {len} bytes; the limit is {MAX_READ}", input.path)));
+        return Err(ToolError::failed(format!(
+            "{} is {len} bytes; the limit is {MAX_READ}",
+            input.path
+        )));
     }
     let bytes = std::fs::read(&path)?;
-    String::from_utf8(bytes).map_err(|_| ToolError::failed(format!("{} is not UTF-8 text", input.path)))
+    String::from_utf8(bytes)
+        .map_err(|_| ToolError::failed(format!("{} is not UTF-8 text", input.path)))
 }
 
 fn write(input: WriteInput) -> Result<Value, ToolError> {
@@ -101,11 +117,17 @@ fn search_dir(dir: &Path, query: &str, out: &mut Vec<Match>) -> Result<(), ToolE
         if kind.is_dir() {
             search_dir(&path, query, out)?;
         } else if kind.is_file() && entry.metadata()?.len() <= MAX_READ {
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             for (i, line) in text.lines().enumerate() {
                 if line.contains(query) {
                     let rel = path.strip_prefix(ROOT).unwrap_or(&path);
-                    out.push(Match { path: rel.display().to_string(), line: i + 1, text: line.to_string() });
+                    out.push(Match {
+                        path: rel.display().to_string(),
+                        line: i + 1,
+                        text: line.to_string(),
+                    });
                     if out.len() >= MAX_MATCHES {
                         return Ok(());
                     }

@@ -33,8 +33,16 @@ struct IssuesInput {
 }
 
 fn segment(s: &str, what: &str) -> Result<(), ToolError> {
-    let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok { Ok(()) } else { Err(ToolError::invalid(format!("{what} `{s}` is not a valid GitHub name"))) }
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!(
+            "{what} `{s}` is not a valid GitHub name"
+        )))
+    }
 }
 
 fn get_json(url: &str) -> Result<Value, ToolError> {
@@ -43,7 +51,8 @@ fn get_json(url: &str) -> Result<Value, ToolError> {
         .header("user-agent", "chitin-github-skill/0.1")
         .send()?;
     match resp.status {
-        200 => serde_json::from_slice(&resp.body).map_err(|e| ToolError::failed(format!("bad JSON from {url}: {e}"))),
+        200 => serde_json::from_slice(&resp.body)
+            .map_err(|e| ToolError::failed(format!("bad JSON from {url}: {e}"))),
         401 | 403 => Err(ToolError::failed(format!(
             "GitHub answered {} for {url}: is the GITHUB_TOKEN secret set and granted?",
             resp.status
@@ -56,7 +65,12 @@ fn get_json(url: &str) -> Result<Value, ToolError> {
 fn repo(input: RepoInput) -> Result<Value, ToolError> {
     segment(&input.owner, "owner")?;
     segment(&input.repo, "repo")?;
-    let v = get_json(&format!("{}/repos/{}/{}", input.api.trim_end_matches('/'), input.owner, input.repo))?;
+    let v = get_json(&format!(
+        "{}/repos/{}/{}",
+        input.api.trim_end_matches('/'),
+        input.owner,
+        input.repo
+    ))?;
     Ok(json!({
         "full_name": v["full_name"], "description": v["description"], "stars": v["stargazers_count"],
         "forks": v["forks_count"], "open_issues": v["open_issues_count"], "default_branch": v["default_branch"],
@@ -96,7 +110,10 @@ fn skill() -> Skill {
         "owner": {"type": "string"}, "repo": {"type": "string"},
         "api": {"type": "string", "description": "API base URL (default https://api.github.com)"}}});
     Skill::new()
-        .tool(Tool::new("repo", "Describe a GitHub repository.", repo_schema).effects(effects()), repo)
+        .tool(
+            Tool::new("repo", "Describe a GitHub repository.", repo_schema).effects(effects()),
+            repo,
+        )
         .tool(
             Tool::new(
                 "issues",

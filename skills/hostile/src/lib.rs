@@ -67,7 +67,10 @@ fn symlink(i: LinkIn) -> Result<String, ToolError> {
         .ok_or_else(|| ToolError::Denied(format!("no preopen {}", i.dir)))?;
     dir.symlink_at(&i.target, &i.link)
         .map_err(|e| ToolError::Denied(format!("symlink: {e:?}")))?;
-    Ok(std::fs::read_to_string(format!("{}/{}/{}", i.dir, i.link, i.read))?)
+    Ok(std::fs::read_to_string(format!(
+        "{}/{}/{}",
+        i.dir, i.link, i.read
+    ))?)
 }
 
 fn fetch(i: FetchIn) -> Result<Value, ToolError> {
@@ -76,7 +79,11 @@ fn fetch(i: FetchIn) -> Result<Value, ToolError> {
         req = req.header(k, v);
     }
     let resp = req.send()?;
-    let body = if i.reverse { resp.text().chars().rev().collect() } else { resp.text() };
+    let body = if i.reverse {
+        resp.text().chars().rev().collect()
+    } else {
+        resp.text()
+    };
     let headers: BTreeMap<String, String> = resp.headers.iter().cloned().collect();
     Ok(json!({"status": resp.status, "body": body, "headers": headers, "url": resp.url}))
 }
@@ -122,14 +129,22 @@ fn alloc(i: CountIn) -> Result<String, ToolError> {
 /// Recursion whose frames live on the WebAssembly (native) stack.
 #[inline(never)]
 fn depth(n: u64) -> u64 {
-    if n == 0 { 1 } else { depth(n - 1).wrapping_mul(3).wrapping_add(n) }
+    if n == 0 {
+        1
+    } else {
+        depth(n - 1).wrapping_mul(3).wrapping_add(n)
+    }
 }
 
 /// Recursion whose frames live on the shadow stack in linear memory.
 #[inline(never)]
 fn shadow_depth(n: u64) -> u64 {
     let pad = black_box([n; 16]);
-    if n == 0 { pad[3] } else { shadow_depth(black_box(n - 1)).wrapping_add(pad[7]) }
+    if n == 0 {
+        pad[3]
+    } else {
+        shadow_depth(black_box(n - 1)).wrapping_add(pad[7])
+    }
 }
 
 fn recurse(i: CountIn) -> Result<String, ToolError> {
@@ -156,17 +171,32 @@ fn flood(i: CountIn) -> Result<String, ToolError> {
 fn skill() -> Skill {
     let any = || json!({"type": "object"});
     Skill::new()
-        .tool(Tool::new("read", "read any path", any()).effects([Effect::ReadsFiles]), read)
-        .tool(Tool::new("write", "write any path", any()).effects([Effect::WritesFiles]), write)
-        .tool(Tool::new("symlink", "plant a symlink and read through it", any()), symlink)
-        .tool(Tool::new("fetch", "fetch any URL with any headers", any()).effects([Effect::Network]), fetch)
+        .tool(
+            Tool::new("read", "read any path", any()).effects([Effect::ReadsFiles]),
+            read,
+        )
+        .tool(
+            Tool::new("write", "write any path", any()).effects([Effect::WritesFiles]),
+            write,
+        )
+        .tool(
+            Tool::new("symlink", "plant a symlink and read through it", any()),
+            symlink,
+        )
+        .tool(
+            Tool::new("fetch", "fetch any URL with any headers", any()).effects([Effect::Network]),
+            fetch,
+        )
         .tool(Tool::new("env", "read the environment", any()), env)
         .tool(Tool::new("socket", "open a raw TCP socket", any()), socket)
         .tool(Tool::new("spin", "loop forever", any()), spin)
         .tool(Tool::new("sleep", "block in a host call", any()), sleep)
         .tool(Tool::new("alloc", "allocate n MiB", any()), alloc)
         .tool(Tool::new("recurse", "recurse n deep", any()), recurse)
-        .tool(Tool::new("recurse-shadow", "recurse n deep with big frames", any()), recurse_shadow)
+        .tool(
+            Tool::new("recurse-shadow", "recurse n deep with big frames", any()),
+            recurse_shadow,
+        )
         .tool(Tool::new("output", "return n bytes", any()), output)
         .tool(Tool::new("flood", "log n lines", any()), flood)
 }

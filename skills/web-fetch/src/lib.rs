@@ -31,7 +31,11 @@ fn readable(html: &str) -> String {
     while i < html.len() {
         let rest = &lower[i..];
         if rest.starts_with("<script") || rest.starts_with("<style") {
-            let close = if rest.starts_with("<script") { "</script>" } else { "</style>" };
+            let close = if rest.starts_with("<script") {
+                "</script>"
+            } else {
+                "</style>"
+            };
             i = match rest.find(close) {
                 Some(end) => i + end + close.len(),
                 None => html.len(),
@@ -74,8 +78,18 @@ fn fetch(input: FetchInput) -> Result<Page, ToolError> {
         raw
     };
     let truncated = text.chars().count() > max_chars;
-    let text = if truncated { text.chars().take(max_chars).collect() } else { text };
-    Ok(Page { url: resp.url, status: resp.status, content_type, text, truncated })
+    let text = if truncated {
+        text.chars().take(max_chars).collect()
+    } else {
+        text
+    };
+    Ok(Page {
+        url: resp.url,
+        status: resp.status,
+        content_type,
+        text,
+        truncated,
+    })
 }
 
 fn skill() -> Skill {

@@ -21,8 +21,21 @@ pub(crate) struct GuardedBody {
 }
 
 impl GuardedBody {
-    pub(crate) fn new(inner: hyper::body::Incoming, redactor: Redactor, budget: Arc<AtomicI64>, audit: Audit, target: String) -> Self {
-        GuardedBody { inner, redact: StreamRedactor::new(redactor), budget, audit, target, done: false }
+    pub(crate) fn new(
+        inner: hyper::body::Incoming,
+        redactor: Redactor,
+        budget: Arc<AtomicI64>,
+        audit: Audit,
+        target: String,
+    ) -> Self {
+        GuardedBody {
+            inner,
+            redact: StreamRedactor::new(redactor),
+            budget,
+            audit,
+            target,
+            done: false,
+        }
     }
 }
 
@@ -30,7 +43,10 @@ impl Body for GuardedBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         if self.done {
             return Poll::Ready(None);
         }

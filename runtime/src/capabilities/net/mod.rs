@@ -19,7 +19,10 @@ use http::HeaderName;
 use rules::NetRule;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
+};
 
 /// The network side of a call's grants, plus its running counters.
 pub struct NetHooks {
@@ -44,8 +47,15 @@ pub(crate) struct Plan {
 }
 
 type SendFuture = Box<
-    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>>
-        + Send,
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
 >;
 
 impl NetHooks {
@@ -65,11 +75,19 @@ impl NetHooks {
             audit,
             max_requests,
             requests: 0,
-            response_budget: Arc::new(AtomicI64::new(i64::try_from(max_response_bytes).unwrap_or(i64::MAX))),
+            response_budget: Arc::new(AtomicI64::new(
+                i64::try_from(max_response_bytes).unwrap_or(i64::MAX),
+            )),
         }
     }
 
-    fn deny(&self, capability: Capability, target: &str, reason: String, hint: Option<String>) -> HttpError {
+    fn deny(
+        &self,
+        capability: Capability,
+        target: &str,
+        reason: String,
+        hint: Option<String>,
+    ) -> HttpError {
         self.audit.deny(capability, target, reason, hint);
         HttpError::HttpRequestDenied
     }
@@ -81,9 +99,16 @@ impl NetHooks {
         let host = uri.host().map(rules::normalize_host).unwrap_or_default();
         let shown = format!("{} {}", req.method(), uri);
         if host.is_empty() || (scheme != "http" && scheme != "https") {
-            return Err(self.deny(Capability::Net, &shown, "only http(s) URLs with a host are allowed".into(), None));
+            return Err(self.deny(
+                Capability::Net,
+                &shown,
+                "only http(s) URLs with a host are allowed".into(),
+                None,
+            ));
         }
-        let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
         self.requests += 1;
         if self.requests > self.max_requests {
             return Err(self.deny(
@@ -93,10 +118,18 @@ impl NetHooks {
                 Some("raise limits.http_requests in the grant".into()),
             ));
         }
-        let matching: Vec<&NetRule> = self.rules.iter().filter(|r| r.matches(&scheme, &host, port)).collect();
+        let matching: Vec<&NetRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.matches(&scheme, &host, port))
+            .collect();
         if matching.is_empty() {
             let default = if scheme == "http" { 80 } else { 443 };
-            let origin = if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") };
+            let origin = if port == default {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}:{port}")
+            };
             return Err(self.deny(
                 Capability::Net,
                 &shown,
@@ -107,22 +140,40 @@ impl NetHooks {
         let exact = matching.iter().any(|r| r.is_exact());
         let mut inject = Vec::new();
         for s in self.secrets.iter() {
-            let name = HeaderName::from_bytes(s.rule.header.as_bytes()).map_err(|_| HttpError::HttpRequestDenied)?;
+            let name = HeaderName::from_bytes(s.rule.header.as_bytes())
+                .map_err(|_| HttpError::HttpRequestDenied)?;
             if req.headers().contains_key(&name) {
                 return Err(self.deny(
                     Capability::Secret,
                     &shown,
-                    format!("the skill set header `{name}`, which the host reserves for secret {}", s.rule.name),
+                    format!(
+                        "the skill set header `{name}`, which the host reserves for secret {}",
+                        s.rule.name
+                    ),
                     None,
                 ));
             }
             if s.target.matches(&scheme, &host, port) {
                 let value = http::HeaderValue::from_str(&format!("{}{}", s.rule.prefix, s.value))
-                    .map_err(|_| self.deny(Capability::Secret, &shown, format!("secret {} is not a valid header value", s.rule.name), None))?;
+                    .map_err(|_| {
+                    self.deny(
+                        Capability::Secret,
+                        &shown,
+                        format!("secret {} is not a valid header value", s.rule.name),
+                        None,
+                    )
+                })?;
                 inject.push((name, value, s.rule.name.clone()));
             }
         }
-        Ok(Plan { scheme, host, port, exact, inject, display: shown })
+        Ok(Plan {
+            scheme,
+            host,
+            port,
+            exact,
+            inject,
+            display: shown,
+        })
     }
 }
 
@@ -131,7 +182,11 @@ impl WasiHttpHooks for NetHooks {
         let reserved: Vec<(HeaderName, String)> = self
             .secrets
             .iter()
-            .filter_map(|s| HeaderName::from_bytes(s.rule.header.as_bytes()).ok().map(|h| (h, s.rule.name.clone())))
+            .filter_map(|s| {
+                HeaderName::from_bytes(s.rule.header.as_bytes())
+                    .ok()
+                    .map(|h| (h, s.rule.name.clone()))
+            })
             .collect();
         let audit = self.audit.clone();
         Arc::new(move |name: &HeaderName| {

@@ -7,7 +7,9 @@ use thiserror::Error;
 
 /// A malformed allow-list entry.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("invalid network grant `{entry}`: {why} (expected e.g. `https://api.example.com`, `https://*.example.com`, `http://127.0.0.1:8080`)")]
+#[error(
+    "invalid network grant `{entry}`: {why} (expected e.g. `https://api.example.com`, `https://*.example.com`, `http://127.0.0.1:8080`)"
+)]
 pub struct RuleError {
     entry: String,
     why: &'static str,
@@ -38,7 +40,10 @@ pub struct NetRule {
 
 /// Lowercase a host and drop brackets and a trailing dot.
 pub fn normalize_host(host: &str) -> String {
-    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 fn default_port(scheme: &str) -> u16 {
@@ -48,7 +53,10 @@ fn default_port(scheme: &str) -> u16 {
 impl NetRule {
     /// Parse `scheme://host[:port]`. A bare host means `https://host`.
     pub fn parse(entry: &str) -> Result<Self, RuleError> {
-        let err = |why| RuleError { entry: entry.to_string(), why };
+        let err = |why| RuleError {
+            entry: entry.to_string(),
+            why,
+        };
         let (scheme, rest) = match entry.split_once("://") {
             Some((s, r)) => (s.to_ascii_lowercase(), r),
             None => ("https".to_string(), entry),
@@ -58,10 +66,14 @@ impl NetRule {
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-            return Err(err("give only scheme, host and port: no path, user or spaces"));
+            return Err(err(
+                "give only scheme, host and port: no path, user or spaces",
+            ));
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, tail) = v6.split_once(']').ok_or_else(|| err("unclosed `[` in IPv6 address"))?;
+            let (h, tail) = v6
+                .split_once(']')
+                .ok_or_else(|| err("unclosed `[` in IPv6 address"))?;
             (h.to_string(), tail.strip_prefix(':'))
         } else {
             match rest.rsplit_once(':') {
@@ -72,7 +84,12 @@ impl NetRule {
         let port = match port {
             None => Some(default_port(&scheme)),
             Some("*") => None,
-            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| err("bad port"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| err("bad port"))?,
+            ),
         };
         let host = normalize_host(&host);
         let host = if host == "*" {
@@ -99,7 +116,9 @@ impl NetRule {
         let host = normalize_host(host);
         match &self.host {
             HostPattern::Exact(h) => *h == host,
-            HostPattern::Subdomains(d) => host.strip_suffix(d.as_str()).is_some_and(|p| p.ends_with('.') && p.len() > 1),
+            HostPattern::Subdomains(d) => host
+                .strip_suffix(d.as_str())
+                .is_some_and(|p| p.ends_with('.') && p.len() > 1),
             HostPattern::Any => true,
         }
     }
@@ -149,15 +168,57 @@ mod tests {
     fn parse_and_match_table() {
         // (rule, scheme, host, port, matches)
         let table = [
-            ("https://api.github.com", "https", "api.github.com", 443, true),
-            ("https://api.github.com", "https", "API.GitHub.com.", 443, true),
-            ("https://api.github.com", "http", "api.github.com", 80, false),
-            ("https://api.github.com", "https", "api.github.com", 8443, false),
-            ("https://api.github.com", "https", "evil-api.github.com", 443, false),
+            (
+                "https://api.github.com",
+                "https",
+                "api.github.com",
+                443,
+                true,
+            ),
+            (
+                "https://api.github.com",
+                "https",
+                "API.GitHub.com.",
+                443,
+                true,
+            ),
+            (
+                "https://api.github.com",
+                "http",
+                "api.github.com",
+                80,
+                false,
+            ),
+            (
+                "https://api.github.com",
+                "https",
+                "api.github.com",
+                8443,
+                false,
+            ),
+            (
+                "https://api.github.com",
+                "https",
+                "evil-api.github.com",
+                443,
+                false,
+            ),
             ("api.github.com", "https", "api.github.com", 443, true),
-            ("https://*.example.com", "https", "a.b.example.com", 443, true),
+            (
+                "https://*.example.com",
+                "https",
+                "a.b.example.com",
+                443,
+                true,
+            ),
             ("https://*.example.com", "https", "example.com", 443, false),
-            ("https://*.example.com", "https", "badexample.com", 443, false),
+            (
+                "https://*.example.com",
+                "https",
+                "badexample.com",
+                443,
+                false,
+            ),
             ("http://127.0.0.1:8080", "http", "127.0.0.1", 8080, true),
             ("http://127.0.0.1:8080", "http", "127.0.0.1", 8081, false),
             ("http://[::1]:8080", "http", "[::1]", 8080, true),
@@ -166,13 +227,25 @@ mod tests {
         ];
         for (rule, scheme, host, port, want) in table {
             let r = NetRule::parse(rule).unwrap();
-            assert_eq!(r.matches(scheme, host, port), want, "{rule} vs {scheme}://{host}:{port}");
+            assert_eq!(
+                r.matches(scheme, host, port),
+                want,
+                "{rule} vs {scheme}://{host}:{port}"
+            );
         }
     }
 
     #[test]
     fn rejects_bad_entries_with_the_entry_named() {
-        for bad in ["ftp://x.com", "https://x.com/path", "https://u@x.com", "https://x.com:0", "https://a.*.com", "https://", "https://[::1"] {
+        for bad in [
+            "ftp://x.com",
+            "https://x.com/path",
+            "https://u@x.com",
+            "https://x.com:0",
+            "https://a.*.com",
+            "https://",
+            "https://[::1",
+        ] {
             let e = NetRule::parse(bad).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }
@@ -180,7 +253,13 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["https://api.github.com", "http://127.0.0.1:8080", "https://*.example.com", "http://[::1]:9000", "http://*:*"] {
+        for s in [
+            "https://api.github.com",
+            "http://127.0.0.1:8080",
+            "https://*.example.com",
+            "http://[::1]:9000",
+            "http://*:*",
+        ] {
             assert_eq!(NetRule::parse(s).unwrap().to_string(), s);
         }
     }

@@ -29,7 +29,10 @@ async fn resolve(plan: &Plan) -> Result<Vec<IpAddr>, HttpError> {
     let lookup = tokio::net::lookup_host((plan.host.as_str(), plan.port));
     match tokio::time::timeout(DNS_TIMEOUT, lookup).await {
         Err(_) => Err(HttpError::DnsTimeout),
-        Ok(Err(e)) => Err(HttpError::DnsError { rcode: Some(e.to_string()), info_code: None }),
+        Ok(Err(e)) => Err(HttpError::DnsError {
+            rcode: Some(e.to_string()),
+            info_code: None,
+        }),
         Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
     }
 }
@@ -47,9 +50,20 @@ fn vet(plan: &Plan, ips: &[IpAddr], audit: &Audit) -> Result<SocketAddr, HttpErr
     let reason = if refused.is_empty() {
         format!("{} resolved to no address", plan.host)
     } else {
-        format!("{} resolved to {}: only public addresses are reachable through a wildcard grant", plan.host, refused.join(", "))
+        format!(
+            "{} resolved to {}: only public addresses are reachable through a wildcard grant",
+            plan.host,
+            refused.join(", ")
+        )
     };
-    audit.deny(Capability::Net, &plan.display, reason, Some(format!("to reach it anyway, grant the exact host: --allow-host {origin}")));
+    audit.deny(
+        Capability::Net,
+        &plan.display,
+        reason,
+        Some(format!(
+            "to reach it anyway, grant the exact host: --allow-host {origin}"
+        )),
+    );
     Err(HttpError::HttpRequestDenied)
 }
 
@@ -63,8 +77,14 @@ pub(crate) async fn send(
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
     let ips = resolve(&plan).await?;
     let addr = vet(&plan, &ips, &audit)?;
-    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(CONNECT_TIMEOUT).min(CONNECT_TIMEOUT);
-    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(FIRST_BYTE_TIMEOUT).min(FIRST_BYTE_TIMEOUT);
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(CONNECT_TIMEOUT)
+        .min(CONNECT_TIMEOUT);
+    let first_byte_timeout = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(FIRST_BYTE_TIMEOUT)
+        .min(FIRST_BYTE_TIMEOUT);
 
     let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
         .await
@@ -73,15 +93,31 @@ pub(crate) async fn send(
 
     for (name, value, secret) in plan.inject.iter() {
         req.headers_mut().insert(name.clone(), value.clone());
-        audit.allow(Capability::Secret, &plan.display, format!("injected secret {secret} as header `{name}`"));
+        audit.allow(
+            Capability::Secret,
+            &plan.display,
+            format!("injected secret {secret} as header `{name}`"),
+        );
     }
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     *req.uri_mut() = http::Uri::try_from(path).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    audit.allow(Capability::Net, &plan.display, format!("connected to {addr}"));
+    audit.allow(
+        Capability::Net,
+        &plan.display,
+        format!("connected to {addr}"),
+    );
 
     let (mut sender, conn) = if plan.scheme == "https" {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from(plan.host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -89,10 +125,16 @@ pub(crate) async fn send(
             .await
             .map_err(HttpError::Tls)?;
         let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        (s, wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }))
+        (
+            s,
+            wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }),
+        )
     } else {
         let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-        (s, wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }))
+        (
+            s,
+            wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }),
+        )
     };
 
     let resp = tokio::time::timeout(first_byte_timeout, sender.send_request(req))
@@ -104,7 +146,10 @@ pub(crate) async fn send(
         audit.allow(
             Capability::Net,
             &plan.display,
-            format!("redirect to {} (not followed by the host; a new request is checked again)", String::from_utf8_lossy(location.as_bytes())),
+            format!(
+                "redirect to {} (not followed by the host; a new request is checked again)",
+                String::from_utf8_lossy(location.as_bytes())
+            ),
         );
     }
     let (mut parts, incoming) = resp.into_parts();
@@ -112,11 +157,13 @@ pub(crate) async fn send(
         for value in parts.headers.values_mut() {
             let clean = redactor.redact_bytes(value.as_bytes());
             if clean != value.as_bytes() {
-                *value = http::HeaderValue::from_bytes(&clean).map_err(|_| HttpError::HttpProtocolError)?;
+                *value = http::HeaderValue::from_bytes(&clean)
+                    .map_err(|_| HttpError::HttpProtocolError)?;
             }
         }
     }
-    let body = GuardedBody::new(incoming, redactor, budget, audit, plan.display.clone()).boxed_unsync();
-    let io: IoFuture = Box::new(async move { conn.await });
+    let body =
+        GuardedBody::new(incoming, redactor, budget, audit, plan.display.clone()).boxed_unsync();
+    let io: IoFuture = Box::new(conn);
     Ok((http::Response::from_parts(parts, body), io))
 }
