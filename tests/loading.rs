@@ -16,6 +16,7 @@ fn cache_hits_after_a_miss_and_survives_corruption() {
     let wasm = component("files");
     let host = SkillHost::new(HostConfig {
         cache_dir: Some(dir.path().to_path_buf()),
+        ..HostConfig::default()
     })
     .unwrap();
     let first = host.load(&wasm).unwrap();
@@ -23,6 +24,7 @@ fn cache_hits_after_a_miss_and_survives_corruption() {
     // A second host (a daemon restart) recompiles nothing.
     let host2 = SkillHost::new(HostConfig {
         cache_dir: Some(dir.path().to_path_buf()),
+        ..HostConfig::default()
     })
     .unwrap();
     let second = host2.load(&wasm).unwrap();

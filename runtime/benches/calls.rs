@@ -17,8 +17,8 @@ use chitin::{HostConfig, NoSecrets, SkillHost};
 use criterion::{Criterion, criterion_group};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -78,17 +78,27 @@ fn warm_calls(c: &mut Criterion) {
     let _guard = rt.enter();
     let mut g = c.benchmark_group("warm_call");
 
-    let host = SkillHost::new(HostConfig { cache_dir: None }).unwrap();
-    let skill = host.load(&component()).unwrap();
     let grants = Grants::default();
-    g.bench_function("chitin", |b| {
-        b.iter(|| {
-            let out = rt.block_on(host.call(&skill, &grants, &NoSecrets, "output", INPUT));
-            assert_eq!(out.result.as_deref(), Ok("AAA"));
+    // (benchmark name, pooling allocator)
+    let mut hosts = Vec::new();
+    for (name, pooling) in [("chitin", true), ("chitin_on_demand", false)] {
+        let host = SkillHost::new(HostConfig {
+            cache_dir: None,
+            pooling,
         })
-    });
+        .unwrap();
+        let skill = host.load(&component()).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let out = rt.block_on(host.call(&skill, &grants, &NoSecrets, "output", INPUT));
+                assert_eq!(out.result.as_deref(), Ok("AAA"));
+            })
+        });
+        hosts.push(host);
+    }
 
-    let engine = Engine::default();
+    // The floor: the same engine (same allocator), a minimal store, no policy.
+    let engine = hosts[0].engine().engine().clone();
     let mut linker = Linker::<Raw>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
@@ -153,11 +163,16 @@ fn cold_loads(c: &mut Criterion) {
     let mut g = c.benchmark_group("cold_load");
     g.sample_size(10).measurement_time(Duration::from_secs(6));
     let wasm = component();
-    let uncached = SkillHost::new(HostConfig { cache_dir: None }).unwrap();
+    let uncached = SkillHost::new(HostConfig {
+        cache_dir: None,
+        pooling: false,
+    })
+    .unwrap();
     g.bench_function("compile", |b| b.iter(|| uncached.load(&wasm).unwrap()));
     let dir = tempfile::tempdir().unwrap();
     let cached = SkillHost::new(HostConfig {
         cache_dir: Some(dir.path().to_path_buf()),
+        pooling: false,
     })
     .unwrap();
     cached.load(&wasm).unwrap();
@@ -194,12 +209,17 @@ fn summary() {
         (
             "warm_call",
             "chitin",
-            "warm call through Chitin (fresh Store + policy + trivial tool)",
+            "warm call through Chitin (pooling allocator, the default)",
+        ),
+        (
+            "warm_call",
+            "chitin_on_demand",
+            "same, with on-demand allocation",
         ),
         (
             "warm_call",
             "raw_wasmtime",
-            "same call on raw wasmtime (floor)",
+            "same call on raw wasmtime, same engine (floor)",
         ),
         (
             "process_spawn",

@@ -41,9 +41,26 @@ pub struct SkillEngine {
 impl SkillEngine {
     /// Configure the engine (epoch interruption, component model, bounded
     /// wasm stack) and link WASI, `wasi:http` and the Chitin `log` interface.
-    pub fn new() -> Result<Self, EngineError> {
+    pub fn new(pooling: bool) -> Result<Self, EngineError> {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
         let mut config = Config::new();
+        if pooling {
+            // Measured (BENCHMARKS.md): pooling halves the warm-call cost
+            // versus on-demand allocation, mostly by reusing resident memory
+            // and table pages instead of mapping and faulting them per call.
+            // The pool bounds concurrent calls (256 instances); a call past
+            // that fails cleanly with a host error.
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(256)
+                .total_core_instances(2048)
+                .total_memories(512)
+                .total_tables(1024)
+                .total_stacks(256)
+                .max_memory_size(crate::capabilities::limits::MAX.memory_mib as usize * 1024 * 1024)
+                .linear_memory_keep_resident(2 * 1024 * 1024)
+                .table_keep_resident(64 * 1024);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(512 * 1024);

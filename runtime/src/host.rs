@@ -11,10 +11,23 @@ use crate::skill::tools::{self, ToolInfo, ToolsError};
 use std::path::{Path, PathBuf};
 
 /// How to build a host.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostConfig {
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Use wasmtime's pooling instance allocator (see BENCHMARKS.md).
+    pub pooling: bool,
+}
+
+impl Default for HostConfig {
+    /// No cache; the pooling allocator on (it halves the warm-call cost,
+    /// see BENCHMARKS.md).
+    fn default() -> Self {
+        HostConfig {
+            cache_dir: None,
+            pooling: true,
+        }
+    }
 }
 
 impl HostConfig {
@@ -22,6 +35,7 @@ impl HostConfig {
     pub fn with_default_cache() -> Self {
         HostConfig {
             cache_dir: ComponentCache::default_dir(),
+            ..HostConfig::default()
         }
     }
 }
@@ -35,7 +49,7 @@ pub struct SkillHost {
 impl SkillHost {
     /// A host with its engine and (optional) cache.
     pub fn new(config: HostConfig) -> Result<Self, EngineError> {
-        let engine = SkillEngine::new()?;
+        let engine = SkillEngine::new(config.pooling)?;
         let cache = config
             .cache_dir
             .as_deref()

@@ -67,6 +67,7 @@ pub fn host() -> &'static SkillHost {
             let dir = tempfile::tempdir().unwrap();
             let host = SkillHost::new(HostConfig {
                 cache_dir: Some(dir.path().to_path_buf()),
+                ..HostConfig::default()
             })
             .unwrap();
             (host, dir)

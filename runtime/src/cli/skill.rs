@@ -50,7 +50,10 @@ fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
             .clone()
             .or_else(|| HostConfig::with_default_cache().cache_dir)
     };
-    Ok(SkillHost::new(HostConfig { cache_dir })?)
+    Ok(SkillHost::new(HostConfig {
+        cache_dir,
+        ..HostConfig::default()
+    })?)
 }
 
 fn load(host: &SkillHost, path: &Path) -> anyhow::Result<LoadedSkill> {

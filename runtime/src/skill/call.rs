@@ -305,8 +305,10 @@ pub async fn call(
         }
     };
 
+    let mut instantiated = false;
     let run = async {
         let instance = skill.pre.instantiate_async(&mut store).await?;
+        instantiated = true;
         instance
             .chitin_skill_tools()
             .call_call(&mut store, tool, input)
@@ -344,6 +346,13 @@ pub async fn call(
             Some(LimitKind::Stack),
             Err("the skill overflowed its stack (recursion too deep)".to_string()),
         ),
+        Ok(Err(e)) if !instantiated => {
+            tracing::warn!("cannot instantiate skill {}: {e:?}", skill.name);
+            (
+                None,
+                Ok(Err(CallError::Host(format!("cannot start the skill: {e}")))),
+            )
+        }
         Ok(Err(e)) => {
             tracing::debug!("skill trapped: {e:?}");
             // The trap and its cause, without the (long) wasm backtrace.
