@@ -1,12 +1,14 @@
 //! Capabilities a human grants to a skill, each its own module and each
 //! deny-by-default: [`fs`] (preopened directories), [`net`] (outbound HTTP),
-//! [`secrets`] (host-side injection), [`limits`] (memory, CPU, time, output,
-//! logs), and [`log`] (bounded skill logs).
+//! [`secrets`] (host-side injection, with [`redact`] scrubbing values from
+//! everything returned), [`limits`] (memory, CPU, time, output, logs), and
+//! [`log`] (bounded skill logs).
 
 pub mod fs;
 pub mod limits;
 pub mod log;
 pub mod net;
+pub mod redact;
 pub mod secrets;
 
 use serde::{Deserialize, Serialize};

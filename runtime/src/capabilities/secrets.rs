@@ -1,10 +1,9 @@
-//! Secrets: the host-side store (a 0600 file), the rules saying where a
-//! secret is injected, and redaction of secret values from anything that
-//! flows back to a skill, the model or the logs.
+//! Secrets: the host-side store (a 0600 file) and the rules saying where a
+//! secret is injected.
 //!
 //! A skill never reads a secret: the host adds it to matching outbound
 //! requests (see `net`), refuses guest-set headers of the same name, and
-//! scrubs the value from responses, outputs and logs.
+//! scrubs the value from responses, outputs and logs (see [`super::redact`]).
 
 use super::net::rules::{HostPattern, NetRule, RuleError};
 use serde::{Deserialize, Serialize};
@@ -12,9 +11,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-
-/// What replaces a secret value wherever it is redacted.
-pub const REDACTED: &str = "[REDACTED]";
 
 /// Errors of the secret store and secret rules.
 #[derive(Debug, Error)]
@@ -160,7 +156,7 @@ impl std::fmt::Debug for InjectedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InjectedSecret")
             .field("rule", &self.rule)
-            .field("value", &REDACTED)
+            .field("value", &super::redact::REDACTED)
             .finish()
     }
 }
@@ -301,124 +297,9 @@ fn check_mode(_path: &Path) -> Result<(), SecretError> {
     Ok(())
 }
 
-/// Replaces secret values with [`REDACTED`].
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    needles: Vec<Vec<u8>>,
-}
-
-impl Redactor {
-    /// A redactor for these values (shorter than 4 bytes are ignored).
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut needles: Vec<Vec<u8>> = values
-            .into_iter()
-            .filter(|v| v.len() >= 4)
-            .map(|v| v.as_bytes().to_vec())
-            .collect();
-        // Longest first, so a secret containing another is replaced whole.
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        Redactor { needles }
-    }
-
-    /// Whether there is nothing to redact.
-    pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
-    }
-
-    /// Longest secret, in bytes.
-    pub fn max_len(&self) -> usize {
-        self.needles.first().map_or(0, Vec::len)
-    }
-
-    /// Redact a byte buffer.
-    pub fn redact_bytes(&self, input: &[u8]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        for needle in &self.needles {
-            out = replace_all(&out, needle, REDACTED.as_bytes());
-        }
-        out
-    }
-
-    /// Redact a string.
-    pub fn redact(&self, input: &str) -> String {
-        if self.is_empty() {
-            return input.to_string();
-        }
-        String::from_utf8_lossy(&self.redact_bytes(input.as_bytes())).into_owned()
-    }
-}
-
-fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(hay[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Redacts a byte stream that arrives in chunks: a secret split across
-/// chunk boundaries is still caught, by holding back a short tail.
-#[derive(Debug, Default)]
-pub struct StreamRedactor {
-    redactor: Redactor,
-    pending: Vec<u8>,
-}
-
-impl StreamRedactor {
-    /// A stream redactor.
-    pub fn new(redactor: Redactor) -> Self {
-        StreamRedactor {
-            redactor,
-            pending: Vec::new(),
-        }
-    }
-
-    /// Feed a chunk; returns the bytes that are safe to pass on.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        if self.redactor.is_empty() {
-            return chunk.to_vec();
-        }
-        self.pending.extend_from_slice(chunk);
-        let cleaned = self.redactor.redact_bytes(&self.pending);
-        let keep = (self.redactor.max_len() - 1).min(cleaned.len());
-        let (emit, tail) = cleaned.split_at(cleaned.len() - keep);
-        self.pending = tail.to_vec();
-        emit.to_vec()
-    }
-
-    /// End of stream: the held-back tail.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let rest = std::mem::take(&mut self.pending);
-        self.redactor.redact_bytes(&rest)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stream_redaction_catches_split_secrets() {
-        let secret = "tok-123456789";
-        let text = format!("a {secret} b {secret}{secret} c");
-        for split in 1..text.len() {
-            let mut r = StreamRedactor::new(Redactor::new([secret]));
-            let (a, b) = text.as_bytes().split_at(split);
-            let mut out = r.push(a);
-            out.extend(r.push(b));
-            out.extend(r.finish());
-            let out = String::from_utf8(out).unwrap();
-            assert!(!out.contains(secret), "split at {split}: {out}");
-            assert_eq!(out, "a [REDACTED] b [REDACTED][REDACTED] c");
-        }
-    }
 
     #[test]
     fn store_is_private_and_round_trips() {

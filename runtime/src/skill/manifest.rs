@@ -316,6 +316,24 @@ memory_mib = 32
     }
 
     #[test]
+    fn contract_versions_accepted() {
+        for (v, ok) in [
+            ("0.1.0", true),
+            ("0.1.7", true),
+            ("0.2.0", false),
+            ("0.0.9", false),
+            ("1.0.0", false),
+            ("0.1.0-rc.1", false),
+        ] {
+            assert_eq!(
+                contract_supported(&semver::Version::parse(v).unwrap()),
+                ok,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
     fn good_manifest_parses() {
         let m = parse(GOOD).unwrap();
         assert_eq!(m.skill.name, "github");

@@ -14,7 +14,8 @@ pub mod rules;
 mod send;
 
 use crate::audit::{Audit, Capability};
-use crate::capabilities::secrets::{InjectedSecret, Redactor};
+use crate::capabilities::redact::Redactor;
+use crate::capabilities::secrets::InjectedSecret;
 use http::HeaderName;
 use rules::NetRule;
 use std::sync::Arc;

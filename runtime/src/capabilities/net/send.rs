@@ -6,7 +6,7 @@ use super::Plan;
 use super::body::GuardedBody;
 use super::ip::non_public_reason;
 use crate::audit::{Audit, Capability};
-use crate::capabilities::secrets::Redactor;
+use crate::capabilities::redact::Redactor;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
