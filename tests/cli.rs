@@ -198,9 +198,8 @@ fn github_skill_uses_a_stored_secret_it_never_sees() {
         server.base()
     );
     let skill = s(&sk);
-    // Host granted, secret not: the API refuses and the user is told which flag grants it.
-    let r = chitin(
-        &[
+    let run_repo = |extra: &[&str]| {
+        let mut args = vec![
             "--secrets-file",
             &secrets,
             "skill",
@@ -209,12 +208,12 @@ fn github_skill_uses_a_stored_secret_it_never_sees() {
             "repo",
             "-i",
             &input,
-            "--allow-host",
-            &server.base(),
-        ],
-        tmp.path(),
-        None,
-    );
+        ];
+        args.extend_from_slice(extra);
+        chitin(&args, tmp.path(), None)
+    };
+    // Host granted, secret not: the API refuses and the user is told which flag grants it.
+    let r = run_repo(&["--allow-host", &server.base()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("--allow-secret GITHUB_TOKEN"),
@@ -222,21 +221,7 @@ fn github_skill_uses_a_stored_secret_it_never_sees() {
         r.stderr
     );
 
-    let r = chitin(
-        &[
-            "--secrets-file",
-            &secrets,
-            "skill",
-            "run",
-            &skill,
-            "repo",
-            "-i",
-            &input,
-            "--grant-requested",
-        ],
-        tmp.path(),
-        None,
-    );
+    let r = run_repo(&["--grant-requested"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"stars\": 42"), "{}", r.stdout);
     assert!(

@@ -144,6 +144,7 @@ async fn log_flood_is_capped_without_failing_the_call() {
         1,
         "audited once"
     );
+    assert_host_alive().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

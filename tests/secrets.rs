@@ -206,4 +206,5 @@ async fn unset_secrets_are_reported_and_env_is_empty() {
         std::env::var("PATH").is_ok(),
         "the host itself does have an environment"
     );
+    assert_host_alive().await;
 }
