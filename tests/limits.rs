@@ -174,3 +174,29 @@ async fn a_spinning_skill_does_not_block_other_calls() {
     );
     assert_eq!(spin.await.unwrap().limit, Some(LimitKind::Cpu));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_the_network_is_not_cpu_time() {
+    // The CPU meter counts epoch ticks seen while executing WebAssembly, so
+    // a slow server (host I/O) does not use up the CPU budget; the wall-clock
+    // timeout still bounds it.
+    let server = TestServer::start();
+    let skill = hostile();
+    let url = format!("{}/slow?ms=1500", server.base());
+    let mut grants = net_grant(&[&server.base()]);
+    grants.limits = Limits {
+        cpu_ms: 500,
+        ..Limits::default()
+    };
+    let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
+    assert!(ok(&out).contains("slow"), "{:?}", out.result);
+
+    grants.limits = Limits {
+        cpu_ms: 500,
+        timeout_ms: 700,
+        ..Limits::default()
+    };
+    let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
+    assert_eq!(out.limit, Some(LimitKind::Timeout), "{:?}", out.result);
+    assert_host_alive().await;
+}
