@@ -117,6 +117,9 @@ fn warm_calls(c: &mut Criterion) {
                         hooks: NetHooks::new(Vec::new(), Vec::new(), Audit::default(), 0, 0),
                     },
                 );
+                // Same engine as Chitin, so epoch interruption is on: give
+                // the floor a deadline it never reaches.
+                store.set_epoch_deadline(u64::MAX / 2);
                 let inst: Skill = pre.instantiate_async(&mut store).await.unwrap();
                 let out = inst
                     .chitin_skill_tools()
