@@ -18,8 +18,10 @@
 pub mod audit;
 pub mod cache;
 pub mod capabilities;
+pub mod dirs;
 pub mod engine;
 pub mod host;
+pub mod package;
 pub mod skill;
 
 pub use audit::{AuditEvent, Capability, Decision};

@@ -39,6 +39,17 @@ pub struct GrantFlags {
     pub limit: Vec<String>,
 }
 
+impl GrantFlags {
+    /// Whether any grant flag was given.
+    pub fn any(&self) -> bool {
+        !self.allow_dir.is_empty()
+            || !self.allow_host.is_empty()
+            || !self.allow_secret.is_empty()
+            || self.grant_requested
+            || !self.limit.is_empty()
+    }
+}
+
 fn expand(path: &str) -> anyhow::Result<PathBuf> {
     let home = || dirs::home_dir().context("no home directory to expand");
     let cwd = || std::env::current_dir().context("no current directory");

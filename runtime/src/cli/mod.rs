@@ -1,6 +1,9 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod grants;
+mod installed;
+mod keys;
+mod package;
 mod report;
 mod secret;
 mod skill;
@@ -41,6 +44,10 @@ pub struct Cli {
 /// Where Chitin keeps its state.
 #[derive(Debug, Args)]
 pub struct Paths {
+    /// Keep all of Chitin's files (config, installed skills, cache) under DIR.
+    #[arg(long, env = "CHITIN_HOME", global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
     /// Compiled-component cache directory [default: <user cache dir>/chitin/components].
     #[arg(long, env = "CHITIN_CACHE_DIR", global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -63,6 +70,38 @@ pub enum Command {
     /// Manage secrets in the host's secret store (values are never printed).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Publisher keys for signing skill packages.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// The publishers you trust to sign skills.
+    #[command(subcommand)]
+    Trust(keys::TrustCommand),
+}
+
+impl Paths {
+    /// Chitin's directories (from --home / CHITIN_HOME, or the platform's).
+    pub fn dirs(&self) -> anyhow::Result<chitin::dirs::ChitinDirs> {
+        Ok(chitin::dirs::ChitinDirs::resolve(self.home.as_deref())?)
+    }
+
+    /// The compiled-component cache, unless disabled.
+    pub fn cache(&self) -> anyhow::Result<Option<PathBuf>> {
+        if self.no_cache {
+            return Ok(None);
+        }
+        match &self.cache_dir {
+            Some(d) => Ok(Some(d.clone())),
+            None => Ok(Some(self.dirs()?.component_cache())),
+        }
+    }
+
+    /// The secret store file.
+    pub fn secrets(&self) -> anyhow::Result<PathBuf> {
+        match &self.secrets_file {
+            Some(p) => Ok(p.clone()),
+            None => Ok(self.dirs()?.secrets_file()),
+        }
+    }
 }
 
 /// Run a parsed command; returns the process exit code.
@@ -70,5 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),
+        Command::Key(cmd) => keys::run_key(cmd, &cli.paths),
+        Command::Trust(cmd) => keys::run_trust(cmd, &cli.paths),
     }
 }

@@ -30,11 +30,7 @@ pub enum SecretCommand {
 
 /// The secret store path from flags or the default.
 pub fn store_path(paths: &Paths) -> anyhow::Result<PathBuf> {
-    match &paths.secrets_file {
-        Some(p) => Ok(p.clone()),
-        None => SecretStore::default_path()
-            .context("no config directory for the secret store; pass --secrets-file"),
-    }
+    paths.secrets()
 }
 
 fn read_value(name: &str) -> anyhow::Result<String> {

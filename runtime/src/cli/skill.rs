@@ -2,8 +2,10 @@
 
 use super::grants::{self, GrantFlags};
 use super::{EXIT_DENIED, EXIT_FAILED, EXIT_LIMIT, EXIT_OK, EXIT_USAGE, Paths, report, secret};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chitin::capabilities::secrets::SecretStore;
+use chitin::package::state::{Installed, Record};
+use chitin::skill::loader::SkillSource;
 use chitin::{CallError, HostConfig, LoadedSkill, SkillHost};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ pub enum SkillCommand {
     /// denials and hints to stderr. Exit codes: 0 ok, 1 tool failed,
     /// 2 usage, 3 denied by the sandbox, 4 limit hit.
     Run {
-        /// A component (.wasm) or a skill directory with skill.toml.
+        /// An installed skill's name, a component (.wasm) or a skill directory.
         skill: PathBuf,
         /// Tool name (see `chitin skill tools`).
         tool: String,
@@ -31,6 +33,45 @@ pub enum SkillCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pack a skill directory into one signed package file.
+    Pack(super::package::PackArgs),
+    /// Check a package's signature; report publisher, key fingerprint and digest.
+    Verify {
+        /// The package file.
+        package: PathBuf,
+    },
+    /// Install a signed package (file or https:// URL), reviewing what it asks for.
+    Install(super::package::InstallArgs),
+    /// List installed skills.
+    List,
+    /// Show an installed skill: version, publisher, digest, tools and grants.
+    Info {
+        /// Installed skill name.
+        name: String,
+    },
+    /// Grant an installed skill one capability it requests (ID as `skill info` shows).
+    Grant {
+        /// Installed skill name.
+        name: String,
+        /// Capability ID, e.g. `net:https://api.github.com` or `fs:/workspace`.
+        id: String,
+        /// Host directory for an fs grant: GUEST=PATH.
+        #[arg(long, value_name = "GUEST=PATH")]
+        dir: Vec<String>,
+    },
+    /// Revoke one capability from an installed skill.
+    Revoke {
+        /// Installed skill name.
+        name: String,
+        /// Capability ID.
+        id: String,
+    },
+    /// Uninstall a skill.
+    #[command(alias = "rm")]
+    Remove {
+        /// Installed skill name.
+        name: String,
+    },
     /// List a skill's tools with their input schemas and declared effects.
     Tools {
         /// A component (.wasm) or a skill directory with skill.toml.
@@ -41,17 +82,10 @@ pub enum SkillCommand {
     },
 }
 
-fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
-    let cache_dir = if paths.no_cache {
-        None
-    } else {
-        paths
-            .cache_dir
-            .clone()
-            .or_else(|| HostConfig::with_default_cache().cache_dir)
-    };
+/// A host with the configured cache.
+pub fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
     Ok(SkillHost::new(HostConfig {
-        cache_dir,
+        cache_dir: paths.cache()?,
         ..HostConfig::default()
     })?)
 }
@@ -60,6 +94,18 @@ fn load(host: &SkillHost, path: &Path) -> anyhow::Result<LoadedSkill> {
     let skill = host.load(path)?;
     tracing::info!(skill = %skill.name, cache = ?skill.cache, ms = skill.load_time.as_secs_f64() * 1e3, "loaded {}", grants::shown(&skill.component_path));
     Ok(skill)
+}
+
+/// An installed skill called `arg`, when `arg` is a bare name and not a path.
+fn installed_by_name(paths: &Paths, arg: &Path) -> anyhow::Result<Option<(Installed, Record)>> {
+    let Some(name) = arg
+        .to_str()
+        .filter(|n| !n.contains(['/', '.']) && !arg.exists())
+    else {
+        return Ok(None);
+    };
+    let inst = Installed::new(&paths.dirs()?.skills());
+    Ok(inst.get(name)?.map(|r| (inst, r)))
 }
 
 /// Exit code for a call error.
@@ -75,6 +121,14 @@ fn exit_code(e: &CallError) -> u8 {
 /// Run a skill command.
 pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Result<u8> {
     match cmd {
+        SkillCommand::Pack(args) => super::package::pack(args, paths).await,
+        SkillCommand::Verify { package } => super::package::verify(&package, paths),
+        SkillCommand::Install(args) => super::package::install(args, paths).await,
+        SkillCommand::List => super::installed::list(paths),
+        SkillCommand::Info { name } => super::installed::info(paths, &name),
+        SkillCommand::Grant { name, id, dir } => super::installed::grant(paths, &name, &id, &dir),
+        SkillCommand::Revoke { name, id } => super::installed::revoke(paths, &name, &id),
+        SkillCommand::Remove { name } => super::installed::remove(paths, &name),
         SkillCommand::Tools { skill, json } => {
             let host = host(paths)?;
             let skill = load(&host, &skill)?;
@@ -96,8 +150,26 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             let parsed: serde_json::Value = serde_json::from_str(&input)
                 .with_context(|| format!("--input is not valid JSON: `{input}`"))?;
             let host = host(paths)?;
-            let skill = load(&host, &skill)?;
-            let grants = grants::build(&flags, skill.manifest.as_ref())?;
+            let (skill, grants) = match installed_by_name(paths, &skill)? {
+                Some((inst, record)) => {
+                    if flags.any() {
+                        bail!(
+                            "{} is installed: it runs with exactly its recorded grants; change them with `chitin skill grant|revoke`",
+                            record.name
+                        );
+                    }
+                    let source = SkillSource {
+                        manifest: Some(record.manifest.clone()),
+                        component: inst.package_path(&record),
+                    };
+                    (host.load_source(source)?, record.grants)
+                }
+                None => {
+                    let skill = load(&host, &skill)?;
+                    let grants = grants::build(&flags, skill.manifest.as_ref())?;
+                    (skill, grants)
+                }
+            };
             if flags.grant_requested || verbose > 0 {
                 for line in grants::describe(&grants) {
                     eprintln!("granted: {line}");

@@ -1,0 +1,259 @@
+//! `chitin skill pack|verify|install`.
+
+use super::{EXIT_OK, Paths};
+use anyhow::{Context, bail};
+use chitin::package::install::{self, InstallOptions};
+use chitin::package::review::{Outcome, Prompt, Request, ReviewOptions};
+use chitin::package::state::Installed;
+use chitin::package::trust::TrustStore;
+use chitin::package::{format, keys, verify};
+use clap::Args;
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// `skill pack` arguments.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The skill directory (with skill.toml and its built component).
+    pub dir: PathBuf,
+    /// Private key to sign with [default: <config>/keys/publisher.pem].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Output file [default: <name>-<version>.wasm in the current directory].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `skill install` arguments.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// A package file, or an https:// URL (http:// only for loopback).
+    pub source: String,
+    /// Expected SHA-256 of the package (hex).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Grant everything the skill requests (for scripts).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Grant one requested capability by ID (e.g. net:https://api.github.com).
+    #[arg(long, value_name = "ID")]
+    pub grant: Vec<String>,
+    /// Deny one requested capability by ID.
+    #[arg(long, value_name = "ID")]
+    pub deny: Vec<String>,
+    /// Host directory for a requested mount: GUEST=PATH (e.g. /workspace=~/notes).
+    #[arg(long, value_name = "GUEST=PATH")]
+    pub dir: Vec<String>,
+    /// Install an unsigned package (recorded and shown as unverified).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Install a lower version than the one installed.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Accept a publisher key different from the installed version's.
+    #[arg(long)]
+    pub accept_new_key: bool,
+    /// Refuse packages larger than this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    #[doc(hidden)]
+    #[arg(long, hide = true, env = "CHITIN_TEST_FAIL_BEFORE_COMMIT")]
+    pub fail_before_commit: bool,
+}
+
+/// Parse `GUEST=PATH` flags.
+pub fn parse_dirs(flags: &[String]) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let mut out = HashMap::new();
+    for f in flags {
+        let (guest, path) = f.split_once('=').with_context(|| {
+            format!("--dir `{f}`: expected GUEST=PATH, e.g. /workspace=~/notes")
+        })?;
+        let path = match path.strip_prefix("~/") {
+            Some(rest) => dirs::home_dir().context("no home directory")?.join(rest),
+            None => PathBuf::from(path),
+        };
+        out.insert(guest.to_string(), path);
+    }
+    Ok(out)
+}
+
+/// Pack and sign a skill directory.
+pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
+    let key_path = match args.key {
+        Some(k) => k,
+        None => paths.dirs()?.default_key(),
+    };
+    let key = keys::load(&key_path)?;
+    let source = chitin::skill::loader::locate(&args.dir)?;
+    let Some(manifest) = source.manifest.clone() else {
+        bail!(
+            "{} has no skill.toml; a package needs a manifest",
+            args.dir.display()
+        );
+    };
+    let manifest_path = if args.dir.is_dir() {
+        args.dir.join("skill.toml")
+    } else {
+        args.dir.clone()
+    };
+    let manifest_text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let host = super::skill::host(paths)?;
+    eprintln!(
+        "reading tool descriptions from {}",
+        source.component.display()
+    );
+    let component = std::fs::read(&source.component)
+        .with_context(|| format!("reading {}", source.component.display()))?;
+    let skill = host.load_source(source)?;
+    let tools = host.tools(&skill).await?;
+    let bytes = format::pack(&component, &manifest_text, &tools, &key)?;
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}.wasm",
+            manifest.skill.name, manifest.skill.version
+        ))
+    });
+    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "packed {} {} ({} tools, {} bytes), signed by {}",
+        manifest.skill.name,
+        manifest.skill.version,
+        tools.len(),
+        bytes.len(),
+        keys::fingerprint(&key.pk)
+    );
+    println!("{}", out.display());
+    Ok(EXIT_OK)
+}
+
+/// Verify a package file and report who signed it.
+pub fn verify(file: &Path, paths: &Paths) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let pkg = format::parse(bytes, u64::MAX)?;
+    let pk = verify::check_signature(&pkg)?;
+    let trust = TrustStore::open(&paths.dirs()?.trust_file())?;
+    println!(
+        "skill:       {} {}",
+        pkg.manifest.skill.name, pkg.manifest.skill.version
+    );
+    println!("publisher:   {} (claimed)", pkg.manifest.skill.publisher);
+    println!("key:         {}", keys::public_text(&pk));
+    println!("fingerprint: {}", keys::fingerprint(&pk));
+    println!("digest:      sha256:{}", pkg.digest);
+    println!("signature:   valid");
+    match verify::verify(&pkg, &trust, false) {
+        Ok(p) => println!(
+            "trust:       trusted as `{}`",
+            p.publisher.unwrap_or_default()
+        ),
+        Err(e) => println!("trust:       NOT trusted: {e}"),
+    }
+    Ok(EXIT_OK)
+}
+
+/// Asks on the terminal.
+struct TtyPrompt;
+
+impl Prompt for TtyPrompt {
+    fn ask(&mut self, request: &Request) -> bool {
+        eprint!("  allow it to {}? [y/N] ", request.words);
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        matches!(line.trim(), "y" | "Y" | "yes")
+    }
+}
+
+async fn read_source(source: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        eprintln!("downloading {source}");
+        return Ok(chitin::package::fetch::get(source, max).await?);
+    }
+    let path = Path::new(source);
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {source}"))?
+        .len();
+    if size > max {
+        bail!(
+            "{source} is {size} bytes, over the {max}-byte limit (raise it with --max-size if you trust the source)"
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {source}"))
+}
+
+/// Install a package.
+pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
+    let dirs = paths.dirs()?;
+    let max = args.max_size.unwrap_or(format::DEFAULT_MAX_BYTES);
+    let bytes = read_source(&args.source, max).await?;
+    let trust = TrustStore::open(&dirs.trust_file())?;
+    let opts = InstallOptions {
+        allow_unsigned: args.allow_unsigned,
+        allow_downgrade: args.allow_downgrade,
+        accept_new_key: args.accept_new_key,
+        sha256: args.sha256,
+        max_bytes: Some(max),
+        review: ReviewOptions {
+            yes: args.yes,
+            grant: args.grant,
+            deny: args.deny,
+            dirs: parse_dirs(&args.dir)?,
+            undecided_denied: false,
+        },
+        fail_before_commit: args.fail_before_commit,
+    };
+    // Show what is asked before asking.
+    let (pkg, prov) = install::inspect(bytes.clone(), &opts, &trust)?;
+    let installed = Installed::new(&dirs.skills());
+    let previous = installed.get(&pkg.manifest.skill.name)?;
+    match &previous {
+        Some(p) => eprintln!(
+            "upgrading {} {} -> {}",
+            p.name, p.version, pkg.manifest.skill.version
+        ),
+        None => eprintln!(
+            "installing {} {}",
+            pkg.manifest.skill.name, pkg.manifest.skill.version
+        ),
+    }
+    match &prov.publisher {
+        Some(p) => eprintln!(
+            "  signed by `{p}` ({})",
+            prov.fingerprint.clone().unwrap_or_default()
+        ),
+        None => eprintln!("  UNVERIFIED: unsigned package, installed because of --allow-unsigned"),
+    }
+    eprintln!("  it asks to:");
+    for r in chitin::package::review::requests(&pkg.manifest, &opts.review.dirs) {
+        eprintln!("    {:<40} {}", r.id, r.words);
+    }
+    let interactive = !args.yes && std::io::stdin().is_terminal();
+    let mut tty = TtyPrompt;
+    let prompt: Option<&mut dyn Prompt> = if interactive { Some(&mut tty) } else { None };
+    let host = super::skill::host(paths)?;
+    let report = install::install(&host, &installed, &trust, bytes, &opts, prompt)?;
+    for line in &report.review {
+        let tag = match line.outcome {
+            Outcome::Kept => "kept   ",
+            Outcome::Granted => "granted",
+            Outcome::Denied => "denied ",
+        };
+        eprintln!("  {tag} {}", line.request.words);
+    }
+    if let Some(prev) = &report.previous {
+        for r in chitin::package::review::requests(&prev.manifest, &HashMap::new()) {
+            if !report.review.iter().any(|l| l.request.id == r.id) {
+                eprintln!("  dropped {} (no longer requested)", r.words);
+            }
+        }
+    }
+    eprintln!(
+        "installed {} {} (sha256:{})",
+        report.record.name,
+        report.record.version,
+        &report.record.provenance.digest[..16]
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,72 @@
+//! Where Chitin keeps its files. `CHITIN_HOME` (or `--home`) puts everything
+//! under one directory (`config/`, `data/`, `cache/`); otherwise the
+//! platform's config, data and cache directories are used.
+
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// No usable directory.
+#[derive(Debug, Error)]
+#[error("cannot find a {0} directory for Chitin; set CHITIN_HOME or pass --home")]
+pub struct DirsError(&'static str);
+
+/// Chitin's directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChitinDirs {
+    /// Keys, trust store, secrets.
+    pub config: PathBuf,
+    /// Installed skills.
+    pub data: PathBuf,
+    /// Compiled components.
+    pub cache: PathBuf,
+}
+
+impl ChitinDirs {
+    /// Everything under one directory.
+    pub fn under(home: &Path) -> Self {
+        ChitinDirs {
+            config: home.join("config"),
+            data: home.join("data"),
+            cache: home.join("cache"),
+        }
+    }
+
+    /// `home` if given, else the platform directories.
+    pub fn resolve(home: Option<&Path>) -> Result<Self, DirsError> {
+        if let Some(h) = home {
+            return Ok(Self::under(h));
+        }
+        Ok(ChitinDirs {
+            config: dirs::config_dir()
+                .ok_or(DirsError("config"))?
+                .join("chitin"),
+            data: dirs::data_dir().ok_or(DirsError("data"))?.join("chitin"),
+            cache: dirs::cache_dir().ok_or(DirsError("cache"))?.join("chitin"),
+        })
+    }
+
+    /// The secret store file.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.config.join("secrets.json")
+    }
+
+    /// The trust store file.
+    pub fn trust_file(&self) -> PathBuf {
+        self.config.join("trust.toml")
+    }
+
+    /// The default publisher key file.
+    pub fn default_key(&self) -> PathBuf {
+        self.config.join("keys").join("publisher.pem")
+    }
+
+    /// Installed skills.
+    pub fn skills(&self) -> PathBuf {
+        self.data.join("skills")
+    }
+
+    /// The compiled-component cache.
+    pub fn component_cache(&self) -> PathBuf {
+        self.cache.join("components")
+    }
+}

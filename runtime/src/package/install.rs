@@ -1,0 +1,231 @@
+//! Installing a package: pin check, parse, verify, upgrade rules, capability
+//! review, precompile, then commit. The new package file is written under a
+//! temporary name and renamed; the install record is then replaced
+//! atomically. Until that last rename, the previous install is untouched;
+//! a failure at any step leaves no new file behind.
+
+use super::format::{self, FormatError, Package};
+use super::review::{self, Prompt, ReviewError, ReviewLine, ReviewOptions};
+use super::state::{Installed, Record, StateError};
+use super::trust::TrustStore;
+use super::verify::{self, VerifyError};
+use crate::SkillHost;
+use crate::skill::loader::{LoadError, SkillSource};
+use std::io::Write;
+use thiserror::Error;
+
+/// Why an install did not happen (the previous install, if any, is intact).
+#[derive(Debug, Error)]
+pub enum InstallError {
+    /// The bytes do not match `--sha256`.
+    #[error("the package's SHA-256 is {actual}, not the pinned {expected}; refusing it")]
+    PinMismatch {
+        /// The pin.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
+    /// Malformed package.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Signature or trust problem.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Older than what is installed.
+    #[error(
+        "{name} {installed} is installed; {offered} is older (pass --allow-downgrade to install it anyway)"
+    )]
+    Downgrade {
+        /// Skill.
+        name: String,
+        /// Installed version.
+        installed: String,
+        /// Offered version.
+        offered: String,
+    },
+    /// Signed by another key than the installed version.
+    #[error(
+        "{name} is installed from key {installed}, but this package is {offered}; a publisher key change is refused unless you pass --accept-new-key"
+    )]
+    KeyChanged {
+        /// Skill.
+        name: String,
+        /// Installed key (fingerprint, or "unverified").
+        installed: String,
+        /// Offered key.
+        offered: String,
+    },
+    /// The review did not complete.
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    /// The component cannot be loaded.
+    #[error("the package's component cannot be loaded: {0}")]
+    Load(#[from] LoadError),
+    /// Writing state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Test hook: a failure just before the commit.
+    #[error("install interrupted before commit (simulated)")]
+    Interrupted,
+}
+
+/// Options of one install.
+#[derive(Debug, Default, Clone)]
+pub struct InstallOptions {
+    /// Accept an unsigned package (recorded as unverified).
+    pub allow_unsigned: bool,
+    /// Accept a lower version than installed.
+    pub allow_downgrade: bool,
+    /// Accept a different publisher key than the installed version's.
+    pub accept_new_key: bool,
+    /// Expected SHA-256 of the package file.
+    pub sha256: Option<String>,
+    /// Size cap in bytes.
+    pub max_bytes: Option<u64>,
+    /// The capability decisions.
+    pub review: ReviewOptions,
+    /// Test hook: fail after writing the new files, before the commit.
+    #[doc(hidden)]
+    pub fail_before_commit: bool,
+}
+
+/// What an install did.
+#[derive(Debug, Clone)]
+pub struct InstallReport {
+    /// The new record.
+    pub record: Record,
+    /// The record it replaced.
+    pub previous: Option<Record>,
+    /// The review, request by request.
+    pub review: Vec<ReviewLine>,
+}
+
+/// Read and verify a package without installing it.
+pub fn inspect(
+    bytes: Vec<u8>,
+    opts: &InstallOptions,
+    trust: &TrustStore,
+) -> Result<(Package, verify::Provenance), InstallError> {
+    if let Some(expected) = &opts.sha256 {
+        let actual = crate::cache::digest(&bytes);
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
+            return Err(InstallError::PinMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    let pkg = format::parse(bytes, opts.max_bytes.unwrap_or(format::DEFAULT_MAX_BYTES))?;
+    let provenance = verify::verify(&pkg, trust, opts.allow_unsigned)?;
+    Ok((pkg, provenance))
+}
+
+fn check_upgrade(
+    prev: &Record,
+    pkg: &Package,
+    prov: &verify::Provenance,
+    opts: &InstallOptions,
+) -> Result<(), InstallError> {
+    let name = prev.name.clone();
+    let older = match (
+        semver::Version::parse(&pkg.manifest.skill.version),
+        semver::Version::parse(&prev.version),
+    ) {
+        (Ok(new), Ok(old)) => new < old,
+        _ => false,
+    };
+    if older && !opts.allow_downgrade {
+        return Err(InstallError::Downgrade {
+            name,
+            installed: prev.version.clone(),
+            offered: pkg.manifest.skill.version.clone(),
+        });
+    }
+    let label =
+        |p: &verify::Provenance| p.fingerprint.clone().unwrap_or_else(|| "unverified".into());
+    if prev.provenance.key != prov.key && !opts.accept_new_key {
+        return Err(InstallError::KeyChanged {
+            name,
+            installed: label(&prev.provenance),
+            offered: label(prov),
+        });
+    }
+    Ok(())
+}
+
+/// Install `bytes` as a package into `installed`.
+pub fn install(
+    host: &SkillHost,
+    installed: &Installed,
+    trust: &TrustStore,
+    bytes: Vec<u8>,
+    opts: &InstallOptions,
+    prompt: Option<&mut dyn Prompt>,
+) -> Result<InstallReport, InstallError> {
+    let (pkg, provenance) = inspect(bytes, opts, trust)?;
+    let name = pkg.manifest.skill.name.clone();
+    let previous = installed.get(&name)?;
+    if let Some(prev) = &previous {
+        check_upgrade(prev, &pkg, &provenance, opts)?;
+    }
+    let (grants, review) = review::decide(
+        &pkg.manifest,
+        previous.as_ref().map(|p| &p.grants),
+        &opts.review,
+        prompt,
+    )?;
+
+    // Write the package under a temporary name in the skill's directory.
+    let dir = installed.skill_dir(&name);
+    let io = |source| StateError::Io {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = format!("{}.wasm", &pkg.digest[..32]);
+    let final_path = dir.join(&file);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    tmp.write_all(&pkg.bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+
+    // Precompile (fills the component cache) and prove it loads, from the temp file.
+    host.load_source(SkillSource {
+        manifest: Some(pkg.manifest.clone()),
+        component: tmp.path().to_path_buf(),
+    })?;
+
+    let already_there = final_path.exists();
+    if !already_there {
+        tmp.persist(&final_path).map_err(|e| io(e.error))?;
+    }
+    let record = Record {
+        name: name.clone(),
+        version: pkg.manifest.skill.version.clone(),
+        provenance,
+        grants,
+        manifest: pkg.manifest.clone(),
+        tools: pkg.tools.clone(),
+        installed_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        file,
+    };
+    let referenced_before = previous.as_ref().is_some_and(|p| p.file == record.file);
+    if opts.fail_before_commit {
+        if !already_there && !referenced_before {
+            let _ = std::fs::remove_file(&final_path);
+        }
+        return Err(InstallError::Interrupted);
+    }
+    installed.commit(&record)?;
+    installed.remove_unreferenced(&name)?;
+    Ok(InstallReport {
+        record,
+        previous,
+        review,
+    })
+}

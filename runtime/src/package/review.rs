@@ -1,0 +1,276 @@
+//! The capability review: what a package requests, in plain words, and the
+//! user's decision for each request (all with `--yes`, each with
+//! `--grant`/`--deny`, or interactively). On upgrade, what was granted before
+//! and is still requested is kept; anything new needs approval again.
+
+use crate::capabilities::Grants;
+use crate::capabilities::fs::{Access, FsGrant};
+use crate::skill::manifest::Manifest;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A review that cannot complete.
+#[derive(Debug, Error)]
+pub enum ReviewError {
+    /// Undecided requests and no way to ask.
+    #[error(
+        "the skill requests capabilities you have not decided on:\n{0}\nrun again with --yes to grant everything requested, or --grant ID / --deny ID for each"
+    )]
+    Undecided(String),
+    /// `--grant`/`--deny` named something not requested.
+    #[error("`{0}` is not among the capabilities this skill requests (see the IDs listed above)")]
+    UnknownId(String),
+    /// A directory is needed.
+    #[error(
+        "the skill requests a directory at {guest} and suggests none; choose one with --dir {guest}=PATH"
+    )]
+    NoDirectory {
+        /// The guest path.
+        guest: String,
+    },
+    /// The chosen directory is unusable.
+    #[error("directory for {guest}: {detail}")]
+    BadDirectory {
+        /// The guest path.
+        guest: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One requested capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Stable ID for flags: `fs:/workspace`, `net:https://api.github.com`, `secret:NAME`.
+    pub id: String,
+    /// Plain words.
+    pub words: String,
+}
+
+/// The user's choices.
+#[derive(Debug, Default, Clone)]
+pub struct ReviewOptions {
+    /// Grant everything requested.
+    pub yes: bool,
+    /// IDs to grant.
+    pub grant: Vec<String>,
+    /// IDs to deny.
+    pub deny: Vec<String>,
+    /// Host directories for fs requests, by guest path.
+    pub dirs: HashMap<String, PathBuf>,
+    /// Treat requests nobody decided on as denied (instead of an error).
+    pub undecided_denied: bool,
+}
+
+/// Asks the user about one request.
+pub trait Prompt {
+    /// Whether to grant `request`.
+    fn ask(&mut self, request: &Request) -> bool;
+}
+
+/// How a request ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Granted before, kept.
+    Kept,
+    /// Newly granted.
+    Granted,
+    /// Denied.
+    Denied,
+}
+
+/// One line of the review, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewLine {
+    /// The request.
+    pub request: Request,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+fn expand(path: &str) -> Option<PathBuf> {
+    if let Some(rest) = path.strip_prefix("$WORKSPACE") {
+        return std::env::current_dir()
+            .ok()
+            .map(|d| d.join(rest.trim_start_matches('/')));
+    }
+    if let Some(rest) = path
+        .strip_prefix("$HOME")
+        .or_else(|| path.strip_prefix('~'))
+    {
+        return dirs::home_dir().map(|d| d.join(rest.trim_start_matches('/')));
+    }
+    Some(PathBuf::from(path))
+}
+
+fn shown(p: &Path) -> String {
+    match dirs::home_dir().and_then(|h| p.strip_prefix(h).ok().map(Path::to_path_buf)) {
+        Some(rel) => format!("~/{}", rel.display()),
+        None => p.display().to_string(),
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url.strip_prefix("https://").unwrap_or(url).to_string()
+}
+
+/// Every capability the manifest requests, in plain words (`dirs` resolves
+/// the host directory an fs request would get).
+pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
+    let mut out = Vec::new();
+    for fs in &m.capabilities.fs {
+        let dir = dirs
+            .get(&fs.guest)
+            .cloned()
+            .or_else(|| fs.host.as_deref().and_then(expand));
+        let place = dir.map_or_else(
+            || format!("a directory you choose (seen as {})", fs.guest),
+            |d| shown(&d),
+        );
+        let verb = if fs.access == Access::ReadWrite {
+            "read and write files in"
+        } else {
+            "read files in"
+        };
+        out.push(Request {
+            id: format!("fs:{}", fs.guest),
+            words: format!("{verb} {place}"),
+        });
+    }
+    for net in &m.capabilities.net {
+        out.push(Request {
+            id: format!("net:{}", net.url),
+            words: format!("connect to {}", host_of(&net.url.to_string())),
+        });
+    }
+    for s in &m.capabilities.secrets {
+        out.push(Request {
+            id: format!("secret:{}", s.name),
+            words: format!(
+                "use your {} secret, sent only to {}",
+                s.name,
+                host_of(&s.host)
+            ),
+        });
+    }
+    out
+}
+
+fn previously_granted(id: &str, prev: &Grants) -> bool {
+    if let Some(guest) = id.strip_prefix("fs:") {
+        prev.fs.iter().any(|g| g.guest == guest)
+    } else if let Some(url) = id.strip_prefix("net:") {
+        prev.net.iter().any(|r| r.to_string() == url)
+    } else if let Some(name) = id.strip_prefix("secret:") {
+        prev.secrets.iter().any(|s| s.name == name)
+    } else {
+        false
+    }
+}
+
+/// Decide the grants for `m`. `previous` are the grants of the installed
+/// version (on upgrade); `prompt` asks interactively when given.
+pub fn decide(
+    m: &Manifest,
+    previous: Option<&Grants>,
+    opts: &ReviewOptions,
+    mut prompt: Option<&mut dyn Prompt>,
+) -> Result<(Grants, Vec<ReviewLine>), ReviewError> {
+    let reqs = requests(m, &opts.dirs);
+    for id in opts.grant.iter().chain(&opts.deny) {
+        if !reqs.iter().any(|r| &r.id == id) {
+            return Err(ReviewError::UnknownId(id.clone()));
+        }
+    }
+    let mut lines = Vec::new();
+    let mut undecided = Vec::new();
+    for r in &reqs {
+        let outcome = if opts.deny.contains(&r.id) {
+            Outcome::Denied
+        } else if previous.is_some_and(|p| previously_granted(&r.id, p)) {
+            Outcome::Kept
+        } else if opts.yes || opts.grant.contains(&r.id) {
+            Outcome::Granted
+        } else if let Some(p) = prompt.as_deref_mut() {
+            if p.ask(r) {
+                Outcome::Granted
+            } else {
+                Outcome::Denied
+            }
+        } else if opts.undecided_denied {
+            Outcome::Denied
+        } else {
+            undecided.push(format!("  {:<40} {}", r.id, r.words));
+            continue;
+        };
+        lines.push(ReviewLine {
+            request: r.clone(),
+            outcome,
+        });
+    }
+    if !undecided.is_empty() {
+        return Err(ReviewError::Undecided(undecided.join("\n")));
+    }
+    let granted = |id: &str| {
+        lines
+            .iter()
+            .any(|l| l.request.id == id && l.outcome != Outcome::Denied)
+    };
+    let mut grants = Grants {
+        limits: m.requested_limits(),
+        ..Grants::default()
+    };
+    for fs in &m.capabilities.fs {
+        if !granted(&format!("fs:{}", fs.guest)) {
+            continue;
+        }
+        let kept = previous
+            .and_then(|p| p.fs.iter().find(|g| g.guest == fs.guest))
+            .filter(|_| !opts.dirs.contains_key(&fs.guest));
+        let grant = match kept {
+            Some(g) => FsGrant {
+                access: fs.access.min_with(g.access),
+                ..g.clone()
+            },
+            None => {
+                let dir = opts
+                    .dirs
+                    .get(&fs.guest)
+                    .cloned()
+                    .or_else(|| fs.host.as_deref().and_then(expand))
+                    .ok_or_else(|| ReviewError::NoDirectory {
+                        guest: fs.guest.clone(),
+                    })?;
+                FsGrant::new(&dir, &fs.guest, fs.access).map_err(|e| ReviewError::BadDirectory {
+                    guest: fs.guest.clone(),
+                    detail: e.to_string(),
+                })?
+            }
+        };
+        grants.fs.push(grant);
+    }
+    for net in &m.capabilities.net {
+        if granted(&format!("net:{}", net.url)) {
+            grants.net.push(net.url.clone());
+        }
+    }
+    for s in &m.capabilities.secrets {
+        if granted(&format!("secret:{}", s.name)) {
+            grants.secrets.push(s.clone());
+        }
+    }
+    Ok((grants, lines))
+}
+
+impl Access {
+    /// The narrower of two accesses (an upgrade never widens a kept mount
+    /// beyond what the new manifest requests).
+    pub fn min_with(self, other: Access) -> Access {
+        if self == Access::ReadOnly || other == Access::ReadOnly {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Installed skills on disk: `<skills>/<name>/record.json` (the lock: what
+//! is installed and exactly what was granted) next to the package file it
+//! names. The record is replaced atomically; it is the commit point.
+
+use super::verify::Provenance;
+use crate::capabilities::Grants;
+use crate::skill::manifest::Manifest;
+use crate::skill::tools::ToolInfo;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// State errors.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// File trouble.
+    #[error("installed skills ({path}): {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A record does not parse.
+    #[error("install record {path} is corrupt: {detail}; reinstall the skill")]
+    Corrupt {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// What is installed, and exactly what was granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Skill name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Who signed it (or unverified).
+    pub provenance: Provenance,
+    /// The grants, exactly.
+    pub grants: Grants,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Tool descriptions from the package.
+    pub tools: Vec<ToolInfo>,
+    /// Install time, ms since the Unix epoch.
+    pub installed_at_ms: u64,
+    /// The package file name inside the skill's directory.
+    pub file: String,
+}
+
+/// The installed-skills directory.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    dir: PathBuf,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Installed {
+    /// Installed skills under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Installed {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A skill's directory.
+    pub fn skill_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The package file of a record.
+    pub fn package_path(&self, record: &Record) -> PathBuf {
+        self.skill_dir(&record.name).join(&record.file)
+    }
+
+    /// The record of `name`, if installed.
+    pub fn get(&self, name: &str) -> Result<Option<Record>, StateError> {
+        let path = self.skill_dir(name).join("record.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StateError::Corrupt {
+                        path,
+                        detail: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// All records, by name.
+    pub fn list(&self) -> Result<Vec<Record>, StateError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.dir))?;
+            if let Some(name) = entry.file_name().to_str()
+                && !name.starts_with('.')
+                && let Some(r) = self.get(name)?
+            {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Write a record atomically (temp file + rename): the commit point.
+    pub fn commit(&self, record: &Record) -> Result<(), StateError> {
+        let dir = self.skill_dir(&record.name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join("record.json");
+        let json = serde_json::to_vec_pretty(record).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+        std::io::Write::write_all(&mut tmp, &json).map_err(io(&path))?;
+        tmp.as_file().sync_all().map_err(io(&path))?;
+        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
+        Ok(())
+    }
+
+    /// Remove files in the skill's directory that the record does not name
+    /// (an older version, or leftovers of an interrupted install).
+    pub fn remove_unreferenced(&self, name: &str) -> Result<(), StateError> {
+        let dir = self.skill_dir(name);
+        let keep = self.get(name)?.map(|r| r.file);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file != "record.json" && Some(&file) != keep.as_ref() {
+                std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Uninstall; false if it was not installed.
+    pub fn remove(&self, name: &str) -> Result<bool, StateError> {
+        let dir = self.skill_dir(name);
+        if !dir.join("record.json").exists() {
+            return Ok(false);
+        }
+        // Remove the record first: from then on the skill is not installed,
+        // whatever happens to the rest.
+        std::fs::remove_file(dir.join("record.json")).map_err(io(&dir))?;
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        Ok(true)
+    }
+}
