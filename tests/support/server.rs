@@ -22,8 +22,11 @@ pub struct Request {
 pub struct TestServer {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
+    files: Files,
     stop: Arc<AtomicBool>,
 }
+
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
     let mut head = format!(
@@ -47,7 +50,7 @@ fn query(path: &str, key: &str) -> Option<String> {
     })
 }
 
-fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, base: &str) {
+fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, files: &Files, base: &str) {
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -96,6 +99,10 @@ fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, base: &str) {
             let to = query(&path, "to").unwrap_or_else(|| format!("{base}/text"));
             respond(&mut stream, "302 Found", &[("Location", to)], b"")
         }
+        r if r.starts_with("/files/") => match files.lock().unwrap().get(&r["/files/".len()..]).cloned() {
+            Some(bytes) => respond(&mut stream, "200 OK", &[("Content-Type", "application/wasm".into())], &bytes),
+            None => respond(&mut stream, "404 Not Found", &[], b"no such file"),
+        },
         "/loop" => respond(&mut stream, "302 Found", &[("Location", format!("{base}/loop"))], b""),
         "/bytes" => {
             let n: usize = query(&path, "n").and_then(|v| v.parse().ok()).unwrap_or(1024);
@@ -127,8 +134,9 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let files: Files = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (reqs, stop2) = (requests.clone(), stop.clone());
+        let (reqs, stop2, files2) = (requests.clone(), stop.clone(), files.clone());
         let base = format!("http://{addr}");
         std::thread::spawn(move || {
             // Bounded: a test makes a handful of requests at most.
@@ -137,14 +145,15 @@ impl TestServer {
                     break;
                 }
                 if let Ok(s) = stream {
-                    let (reqs, base) = (reqs.clone(), base.clone());
-                    std::thread::spawn(move || handle(s, &reqs, &base));
+                    let (reqs, base, files) = (reqs.clone(), base.clone(), files2.clone());
+                    std::thread::spawn(move || handle(s, &reqs, &files, &base));
                 }
             }
         });
         TestServer {
             addr,
             requests,
+            files,
             stop,
         }
     }
@@ -157,6 +166,11 @@ impl TestServer {
     /// The port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Serve `bytes` at `/files/<name>`.
+    pub fn serve(&self, name: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(name.to_string(), bytes);
     }
 
     /// Everything received so far.

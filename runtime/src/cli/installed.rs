@@ -3,6 +3,7 @@
 
 use super::{EXIT_FAILED, EXIT_OK, Paths};
 use anyhow::{Context, bail};
+use chitin::capabilities::Grants;
 use chitin::package::review::{self, ReviewOptions};
 use chitin::package::state::{Installed, Record};
 
@@ -86,7 +87,8 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn ids_granted(r: &Record) -> Vec<String> {
+/// The IDs of everything granted to an installed skill.
+pub fn ids_granted(r: &Record) -> Vec<String> {
     let g = &r.grants;
     g.fs.iter()
         .map(|f| format!("fs:{}", f.guest))
@@ -113,8 +115,6 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
     eprintln!("granted {id} to {name}");
     Ok(EXIT_OK)
 }
-
-use chitin::capabilities::Grants;
 
 /// `skill revoke NAME ID`.
 pub fn revoke(paths: &Paths, name: &str, id: &str) -> anyhow::Result<u8> {

@@ -226,8 +226,17 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         None => eprintln!("  UNVERIFIED: unsigned package, installed because of --allow-unsigned"),
     }
     eprintln!("  it asks to:");
+    let before = previous
+        .as_ref()
+        .map(super::installed::ids_granted)
+        .unwrap_or_default();
     for r in chitin::package::review::requests(&pkg.manifest, &opts.review.dirs) {
-        eprintln!("    {:<40} {}", r.id, r.words);
+        let note = if before.contains(&r.id) {
+            " (granted before)"
+        } else {
+            ""
+        };
+        eprintln!("    {:<40} {}{note}", r.id, r.words);
     }
     let interactive = !args.yes && std::io::stdin().is_terminal();
     let mut tty = TtyPrompt;

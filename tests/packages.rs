@@ -1,0 +1,576 @@
+//! Signed packages: pack → verify → install → run → upgrade → remove, with
+//! every tampering refused, upgrades re-asking for new capabilities,
+//! downgrades and key changes refused, size and format limits enforced, and
+//! an interrupted install leaving the previous version runnable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::package::format::{self, FormatError, MANIFEST_SECTION};
+use chitin::package::install::{self, InstallError, InstallOptions};
+use chitin::package::review::{Outcome, ReviewOptions};
+use chitin::package::state::{Installed, Record};
+use chitin::package::trust::TrustStore;
+use chitin::package::verify::VerifyError;
+use chitin::package::{fetch, keys};
+use chitin::skill::loader::SkillSource;
+use chitin::{NoSecrets, ToolInfo};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use support::*;
+use wasmsign2::{CustomSection, KeyPair, Module, Section};
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    ws: PathBuf,
+    key: KeyPair,
+    trust: TrustStore,
+    installed: Installed,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let ws = root.join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(ws.join("note.txt"), "hello").unwrap();
+    let key = keys::generate(&root.join("publisher.pem")).unwrap();
+    let mut trust = TrustStore::open(&root.join("trust.toml")).unwrap();
+    trust.add("chitin", &keys::public_text(&key.pk)).unwrap();
+    let installed = Installed::new(&root.join("skills"));
+    Env {
+        _tmp: tmp,
+        root,
+        ws,
+        key,
+        trust,
+        installed,
+    }
+}
+
+fn manifest(version: &str, extra: &str) -> String {
+    format!(
+        "[skill]\nname = \"notes\"\nversion = \"{version}\"\ndescription = \"Notes\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n\n\
+         [[capabilities.fs]]\nguest = \"/workspace\"\naccess = \"read-write\"\n{extra}"
+    )
+}
+
+const NEW_HOST: &str = "\n[[capabilities.net]]\nurl = \"https://api.example.com\"\n";
+
+async fn tools() -> Vec<ToolInfo> {
+    host()
+        .tools(&host().load(&component("files")).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn pack(version: &str, extra: &str, key: &KeyPair) -> Vec<u8> {
+    let wasm = std::fs::read(component("files")).unwrap();
+    format::pack(&wasm, &manifest(version, extra), &tools().await, key).unwrap()
+}
+
+fn opts(e: &Env, yes: bool) -> InstallOptions {
+    let dirs = HashMap::from([("/workspace".to_string(), e.ws.clone())]);
+    InstallOptions {
+        review: ReviewOptions {
+            yes,
+            dirs,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn do_install(
+    e: &Env,
+    bytes: Vec<u8>,
+    o: &InstallOptions,
+) -> Result<install::InstallReport, InstallError> {
+    install::install(host(), &e.installed, &e.trust, bytes, o, None)
+}
+
+async fn run_installed(e: &Env, name: &str) -> chitin::CallOutcome {
+    let r: Record = e.installed.get(name).unwrap().expect("installed");
+    let skill = host()
+        .load_source(SkillSource {
+            manifest: Some(r.manifest.clone()),
+            component: e.installed.package_path(&r),
+        })
+        .unwrap();
+    host()
+        .call(
+            &skill,
+            &r.grants,
+            &NoSecrets,
+            "read",
+            &json!({"path": "note.txt"}).to_string(),
+        )
+        .await
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Replace one custom section's payload, keeping everything else (including
+/// the now stale signature).
+fn replace_section(bytes: &[u8], name: &str, payload: Vec<u8>) -> Vec<u8> {
+    let mut m = Module::deserialize(&mut &bytes[..]).unwrap();
+    for s in m.sections.iter_mut() {
+        if matches!(s, Section::Custom(c) if c.name() == name) {
+            *s = Section::Custom(CustomSection::new(name.to_string(), payload.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    m.serialize(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_run_upgrade_downgrade_remove() {
+    let e = env();
+    let v1 = pack("0.1.0", "", &e.key).await;
+    let report = do_install(&e, v1.clone(), &opts(&e, true)).unwrap();
+    assert!(report.record.provenance.verified);
+    assert_eq!(
+        report.record.provenance.publisher.as_deref(),
+        Some("chitin")
+    );
+    assert_eq!(
+        report.record.grants.fs[0].host,
+        e.ws.canonicalize().unwrap()
+    );
+    assert_eq!(ok(&run_installed(&e, "notes").await), "hello");
+
+    // v0.2.0 asks for a new host: not granted without approval; v0.1.0 stays.
+    let v2 = pack("0.2.0", NEW_HOST, &e.key).await;
+    let err = do_install(&e, v2.clone(), &opts(&e, false)).unwrap_err();
+    assert!(
+        err.to_string().contains("net:https://api.example.com"),
+        "{err}"
+    );
+    assert_eq!(e.installed.get("notes").unwrap().unwrap().version, "0.1.0");
+    // Approving just the new host: the directory grant is kept, not re-asked.
+    let mut o = opts(&e, false);
+    o.review.grant = vec!["net:https://api.example.com".into()];
+    let report = do_install(&e, v2, &o).unwrap();
+    assert_eq!(report.record.version, "0.2.0");
+    let outcomes: Vec<(String, Outcome)> = report
+        .review
+        .iter()
+        .map(|l| (l.request.id.clone(), l.outcome.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("fs:/workspace".to_string(), Outcome::Kept),
+            ("net:https://api.example.com".to_string(), Outcome::Granted)
+        ]
+    );
+    assert_eq!(ok(&run_installed(&e, "notes").await), "hello");
+    // Only the current package file is left.
+    assert_eq!(files_in(&e.installed.skill_dir("notes")).len(), 2);
+
+    // Denying the new host on upgrade keeps it out of the grants.
+    let v3 = pack("0.3.0", NEW_HOST, &e.key).await;
+    e.installed.remove("notes").unwrap();
+    do_install(&e, v1.clone(), &opts(&e, true)).unwrap();
+    let mut o = opts(&e, false);
+    o.review.deny = vec!["net:https://api.example.com".into()];
+    let report = do_install(&e, v3, &o).unwrap();
+    assert!(report.record.grants.net.is_empty());
+
+    // Downgrade refused unless asked for.
+    let err = do_install(&e, v1.clone(), &opts(&e, true)).unwrap_err();
+    assert!(matches!(err, InstallError::Downgrade { .. }), "{err}");
+    let mut o = opts(&e, true);
+    o.allow_downgrade = true;
+    assert_eq!(do_install(&e, v1, &o).unwrap().record.version, "0.1.0");
+
+    assert!(e.installed.remove("notes").unwrap());
+    assert!(e.installed.get("notes").unwrap().is_none());
+    assert!(!e.installed.skill_dir("notes").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_packages_are_refused() {
+    let e = env();
+    let good = pack("0.1.0", "", &e.key).await;
+    let mallory = KeyPair::generate();
+
+    let mut flipped = good.clone();
+    let code_byte = flipped.len() / 3;
+    flipped[code_byte] ^= 0x01;
+    let more_caps = replace_section(
+        &good,
+        MANIFEST_SECTION,
+        manifest("0.1.0", NEW_HOST).into_bytes(),
+    );
+    let unsigned = format::strip_signature(&good).unwrap();
+    let untrusted = pack("0.1.0", "", &mallory).await;
+    // Re-signed by another key, still naming the trusted key as publisher.
+    let wasm = std::fs::read(component("files")).unwrap();
+    let resigned = {
+        let mut b = format::pack(&wasm, &manifest("0.1.0", ""), &tools().await, &mallory).unwrap();
+        b = replace_section(
+            &b,
+            format::PUBLISHER_SECTION,
+            keys::public_text(&e.key.pk).into_bytes(),
+        );
+        b
+    };
+
+    // (tampering, package, check on the error)
+    type Check = fn(&InstallError) -> bool;
+    let table: Vec<(&str, Vec<u8>, Check)> = vec![
+        ("one byte of code flipped", flipped, |e| {
+            matches!(
+                e,
+                InstallError::Verify(VerifyError::BadSignature)
+                    | InstallError::Format(FormatError::Malformed)
+            )
+        }),
+        ("manifest edited to add a capability", more_caps, |e| {
+            matches!(e, InstallError::Verify(VerifyError::BadSignature))
+        }),
+        ("signature removed", unsigned.clone(), |e| {
+            matches!(e, InstallError::Verify(VerifyError::Unsigned))
+        }),
+        ("signed by an untrusted key", untrusted, |e| {
+            matches!(
+                e,
+                InstallError::Verify(VerifyError::UnknownPublisher { .. })
+            ) && e.to_string().contains("chitin trust add chitin ed25519:")
+        }),
+        ("re-signed by another key", resigned, |e| {
+            matches!(e, InstallError::Verify(VerifyError::BadSignature))
+        }),
+    ];
+    for (what, bytes, check) in table {
+        let err = do_install(&e, bytes, &opts(&e, true)).expect_err(what);
+        assert!(check(&err), "{what}: unexpected error {err:?}");
+        assert!(
+            e.installed.get("notes").unwrap().is_none(),
+            "{what}: installed anyway"
+        );
+        assert!(
+            files_in(&e.installed.skill_dir("notes")).is_empty(),
+            "{what}: left files behind"
+        );
+    }
+
+    // Unsigned is accepted only on request, and recorded as unverified.
+    let mut o = opts(&e, true);
+    o.allow_unsigned = true;
+    let r = do_install(&e, unsigned, &o).unwrap().record;
+    assert!(!r.provenance.verified && r.provenance.publisher.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_publisher_key_needs_explicit_acceptance() {
+    let mut e = env();
+    do_install(&e, pack("0.1.0", "", &e.key).await, &opts(&e, true)).unwrap();
+    // The publisher rotates keys and the user trusts the new one.
+    let rotated = KeyPair::generate();
+    e.trust
+        .add("chitin", &keys::public_text(&rotated.pk))
+        .unwrap();
+    let v2 = pack("0.2.0", "", &rotated).await;
+    let err = do_install(&e, v2.clone(), &opts(&e, true)).unwrap_err();
+    assert!(matches!(err, InstallError::KeyChanged { .. }), "{err}");
+    let mut o = opts(&e, true);
+    o.accept_new_key = true;
+    assert_eq!(do_install(&e, v2, &o).unwrap().record.version, "0.2.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_install_leaves_the_old_version_runnable() {
+    let e = env();
+    do_install(&e, pack("0.1.0", "", &e.key).await, &opts(&e, true)).unwrap();
+    let before = files_in(&e.installed.skill_dir("notes"));
+    let mut o = opts(&e, true);
+    o.fail_before_commit = true;
+    let err = do_install(&e, pack("0.2.0", NEW_HOST, &e.key).await, &o).unwrap_err();
+    assert!(matches!(err, InstallError::Interrupted));
+    assert_eq!(e.installed.get("notes").unwrap().unwrap().version, "0.1.0");
+    assert_eq!(
+        files_in(&e.installed.skill_dir("notes")),
+        before,
+        "no partial files"
+    );
+    assert_eq!(ok(&run_installed(&e, "notes").await), "hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_and_format_limits() {
+    let e = env();
+    let good = pack("0.1.0", "", &e.key).await;
+    let mut small = opts(&e, true);
+    small.max_bytes = Some(1024);
+    assert!(matches!(
+        do_install(&e, good.clone(), &small),
+        Err(InstallError::Format(FormatError::TooLarge { .. }))
+    ));
+    let truncated = good[..good.len() / 2].to_vec();
+    assert!(matches!(
+        do_install(&e, truncated, &opts(&e, true)),
+        Err(InstallError::Format(FormatError::Malformed))
+    ));
+    assert!(matches!(
+        do_install(&e, b"\0asm\x01\0\0\0".to_vec(), &opts(&e, true)),
+        Err(InstallError::Format(FormatError::NotComponent))
+    ));
+    assert!(matches!(
+        do_install(&e, b"not wasm at all".to_vec(), &opts(&e, true)),
+        Err(InstallError::Format(FormatError::NotComponent))
+    ));
+    let bare = std::fs::read(component("files")).unwrap();
+    assert!(matches!(
+        do_install(&e, bare, &opts(&e, true)),
+        Err(InstallError::Format(FormatError::Missing(_)))
+    ));
+    // Two manifest sections (validly signed): refused as ambiguous.
+    let mut m = Module::deserialize(&mut &good[..]).unwrap();
+    m.sections.push(Section::Custom(CustomSection::new(
+        MANIFEST_SECTION.into(),
+        manifest("0.1.0", NEW_HOST).into_bytes(),
+    )));
+    let signed = e.key.sk.sign(m, None).unwrap();
+    let mut dup = Vec::new();
+    signed.serialize(&mut dup).unwrap();
+    assert!(matches!(
+        do_install(&e, dup, &opts(&e, true)),
+        Err(InstallError::Format(FormatError::Duplicate(_)))
+    ));
+    let bad_manifest = replace_section(&good, MANIFEST_SECTION, b"[skill]\nname = 3\n".to_vec());
+    assert!(matches!(
+        do_install(&e, bad_manifest, &opts(&e, true)),
+        Err(InstallError::Format(FormatError::Manifest(_)))
+    ));
+    assert!(e.installed.list().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_installs_check_the_pin() {
+    let e = env();
+    let server = TestServer::start();
+    let bytes = pack("0.1.0", "", &e.key).await;
+    let digest = chitin::cache::digest(&bytes);
+    server.serve("notes.wasm", bytes);
+    let url = format!("{}/files/notes.wasm", server.base());
+    let fetched = fetch::get(&url, 64 << 20).await.unwrap();
+
+    let mut o = opts(&e, true);
+    o.sha256 = Some("00".repeat(32));
+    assert!(matches!(
+        do_install(&e, fetched.clone(), &o),
+        Err(InstallError::PinMismatch { .. })
+    ));
+    assert!(e.installed.get("notes").unwrap().is_none());
+    o.sha256 = Some(digest);
+    do_install(&e, fetched, &o).unwrap();
+
+    // Size cap while downloading; plain http only to loopback; 404s are errors.
+    assert!(matches!(
+        fetch::get(&url, 1000).await,
+        Err(fetch::FetchError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        fetch::get("http://example.com/x.wasm", 1000).await,
+        Err(fetch::FetchError::Scheme(_))
+    ));
+    assert!(
+        fetch::get(&format!("{}/files/none.wasm", server.base()), 1000)
+            .await
+            .is_err()
+    );
+    let redirect = format!("{}/redirect?to={}", server.base(), url);
+    assert!(fetch::get(&redirect, 64 << 20).await.is_ok());
+    let _ = e.root;
+}
+
+struct Cli {
+    home: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(args)
+            .env("CHITIN_HOME", &self.home)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+}
+
+fn skill_source(dir: &Path, version: &str, extra: &str, ws: &Path) -> PathBuf {
+    let d = dir.join(format!("src-{version}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(component("files"), d.join("notes.wasm")).unwrap();
+    let text = manifest(version, extra).replace(
+        "access = \"read-write\"\n",
+        &format!("access = \"read-write\"\nhost = \"{}\"\n", ws.display()),
+    );
+    std::fs::write(d.join("skill.toml"), text).unwrap();
+    d
+}
+
+#[test]
+fn cli_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(ws.join("note.txt"), "from the cli").unwrap();
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let s = |p: &Path| p.display().to_string();
+
+    let (code, public, _) = cli.run(&["key", "generate"]);
+    assert_eq!(code, 0);
+    let public = public.trim().to_string();
+    assert!(public.starts_with("ed25519:"));
+    assert_eq!(cli.run(&["key", "show"]).1.trim(), public);
+    let (code, _, err) = cli.run(&["key", "generate"]);
+    assert_eq!(code, 2, "never overwrite a key");
+    assert!(err.contains("refusing to overwrite"), "{err}");
+
+    let v1 = tmp.path().join("notes-0.1.0.wasm");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "pack",
+        &s(&skill_source(tmp.path(), "0.1.0", "", &ws)),
+        "-o",
+        &s(&v1),
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // Not trusted yet: refused, with the exact command to trust it.
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("chitin trust add chitin {public}")),
+        "{err}"
+    );
+    assert_eq!(cli.run(&["trust", "add", "chitin", &public]).0, 0);
+
+    let (code, out, _) = cli.run(&["skill", "verify", &s(&v1)]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("fingerprint: SHA256:")
+            && out.contains("trusted as `chitin`")
+            && out.contains("digest:      sha256:"),
+        "{out}"
+    );
+
+    // No terminal and no decision: refused, listing what it asks for in plain words.
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("read and write files in") && err.contains("--yes"),
+        "{err}"
+    );
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cli.run(&["skill", "list"])
+            .1
+            .contains("notes\t0.1.0\tsigned by chitin")
+    );
+
+    let (code, out, err) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!((code, out.trim()), (0, "from the cli"), "{err}");
+    let (code, _, err) = cli.run(&["skill", "run", "notes", "read", "--allow-dir", "/"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exactly its recorded grants"), "{err}");
+
+    // Upgrade asking for a new host: refused until that host is approved.
+    let v2 = tmp.path().join("notes-0.2.0.wasm");
+    assert_eq!(
+        cli.run(&[
+            "skill",
+            "pack",
+            &s(&skill_source(tmp.path(), "0.2.0", NEW_HOST, &ws)),
+            "-o",
+            &s(&v2)
+        ])
+        .0,
+        0
+    );
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v2)]);
+    assert_eq!(code, 2);
+    let undecided = err.split("have not decided on:").nth(1).unwrap_or_default();
+    assert!(
+        undecided.contains("net:https://api.example.com") && !undecided.contains("fs:/workspace"),
+        "{err}"
+    );
+    assert!(err.contains("(granted before)"), "{err}");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &s(&v2),
+        "--grant",
+        "net:https://api.example.com",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("kept") && err.contains("granted connect to api.example.com"),
+        "{err}"
+    );
+    let (_, info, _) = cli.run(&["skill", "info", "notes"]);
+    assert!(
+        info.contains("notes 0.2.0") && info.contains("connect to https://api.example.com"),
+        "{info}"
+    );
+
+    assert_eq!(
+        cli.run(&["skill", "revoke", "notes", "net:https://api.example.com"])
+            .0,
+        0
+    );
+    let (_, info, _) = cli.run(&["skill", "info", "notes"]);
+    assert!(
+        info.contains("requested, not granted:") && info.contains("net:https://api.example.com"),
+        "{info}"
+    );
+    assert_eq!(
+        cli.run(&["skill", "grant", "notes", "net:https://api.example.com"])
+            .0,
+        0
+    );
+
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("older") && err.contains("--allow-downgrade"),
+        "{err}"
+    );
+
+    assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 0);
+    assert_eq!(cli.run(&["skill", "list"]).1, "");
+    assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 1);
+}
