@@ -152,6 +152,9 @@ async fn install_run_upgrade_downgrade_remove() {
         e.ws.canonicalize().unwrap()
     );
     assert_eq!(ok(&run_installed(&e, "notes").await), "hello");
+    // Install precompiled it into the component cache.
+    let cache = host().cache().unwrap();
+    assert!(cache.entry_path(&report.record.provenance.digest).exists());
 
     // v0.2.0 asks for a new host: not granted without approval; v0.1.0 stays.
     let v2 = pack("0.2.0", NEW_HOST, &e.key).await;
@@ -546,6 +549,32 @@ fn cli_round_trip() {
         info.contains("notes 0.2.0") && info.contains("connect to https://api.example.com"),
         "{info}"
     );
+
+    // Revoking the directory: the installed skill is refused, and told how to grant it back.
+    assert_eq!(cli.run(&["skill", "revoke", "notes", "fs:/workspace"]).0, 0);
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("chitin skill grant notes fs:/workspace") && !err.contains("--allow-dir"),
+        "{err}"
+    );
+    assert_eq!(cli.run(&["skill", "grant", "notes", "fs:/workspace"]).0, 0);
+    let (code, out, _) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!((code, out.trim()), (0, "from the cli"));
 
     assert_eq!(
         cli.run(&["skill", "revoke", "notes", "net:https://api.example.com"])

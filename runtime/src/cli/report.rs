@@ -23,7 +23,15 @@ pub fn print_tools(skill: &LoadedSkill, tools: &[ToolInfo]) {
 }
 
 /// Print a call's output (stdout) and problems (stderr).
-pub fn print_outcome(skill: &LoadedSkill, tool: &str, outcome: &CallOutcome, verbose: u8) {
+/// `installed`: the skill runs with recorded grants, changed with
+/// `chitin skill grant|revoke` rather than flags.
+pub fn print_outcome(
+    skill: &LoadedSkill,
+    tool: &str,
+    outcome: &CallOutcome,
+    verbose: u8,
+    installed: bool,
+) {
     if verbose > 0 {
         for l in &outcome.logs {
             eprintln!("[{}] {}", l.level, l.message);
@@ -63,12 +71,23 @@ pub fn print_outcome(skill: &LoadedSkill, tool: &str, outcome: &CallOutcome, ver
                 eprintln!("the sandbox refused:");
                 for d in denials {
                     eprintln!("  - {}: {} — {}", d.capability, d.target, d.reason);
-                    if let Some(h) = &d.hint {
+                    if let Some(h) = d.hint.as_ref().filter(|_| !installed) {
                         eprintln!("    {h}");
                     }
                 }
             }
-            if !outcome.ungranted.is_empty() {
+            if installed {
+                let name = &skill.name;
+                for u in &outcome.ungranted {
+                    eprintln!(
+                        "the skill requests to {}, not granted: chitin skill grant {name} {}",
+                        u.what, u.id
+                    );
+                }
+                eprintln!(
+                    "installed skills run with their recorded grants; see `chitin skill info {name}`"
+                );
+            } else if !outcome.ungranted.is_empty() {
                 eprintln!("the skill requests capabilities you did not grant:");
                 for u in &outcome.ungranted {
                     eprintln!("  - {}: {}", u.capability, u.what);

@@ -150,6 +150,7 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             let parsed: serde_json::Value = serde_json::from_str(&input)
                 .with_context(|| format!("--input is not valid JSON: `{input}`"))?;
             let host = host(paths)?;
+            let installed = installed_by_name(paths, &skill)?.is_some();
             let (skill, grants) = match installed_by_name(paths, &skill)? {
                 Some((inst, record)) => {
                     if flags.any() {
@@ -199,7 +200,7 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
-                report::print_outcome(&skill, &tool, &outcome, verbose);
+                report::print_outcome(&skill, &tool, &outcome, verbose, installed);
             }
             Ok(match &outcome.result {
                 Ok(_) => EXIT_OK,

@@ -81,6 +81,8 @@ pub enum CallError {
 pub struct Ungranted {
     /// Which capability.
     pub capability: Capability,
+    /// Its ID: `fs:/workspace`, `net:https://host`, `secret:NAME`.
+    pub id: String,
     /// What was requested, in words.
     pub what: String,
     /// The flag that would grant it.
@@ -129,6 +131,7 @@ fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
             };
             out.push(Ungranted {
                 capability: Capability::Fs,
+                id: format!("fs:{}", r.guest),
                 what: format!("{} access to a directory mounted at {}", r.access, r.guest),
                 hint: format!("--allow-dir <DIR>:{}:{access}", r.guest),
             });
@@ -138,6 +141,7 @@ fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
         if !grants.net.contains(&r.url) {
             out.push(Ungranted {
                 capability: Capability::Net,
+                id: format!("net:{}", r.url),
                 what: format!("connect to {}", r.url),
                 hint: format!("--allow-host {}", r.url),
             });
@@ -147,6 +151,7 @@ fn ungranted(skill: &LoadedSkill, grants: &Grants) -> Vec<Ungranted> {
         if !grants.secrets.iter().any(|g| g.name == r.name) {
             out.push(Ungranted {
                 capability: Capability::Secret,
+                id: format!("secret:{}", r.name),
                 what: format!("use your {} secret, sent only to {}", r.name, r.host),
                 hint: format!("--allow-secret {}", r.name),
             });
