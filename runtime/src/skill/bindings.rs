@@ -19,5 +19,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use chitin::skill::types::{Effect, ToolError as WitToolError};
-pub use exports::chitin::skill::tools::Tool as WitTool;
+pub use self::chitin::skill::types::{Effect, ToolError as WitToolError};
+pub use self::exports::chitin::skill::tools::Tool as WitTool;

@@ -6,6 +6,15 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Why an address is not public, or `None` if it is.
+///
+/// ```
+/// use chitin::capabilities::net::ip::non_public_reason;
+///
+/// assert_eq!(non_public_reason("8.8.8.8".parse().unwrap()), None);
+/// assert!(non_public_reason("169.254.169.254".parse().unwrap()).is_some());
+/// // An IPv4-mapped IPv6 loopback is still loopback.
+/// assert!(non_public_reason("::ffff:127.0.0.1".parse().unwrap()).is_some());
+/// ```
 pub fn non_public_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_reason(v4),

@@ -52,6 +52,16 @@ fn default_port(scheme: &str) -> u16 {
 
 impl NetRule {
     /// Parse `scheme://host[:port]`. A bare host means `https://host`.
+    ///
+    /// ```
+    /// use chitin::capabilities::net::rules::NetRule;
+    ///
+    /// let rule = NetRule::parse("https://*.example.com").unwrap();
+    /// assert!(rule.matches("https", "api.example.com", 443));
+    /// assert!(!rule.matches("https", "example.com", 443)); // subdomains only
+    /// assert!(!rule.matches("http", "api.example.com", 80)); // scheme is part of the grant
+    /// assert!(NetRule::parse("https://example.com/path").is_err());
+    /// ```
     pub fn parse(entry: &str) -> Result<Self, RuleError> {
         let err = |why| RuleError {
             entry: entry.to_string(),
