@@ -194,6 +194,20 @@ async fn install_run_upgrade_downgrade_remove() {
     let report = do_install(&e, v3, &o).unwrap();
     assert!(report.record.grants.net.is_empty());
 
+    // An upgrade asking for another directory is not granted without approval either.
+    let extra_dir = "\n[[capabilities.fs]]\nguest = \"/extra\"\naccess = \"read-only\"\n";
+    let v4 = pack("0.4.0", extra_dir, &e.key).await;
+    let mut o = opts(&e, false);
+    o.review.dirs.insert("/extra".into(), e.root.clone());
+    let err = do_install(&e, v4.clone(), &o).unwrap_err();
+    assert!(err.to_string().contains("fs:/extra"), "{err}");
+    assert_eq!(e.installed.get("notes").unwrap().unwrap().version, "0.3.0");
+    o.review.grant = vec!["fs:/extra".into()];
+    let r = do_install(&e, v4, &o).unwrap().record;
+    assert_eq!(r.grants.fs.len(), 2);
+    e.installed.remove("notes").unwrap();
+    do_install(&e, pack("0.3.0", "", &e.key).await, &opts(&e, true)).unwrap();
+
     // Downgrade refused unless asked for.
     let err = do_install(&e, v1.clone(), &opts(&e, true)).unwrap_err();
     assert!(matches!(err, InstallError::Downgrade { .. }), "{err}");
@@ -400,7 +414,6 @@ async fn url_installs_check_the_pin() {
     );
     let redirect = format!("{}/redirect?to={}", server.base(), url);
     assert!(fetch::get(&redirect, 64 << 20).await.is_ok());
-    let _ = e.root;
 }
 
 struct Cli {
@@ -598,6 +611,24 @@ fn cli_round_trip() {
         err.contains("older") && err.contains("--allow-downgrade"),
         "{err}"
     );
+
+    // URL install: a wrong pin is refused, the right one installs.
+    let server = TestServer::start();
+    server.serve("notes.wasm", std::fs::read(&v2).unwrap());
+    let url = format!("{}/files/notes.wasm", server.base());
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &url,
+        "--yes",
+        "--sha256",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not the pinned"), "{err}");
+    let pin = chitin::cache::digest(&std::fs::read(&v2).unwrap());
+    let (code, _, err) = cli.run(&["skill", "install", &url, "--yes", "--sha256", &pin]);
+    assert_eq!(code, 0, "{err}");
 
     assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 0);
     assert_eq!(cli.run(&["skill", "list"]).1, "");
