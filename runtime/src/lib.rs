@@ -23,6 +23,7 @@ pub mod engine;
 pub mod host;
 pub mod package;
 pub mod skill;
+pub mod tls;
 
 pub use audit::{AuditEvent, Capability, Decision};
 pub use capabilities::Grants;

@@ -5,7 +5,6 @@
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -43,6 +42,19 @@ fn is_loopback(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// One HTTP/1 request over `io`.
+async fn exchange<S>(
+    io: S,
+    req: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(conn);
+    sender.send_request(req).await
+}
+
 async fn get_once(url: &str, max: u64) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
     let fail = |detail: String| FetchError::Failed {
         url: url.to_string(),
@@ -78,36 +90,17 @@ async fn get_once(url: &str, max: u64) -> Result<(u16, Option<String>, Vec<u8>),
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| fail(e.to_string()))?;
     let resp = if https {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let name =
             rustls::pki_types::ServerName::try_from(bare).map_err(|e| fail(e.to_string()))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        let tls = crate::tls::connector()
             .connect(name, tcp)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(conn);
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail(e.to_string()))?
+        exchange(tls, req).await
     } else {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(conn);
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail(e.to_string()))?
-    };
+        exchange(tcp, req).await
+    }
+    .map_err(|e| fail(e.to_string()))?;
     let status = resp.status().as_u16();
     let location = resp
         .headers()

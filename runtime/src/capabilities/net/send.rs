@@ -67,6 +67,23 @@ fn vet(plan: &Plan, ips: &[IpAddr], audit: &Audit) -> Result<SocketAddr, HttpErr
     Err(HttpError::HttpRequestDenied)
 }
 
+type Connection = (
+    hyper::client::conn::http1::SendRequest<WasiBody>,
+    wasmtime_wasi::runtime::AbortOnDropJoinHandle<Result<(), HttpError>>,
+);
+
+/// HTTP/1 over `io`; the connection task is aborted when its handle drops.
+async fn handshake<S>(io: S) -> Result<Connection, HttpError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    Ok((
+        sender,
+        wasmtime_wasi::runtime::spawn(async move { conn.await.map_err(HttpError::from) }),
+    ))
+}
+
 pub(crate) async fn send(
     plan: Plan,
     mut req: http::Request<WasiBody>,
@@ -112,29 +129,15 @@ pub(crate) async fn send(
     );
 
     let (mut sender, conn) = if plan.scheme == "https" {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from(plan.host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        let tls = crate::tls::connector()
             .connect(name, tcp)
             .await
             .map_err(HttpError::Tls)?;
-        let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        (
-            s,
-            wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }),
-        )
+        handshake(tls).await?
     } else {
-        let (s, c) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-        (
-            s,
-            wasmtime_wasi::runtime::spawn(async move { c.await.map_err(HttpError::from) }),
-        )
+        handshake(tcp).await?
     };
 
     let resp = tokio::time::timeout(first_byte_timeout, sender.send_request(req))

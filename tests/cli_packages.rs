@@ -1,0 +1,239 @@
+//! Signed packages from the command line, as a user runs them: key
+//! generate → trust → pack → verify → install (refused until trusted and
+//! decided) → run with the recorded grants → upgrade → grant/revoke →
+//! downgrade refused → URL install with a pin → remove.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::*;
+
+const NEW_HOST: &str = "\n[[capabilities.net]]\nurl = \"https://api.example.com\"\n";
+
+fn manifest(version: &str, extra: &str) -> String {
+    format!(
+        "[skill]\nname = \"notes\"\nversion = \"{version}\"\ndescription = \"Notes\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n\n\
+         [[capabilities.fs]]\nguest = \"/workspace\"\naccess = \"read-write\"\n{extra}"
+    )
+}
+
+struct Cli {
+    home: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(args)
+            .env("CHITIN_HOME", &self.home)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+}
+
+fn skill_source(dir: &Path, version: &str, extra: &str, ws: &Path) -> PathBuf {
+    let d = dir.join(format!("src-{version}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(component("files"), d.join("notes.wasm")).unwrap();
+    let text = manifest(version, extra).replace(
+        "access = \"read-write\"\n",
+        &format!("access = \"read-write\"\nhost = \"{}\"\n", ws.display()),
+    );
+    std::fs::write(d.join("skill.toml"), text).unwrap();
+    d
+}
+
+#[test]
+fn cli_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(ws.join("note.txt"), "from the cli").unwrap();
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let s = |p: &Path| p.display().to_string();
+
+    let (code, public, _) = cli.run(&["key", "generate"]);
+    assert_eq!(code, 0);
+    let public = public.trim().to_string();
+    assert!(public.starts_with("ed25519:"));
+    assert_eq!(cli.run(&["key", "show"]).1.trim(), public);
+    let (code, _, err) = cli.run(&["key", "generate"]);
+    assert_eq!(code, 2, "never overwrite a key");
+    assert!(err.contains("refusing to overwrite"), "{err}");
+
+    let v1 = tmp.path().join("notes-0.1.0.wasm");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "pack",
+        &s(&skill_source(tmp.path(), "0.1.0", "", &ws)),
+        "-o",
+        &s(&v1),
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // Not trusted yet: refused, with the exact command to trust it.
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("chitin trust add chitin {public}")),
+        "{err}"
+    );
+    assert_eq!(cli.run(&["trust", "add", "chitin", &public]).0, 0);
+
+    let (code, out, _) = cli.run(&["skill", "verify", &s(&v1)]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("fingerprint: SHA256:")
+            && out.contains("trusted as `chitin`")
+            && out.contains("digest:      sha256:"),
+        "{out}"
+    );
+
+    // No terminal and no decision: refused, listing what it asks for in plain words.
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("read and write files in") && err.contains("--yes"),
+        "{err}"
+    );
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cli.run(&["skill", "list"])
+            .1
+            .contains("notes\t0.1.0\tsigned by chitin")
+    );
+
+    let (code, out, err) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!((code, out.trim()), (0, "from the cli"), "{err}");
+    let (code, _, err) = cli.run(&["skill", "run", "notes", "read", "--allow-dir", "/"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exactly its recorded grants"), "{err}");
+
+    // Upgrade asking for a new host: refused until that host is approved.
+    let v2 = tmp.path().join("notes-0.2.0.wasm");
+    assert_eq!(
+        cli.run(&[
+            "skill",
+            "pack",
+            &s(&skill_source(tmp.path(), "0.2.0", NEW_HOST, &ws)),
+            "-o",
+            &s(&v2)
+        ])
+        .0,
+        0
+    );
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v2)]);
+    assert_eq!(code, 2);
+    let undecided = err.split("have not decided on:").nth(1).unwrap_or_default();
+    assert!(
+        undecided.contains("net:https://api.example.com") && !undecided.contains("fs:/workspace"),
+        "{err}"
+    );
+    assert!(err.contains("(granted before)"), "{err}");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &s(&v2),
+        "--grant",
+        "net:https://api.example.com",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("kept") && err.contains("granted connect to api.example.com"),
+        "{err}"
+    );
+    let (_, info, _) = cli.run(&["skill", "info", "notes"]);
+    assert!(
+        info.contains("notes 0.2.0") && info.contains("connect to https://api.example.com"),
+        "{info}"
+    );
+
+    // Revoking the directory: the installed skill is refused, and told how to grant it back.
+    assert_eq!(cli.run(&["skill", "revoke", "notes", "fs:/workspace"]).0, 0);
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("chitin skill grant notes fs:/workspace") && !err.contains("--allow-dir"),
+        "{err}"
+    );
+    assert_eq!(cli.run(&["skill", "grant", "notes", "fs:/workspace"]).0, 0);
+    let (code, out, _) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!((code, out.trim()), (0, "from the cli"));
+
+    assert_eq!(
+        cli.run(&["skill", "revoke", "notes", "net:https://api.example.com"])
+            .0,
+        0
+    );
+    let (_, info, _) = cli.run(&["skill", "info", "notes"]);
+    assert!(
+        info.contains("requested, not granted:") && info.contains("net:https://api.example.com"),
+        "{info}"
+    );
+    assert_eq!(
+        cli.run(&["skill", "grant", "notes", "net:https://api.example.com"])
+            .0,
+        0
+    );
+
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("older") && err.contains("--allow-downgrade"),
+        "{err}"
+    );
+
+    // URL install: a wrong pin is refused, the right one installs.
+    let server = TestServer::start();
+    server.serve("notes.wasm", std::fs::read(&v2).unwrap());
+    let url = format!("{}/files/notes.wasm", server.base());
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &url,
+        "--yes",
+        "--sha256",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not the pinned"), "{err}");
+    let pin = chitin::cache::digest(&std::fs::read(&v2).unwrap());
+    let (code, _, err) = cli.run(&["skill", "install", &url, "--yes", "--sha256", &pin]);
+    assert_eq!(code, 0, "{err}");
+
+    assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 0);
+    assert_eq!(cli.run(&["skill", "list"]).1, "");
+    assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 1);
+}
