@@ -200,3 +200,28 @@ async fn waiting_on_the_network_is_not_cpu_time() {
     assert_eq!(out.limit, Some(LimitKind::Timeout), "{:?}", out.result);
     assert_host_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_side_resources_are_bounded() {
+    // Each header map pins ~30 KB of host memory; the per-call resource
+    // table cap stops the flood long before the host runs short.
+    let skill = hostile();
+    let out = call(
+        &skill,
+        &Grants::default(),
+        "resources",
+        json!({"n": 1_000_000}),
+    )
+    .await;
+    match &out.result {
+        Err(CallError::Trap(m)) => assert!(
+            m.contains("resource table") || m.contains("capacity"),
+            "{m}"
+        ),
+        other => panic!("expected the resource flood to be stopped, got {other:?}"),
+    }
+    // A normal number of resources is fine.
+    let out = call(&skill, &Grants::default(), "resources", json!({"n": 100})).await;
+    assert_eq!(ok(&out), "holding 100 header maps");
+    assert_host_alive().await;
+}

@@ -22,6 +22,11 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+/// Most resource handles (files, streams, HTTP objects) one call may hold.
+pub const MAX_RESOURCES: usize = 2048;
+/// Most bytes of one HTTP header map (wasi:http `fields`).
+pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+
 /// Where secret values come from (the host's secret store, or a test map).
 pub trait SecretSource: Sync {
     /// The value of `name`, if set.
@@ -244,10 +249,16 @@ fn new_store(
         limits.http_requests,
         u64::from(limits.http_response_kib) * 1024,
     );
+    // Host-side memory a guest can pin through resources is bounded: at most
+    // MAX_RESOURCES handles, and HTTP header maps of at most MAX_FIELDS_BYTES.
+    let mut http = WasiHttpCtx::new();
+    http.set_field_size_limit(MAX_FIELDS_BYTES);
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
     let state = CallState {
         wasi: wasi.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
+        http,
+        table,
         net,
         limiter: MemoryLimiter::new(&limits),
         logs,
@@ -364,7 +375,7 @@ pub async fn call(
             // The trap and its cause, without the (long) wasm backtrace.
             let message = match e.downcast_ref::<Trap>() {
                 Some(trap) => format!("{trap}: {}", e.root_cause()),
-                None => e.to_string(),
+                None => e.root_cause().to_string(),
             };
             (None, Ok(Err(CallError::Trap(message))))
         }

@@ -159,6 +159,20 @@ fn output(i: CountIn) -> Result<String, ToolError> {
     Ok("A".repeat(i.n as usize))
 }
 
+/// Pin host memory through resources: header maps with big values.
+fn resources(i: CountIn) -> Result<String, ToolError> {
+    use chitin_skill_sdk::bindings::wasi::http::types::Fields;
+    let value = vec![b'a'; 30_000];
+    let mut kept = Vec::new();
+    for n in 0..i.n {
+        let f = Fields::new();
+        f.append("x-fill", &value)
+            .map_err(|e| ToolError::Denied(format!("append {n}: {e:?}")))?;
+        kept.push(f);
+    }
+    Ok(format!("holding {} header maps", kept.len()))
+}
+
 fn flood(i: CountIn) -> Result<String, ToolError> {
     let line = "flood ".repeat(100);
     for n in 0..i.n {
@@ -199,6 +213,10 @@ fn skill() -> Skill {
         )
         .tool(Tool::new("output", "return n bytes", any()), output)
         .tool(Tool::new("flood", "log n lines", any()), flood)
+        .tool(
+            Tool::new("resources", "hold n host-side header maps", any()),
+            resources,
+        )
 }
 
 chitin_skill_sdk::export_skill!(skill);
