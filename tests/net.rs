@@ -110,7 +110,7 @@ async fn wildcard_grants_never_reach_internal_addresses() {
                 .denials()
                 .find_map(|d| d.hint.clone())
                 .unwrap_or_default();
-            assert!(hint.contains("exact host"), "{url}: {hint}");
+            assert!(hint.contains("the address itself"), "{url}: {hint}");
         }
         assert_host_alive().await;
     }
@@ -237,4 +237,51 @@ async fn raw_sockets_are_denied_even_with_a_net_grant() {
     }
     assert!(server.requests().is_empty());
     assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_domain_name_cannot_be_pointed_at_an_internal_address() {
+    // Stands in for DNS rebinding / a hostile DNS record: a domain name that
+    // resolves to loopback (this machine's own hostname, via /etc/hosts).
+    // Granting the name exactly is not enough to reach an internal address.
+    let server = TestServer::start();
+    let skill = hostile();
+    let name = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let loopback = !name.is_empty()
+        && tokio::net::lookup_host((name.as_str(), 0))
+            .await
+            .map(|mut a| a.any(|a| a.ip().is_loopback()))
+            .unwrap_or(false);
+    let names: Vec<String> = if loopback { vec![name] } else { Vec::new() };
+    for name in names {
+        let origin = format!("http://{name}:{}", server.port());
+        let out = call(
+            &skill,
+            &net_grant(&[&origin]),
+            "fetch",
+            json!({"url": format!("{origin}/text")}),
+        )
+        .await;
+        assert!(is_denied(&out), "{origin}: {:?}", out.result);
+        assert!(
+            out.denials()
+                .any(|d| d.reason.contains("only public addresses")),
+            "{:#?}",
+            out.audit
+        );
+    }
+    assert!(server.requests().is_empty());
+    // localhost, named explicitly, is the user's deliberate choice.
+    let origin = format!("http://localhost:{}", server.port());
+    let out = call(
+        &skill,
+        &net_grant(&[&origin]),
+        "fetch",
+        json!({"url": format!("{origin}/text")}),
+    )
+    .await;
+    assert!(ok(&out).contains("hello from the test server"));
 }

@@ -1,4 +1,5 @@
-//! Which resolved addresses a skill may reach without an exact grant: only
+//! Which resolved addresses a skill may reach unless its grant names the
+//! address itself (an IP literal or localhost): only
 //! public unicast ones. Loopback, private, link-local (cloud metadata),
 //! unspecified, shared, multicast and reserved ranges are refused, including
 //! when hidden in IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6 forms.

@@ -41,8 +41,9 @@ pub(crate) struct Plan {
     scheme: String,
     host: String,
     port: u16,
-    /// Some matching grant names this host exactly: private addresses allowed.
-    exact: bool,
+    /// A matching grant names this address (IP literal or localhost):
+    /// non-public addresses allowed.
+    internal_ok: bool,
     inject: Vec<(HeaderName, http::HeaderValue, String)>,
     display: String,
 }
@@ -138,7 +139,7 @@ impl NetHooks {
                 Some(format!("grant it with --allow-host {origin}")),
             ));
         }
-        let exact = matching.iter().any(|r| r.is_exact());
+        let internal_ok = matching.iter().any(|r| r.may_reach_internal());
         let mut inject = Vec::new();
         for s in self.secrets.iter() {
             let name = HeaderName::from_bytes(s.rule.header.as_bytes())
@@ -171,7 +172,7 @@ impl NetHooks {
             scheme,
             host,
             port,
-            exact,
+            internal_ok,
             inject,
             display: shown,
         })

@@ -133,10 +133,15 @@ impl NetRule {
         }
     }
 
-    /// Whether this entry names the host exactly (which is what lets a
-    /// request reach a loopback or private address).
-    pub fn is_exact(&self) -> bool {
-        matches!(self.host, HostPattern::Exact(_))
+    /// Whether this entry may reach a loopback or private address: only
+    /// when it names that address itself (an IP literal) or `localhost`. A
+    /// domain name never may, whatever its DNS says, so a grant for
+    /// `api.example.com` cannot be pointed at 169.254.169.254 or 127.0.0.1.
+    pub fn may_reach_internal(&self) -> bool {
+        match &self.host {
+            HostPattern::Exact(h) => h == "localhost" || h.parse::<std::net::IpAddr>().is_ok(),
+            _ => false,
+        }
     }
 }
 
@@ -241,6 +246,24 @@ mod tests {
                 r.matches(scheme, host, port),
                 want,
                 "{rule} vs {scheme}://{host}:{port}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_ip_literals_and_localhost_reach_internal_addresses() {
+        for (rule, internal) in [
+            ("http://127.0.0.1:80", true),
+            ("http://[::1]:80", true),
+            ("http://localhost:80", true),
+            ("https://api.example.com", false),
+            ("https://*.example.com", false),
+            ("http://*:*", false),
+        ] {
+            assert_eq!(
+                NetRule::parse(rule).unwrap().may_reach_internal(),
+                internal,
+                "{rule}"
             );
         }
     }

@@ -42,16 +42,15 @@ fn vet(plan: &Plan, ips: &[IpAddr], audit: &Audit) -> Result<SocketAddr, HttpErr
     let mut refused = Vec::new();
     for ip in ips {
         match non_public_reason(*ip) {
-            Some(reason) if !plan.exact => refused.push(format!("{ip} ({reason})")),
+            Some(reason) if !plan.internal_ok => refused.push(format!("{ip} ({reason})")),
             _ => return Ok(SocketAddr::new(*ip, plan.port)),
         }
     }
-    let origin = format!("{}://{}:{}", plan.scheme, plan.host, plan.port);
     let reason = if refused.is_empty() {
         format!("{} resolved to no address", plan.host)
     } else {
         format!(
-            "{} resolved to {}: only public addresses are reachable through a wildcard grant",
+            "{} resolved to {}: only public addresses are reachable unless the grant names the address itself",
             plan.host,
             refused.join(", ")
         )
@@ -61,7 +60,7 @@ fn vet(plan: &Plan, ips: &[IpAddr], audit: &Audit) -> Result<SocketAddr, HttpErr
         &plan.display,
         reason,
         Some(format!(
-            "to reach it anyway, grant the exact host: --allow-host {origin}"
+            "to reach it anyway, grant the address itself (an IP literal or localhost), e.g. --allow-host {}://<IP>:{}", plan.scheme, plan.port
         )),
     );
     Err(HttpError::HttpRequestDenied)
