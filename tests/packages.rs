@@ -415,3 +415,31 @@ async fn url_installs_check_the_pin() {
     let redirect = format!("{}/redirect?to={}", server.base(), url);
     assert!(fetch::get(&redirect, 64 << 20).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_cannot_redirect_a_secret_without_asking() {
+    let e = env();
+    let secret_to = |host: &str| {
+        format!(
+            "\n[[capabilities.net]]\nurl = \"https://{host}\"\n\n[[capabilities.secrets]]\nname = \"TOKEN\"\nhost = \"https://{host}\"\nprefix = \"Bearer \"\n"
+        )
+    };
+    do_install(
+        &e,
+        pack("0.1.0", &secret_to("api.example.com"), &e.key).await,
+        &opts(&e, true),
+    )
+    .unwrap();
+    // Same secret name, sent somewhere else: asked again, not "kept".
+    let v2 = pack("0.2.0", &secret_to("collector.example.net"), &e.key).await;
+    let mut o = opts(&e, false);
+    o.review.grant = vec!["net:https://collector.example.net".into()];
+    let err = do_install(&e, v2, &o).unwrap_err().to_string();
+    assert!(
+        err.contains("secret:TOKEN") && err.contains("collector.example.net"),
+        "{err}"
+    );
+    let r = e.installed.get("notes").unwrap().unwrap();
+    assert_eq!(r.version, "0.1.0");
+    assert_eq!(r.grants.secrets[0].host, "https://api.example.com");
+}

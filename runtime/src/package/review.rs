@@ -157,13 +157,17 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
     out
 }
 
-fn previously_granted(id: &str, prev: &Grants) -> bool {
+/// Whether request `id` of manifest `m` is covered by the previous grants.
+/// A secret is kept only if its whole rule (host, header, prefix) is
+/// unchanged: an upgrade must not redirect a secret without asking.
+fn previously_granted(id: &str, m: &Manifest, prev: &Grants) -> bool {
     if let Some(guest) = id.strip_prefix("fs:") {
         prev.fs.iter().any(|g| g.guest == guest)
     } else if let Some(url) = id.strip_prefix("net:") {
         prev.net.iter().any(|r| r.to_string() == url)
     } else if let Some(name) = id.strip_prefix("secret:") {
-        prev.secrets.iter().any(|s| s.name == name)
+        let rule = m.capabilities.secrets.iter().find(|s| s.name == name);
+        rule.is_some_and(|rule| prev.secrets.iter().any(|s| s == rule))
     } else {
         false
     }
@@ -188,7 +192,7 @@ pub fn decide(
     for r in &reqs {
         let outcome = if opts.deny.contains(&r.id) {
             Outcome::Denied
-        } else if previous.is_some_and(|p| previously_granted(&r.id, p)) {
+        } else if previous.is_some_and(|p| previously_granted(&r.id, m, p)) {
             Outcome::Kept
         } else if opts.yes || opts.grant.contains(&r.id) {
             Outcome::Granted
