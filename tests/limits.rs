@@ -225,3 +225,26 @@ async fn host_side_resources_are_bounded() {
     assert_eq!(ok(&out), "holding 100 header maps");
     assert_host_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_log_lines_are_not_free() {
+    let skill = hostile();
+    let out = call(
+        &skill,
+        &with(Limits {
+            log_kib: 4,
+            ..Limits::default()
+        }),
+        "flood",
+        json!({"n": 200_000, "text": ""}),
+    )
+    .await;
+    assert_eq!(ok(&out), "flooded");
+    assert!(
+        out.logs.len() <= 4 * 1024 / chitin::capabilities::log::LINE_COST,
+        "kept {} lines",
+        out.logs.len()
+    );
+    assert!(out.logs_dropped >= 199_000, "dropped {}", out.logs_dropped);
+    assert_host_alive().await;
+}

@@ -9,6 +9,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+/// Budget bytes charged per line on top of its text.
+pub const LINE_COST: usize = 64;
+
 /// One line a skill logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
@@ -45,10 +48,12 @@ impl LogSink {
         })))
     }
 
-    /// Record a line, or drop it if the budget is spent.
+    /// Record a line, or drop it if the budget is spent. Every line costs
+    /// at least [`LINE_COST`] bytes, so empty lines cannot fill host memory.
     pub fn push(&self, level: &str, message: &str) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if inner.used + message.len() > inner.budget {
+        let cost = message.len() + LINE_COST;
+        if inner.used + cost > inner.budget {
             if inner.dropped == 0 {
                 let budget = inner.budget;
                 inner.audit.deny(
@@ -61,7 +66,7 @@ impl LogSink {
             inner.dropped += 1;
             return;
         }
-        inner.used += message.len();
+        inner.used += cost;
         let message = inner.redactor.redact(message);
         tracing::debug!(target: "chitin::skill_log", level, %message);
         inner.lines.push(LogLine {
@@ -135,7 +140,11 @@ mod tests {
     #[test]
     fn budget_drops_and_audits_once() {
         let audit = Audit::new("s", "t");
-        let sink = LogSink::new(10, Redactor::new(["secret-value"]), audit.clone());
+        let sink = LogSink::new(
+            2 * LINE_COST + 17,
+            Redactor::new(["secret-value"]),
+            audit.clone(),
+        );
         sink.push("info", "12345");
         sink.push("info", "secret-value");
         sink.push("info", "x");
@@ -143,8 +152,15 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(dropped, 1);
         assert_eq!(audit.events().len(), 1);
-        let sink = LogSink::new(100, Redactor::new(["secret-value"]), Audit::new("s", "t"));
+        let sink = LogSink::new(1000, Redactor::new(["secret-value"]), Audit::new("s", "t"));
         sink.push("info", "my secret-value!");
         assert_eq!(sink.take().0[0].message, "my [REDACTED]!");
+        // Empty lines are not free.
+        let sink = LogSink::new(10 * LINE_COST, Redactor::default(), Audit::new("s", "t"));
+        for _ in 0..10_000 {
+            sink.push("info", "");
+        }
+        let (lines, dropped) = sink.take();
+        assert_eq!((lines.len(), dropped), (10, 9_990));
     }
 }

@@ -173,11 +173,24 @@ fn resources(i: CountIn) -> Result<String, ToolError> {
     Ok(format!("holding {} header maps", kept.len()))
 }
 
-fn flood(i: CountIn) -> Result<String, ToolError> {
+#[derive(Deserialize)]
+struct FloodIn {
+    n: u64,
+    /// Log exactly this text each time (e.g. "" to try free lines).
+    #[serde(default)]
+    text: Option<String>,
+}
+
+fn flood(i: FloodIn) -> Result<String, ToolError> {
     let line = "flood ".repeat(100);
     for n in 0..i.n {
-        log::info(&format!("{n} {line}"));
-        println!("{n} {line}");
+        match &i.text {
+            Some(t) => log::info(t),
+            None => {
+                log::info(&format!("{n} {line}"));
+                println!("{n} {line}");
+            }
+        }
     }
     Ok("flooded".into())
 }
