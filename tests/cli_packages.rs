@@ -215,6 +215,30 @@ fn cli_round_trip() {
         "{err}"
     );
 
+    // A package file changed on disk after install is refused.
+    let pkg_dir = cli.home.join("data/skills/notes");
+    let file = std::fs::read_dir(&pkg_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".wasm"))
+        .unwrap()
+        .path();
+    let original = std::fs::read(&file).unwrap();
+    let mut changed = original.clone();
+    changed.extend_from_slice(b"\0\x04\x03abc"); // a trailing custom section: still a valid component
+    std::fs::write(&file, &changed).unwrap();
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "run",
+        "notes",
+        "read",
+        "-i",
+        r#"{"path":"note.txt"}"#,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("changed on disk"), "{err}");
+    std::fs::write(&file, &original).unwrap();
+
     // URL install: a wrong pin is refused, the right one installs.
     let server = TestServer::start();
     server.serve("notes.wasm", std::fs::read(&v2).unwrap());

@@ -163,7 +163,16 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
                         manifest: Some(record.manifest.clone()),
                         component: inst.package_path(&record),
                     };
-                    (host.load_source(source)?, record.grants)
+                    let skill = host.load_source(source)?;
+                    if skill.digest != record.provenance.digest {
+                        bail!(
+                            "the package file of {} changed on disk since it was installed (sha256 {} instead of {}); refusing to run it, reinstall the skill",
+                            record.name,
+                            &skill.digest[..16],
+                            &record.provenance.digest[..16]
+                        );
+                    }
+                    (skill, record.grants)
                 }
                 None => {
                     let skill = load(&host, &skill)?;

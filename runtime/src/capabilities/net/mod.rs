@@ -25,6 +25,9 @@ use wasmtime_wasi_http::{
     WasiHttpHooks,
 };
 
+/// Largest outgoing body write the host buffers.
+pub const OUTGOING_CHUNK_BYTES: usize = 64 * 1024;
+
 /// The network side of a call's grants, plus its running counters.
 pub struct NetHooks {
     rules: Arc<[NetRule]>,
@@ -105,6 +108,15 @@ impl NetHooks {
                 Capability::Net,
                 &shown,
                 "only http(s) URLs with a host are allowed".into(),
+                None,
+            ));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            // The Host header is the raw authority: no userinfo games.
+            return Err(self.deny(
+                Capability::Net,
+                &shown,
+                "user information in the URL is not allowed".into(),
                 None,
             ));
         }
@@ -203,6 +215,12 @@ impl WasiHttpHooks for NetHooks {
             }
             DEFAULT_FORBIDDEN_HEADERS.contains(name)
         })
+    }
+
+    /// Bound what one outgoing body write can pin in host memory (the
+    /// default is 1 MiB per body, times every body a skill opens).
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_CHUNK_BYTES
     }
 
     fn send_request(
