@@ -443,3 +443,35 @@ async fn an_upgrade_cannot_redirect_a_secret_without_asking() {
     assert_eq!(r.version, "0.1.0");
     assert_eq!(r.grants.secrets[0].host, "https://api.example.com");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bigger_limits_need_approval() {
+    let e = env();
+    let greedy = pack(
+        "0.1.0",
+        "\n[limits]\nmemory_mib = 1024\ncpu_ms = 60000\n",
+        &e.key,
+    )
+    .await;
+    let err = do_install(&e, greedy.clone(), &opts(&e, false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("limits") && err.contains("memory 1024 MiB (default 64 MiB)"),
+        "{err}"
+    );
+    let mut o = opts(&e, false);
+    o.review.grant = vec!["fs:/workspace".into()];
+    o.review.deny = vec!["limits".into()];
+    let r = do_install(&e, greedy.clone(), &o).unwrap().record;
+    assert_eq!(
+        r.grants.limits,
+        chitin::capabilities::limits::Limits::default()
+    );
+    e.installed.remove("notes").unwrap();
+    let r = do_install(&e, greedy, &opts(&e, true)).unwrap().record;
+    assert_eq!(
+        (r.grants.limits.memory_mib, r.grants.limits.cpu_ms),
+        (1024, 60000)
+    );
+}

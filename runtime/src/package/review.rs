@@ -144,6 +144,12 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
             words: format!("connect to {}", host_of(&net.url.to_string())),
         });
     }
+    if let Some(words) = limits_words(m) {
+        out.push(Request {
+            id: LIMITS_ID.to_string(),
+            words,
+        });
+    }
     for s in &m.capabilities.secrets {
         out.push(Request {
             id: format!("secret:{}", s.name),
@@ -160,6 +166,33 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
 /// Whether request `id` of manifest `m` is covered by the previous grants.
 /// A secret is kept only if its whole rule (host, header, prefix) is
 /// unchanged: an upgrade must not redirect a secret without asking.
+/// The review ID for limits above the defaults.
+pub const LIMITS_ID: &str = "limits";
+
+/// Plain words for the limits a manifest asks above the defaults, if any.
+fn limits_words(m: &Manifest) -> Option<String> {
+    let (req, d) = (m.limits?, crate::capabilities::limits::Limits::default());
+    let mut more = Vec::new();
+    let mut add = |name: &str, v: u32, dv: u32, unit: &str| {
+        if v > dv {
+            more.push(format!("{name} {v}{unit} (default {dv}{unit})"));
+        }
+    };
+    add("memory", req.memory_mib, d.memory_mib, " MiB");
+    add("CPU", req.cpu_ms, d.cpu_ms, " ms");
+    add("time", req.timeout_ms, d.timeout_ms, " ms");
+    add("output", req.output_kib, d.output_kib, " KiB");
+    add("logs", req.log_kib, d.log_kib, " KiB");
+    add("HTTP requests", req.http_requests, d.http_requests, "");
+    add(
+        "HTTP responses",
+        req.http_response_kib,
+        d.http_response_kib,
+        " KiB",
+    );
+    (!more.is_empty()).then(|| format!("use more resources per call: {}", more.join(", ")))
+}
+
 fn previously_granted(id: &str, m: &Manifest, prev: &Grants) -> bool {
     if let Some(guest) = id.strip_prefix("fs:") {
         prev.fs.iter().any(|g| g.guest == guest)
@@ -168,6 +201,8 @@ fn previously_granted(id: &str, m: &Manifest, prev: &Grants) -> bool {
     } else if let Some(name) = id.strip_prefix("secret:") {
         let rule = m.capabilities.secrets.iter().find(|s| s.name == name);
         rule.is_some_and(|rule| prev.secrets.iter().any(|s| s == rule))
+    } else if id == LIMITS_ID {
+        m.limits.is_some_and(|l| prev.limits == l)
     } else {
         false
     }
@@ -221,8 +256,15 @@ pub fn decide(
             .iter()
             .any(|l| l.request.id == id && l.outcome != Outcome::Denied)
     };
+    // Limits above the defaults only with approval; lower ones always apply.
+    let requested = m.requested_limits();
+    let limits = if limits_words(m).is_none() || granted(LIMITS_ID) {
+        requested
+    } else {
+        Default::default()
+    };
     let mut grants = Grants {
-        limits: m.requested_limits(),
+        limits,
         ..Grants::default()
     };
     for fs in &m.capabilities.fs {
