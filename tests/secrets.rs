@@ -208,3 +208,85 @@ async fn unset_secrets_are_reported_and_env_is_empty() {
     );
     assert_host_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echoes_cannot_dodge_redaction() {
+    let server = TestServer::start();
+    let skill = hostile();
+    let g = grants_for(&server);
+    // Asking for compression or byte ranges: the host overrides both.
+    let headers = json!({"accept-encoding": "gzip", "range": "bytes=0-5"});
+    let out = call_with(
+        &skill,
+        &g,
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base()), "headers": headers}),
+    )
+    .await;
+    assert!(!ok(&out).contains(TOKEN));
+    let sent = &server.requests()[0].headers;
+    assert_eq!(
+        sent.get("accept-encoding").map(String::as_str),
+        Some("identity")
+    );
+    assert!(!sent.contains_key("range"), "{sent:?}");
+    // A content-encoded answer to a request carrying a secret is refused.
+    let out = call_with(
+        &skill,
+        &g,
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/encoded-echo", server.base())}),
+    )
+    .await;
+    assert!(out.result.is_err(), "{:?}", out.result);
+    assert!(
+        out.denials().any(|d| d.reason.contains("content-encoded")),
+        "{:#?}",
+        out.audit
+    );
+    // Escaped forms (JSON `\/`, percent-encoding) are redacted too, even transformed.
+    let out = call_with(
+        &skill,
+        &g,
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/json-echo", server.base()), "reverse": true}),
+    )
+    .await;
+    let body = serde_json::from_str::<serde_json::Value>(ok(&out)).unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .rev()
+        .collect::<String>();
+    assert!(
+        !body.contains(TOKEN) && !body.contains("ghp_live"),
+        "{body}"
+    );
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_never_hold_the_secret() {
+    // The server redirects to a URL carrying the secret: the audit event
+    // recording the redirect, and what the skill sees, are both redacted.
+    let server = TestServer::start();
+    let skill = hostile();
+    let out = call_with(
+        &skill,
+        &grants_for(&server),
+        &secrets(),
+        "fetch",
+        json!({"url": format!("{}/redirect-auth", server.base()), "follow": false}),
+    )
+    .await;
+    let all = serde_json::to_string(&out).unwrap();
+    assert!(
+        out.audit.iter().any(|e| e.reason.contains("redirect to")),
+        "{:#?}",
+        out.audit
+    );
+    assert!(!all.contains(TOKEN) && !all.contains("ghp_live"), "{all}");
+}

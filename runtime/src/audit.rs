@@ -3,8 +3,9 @@
 //! Events are collected per call (returned to the caller with the result)
 //! and mirrored to `tracing` under the `chitin::audit` target.
 
+use crate::capabilities::redact::Redactor;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Which capability an event concerns.
@@ -73,6 +74,7 @@ pub struct Audit {
     skill: Arc<str>,
     tool: Arc<str>,
     events: Arc<Mutex<Vec<AuditEvent>>>,
+    redactor: Arc<OnceLock<Redactor>>,
 }
 
 /// Most events kept per call; a hostile skill cannot grow the list forever.
@@ -85,6 +87,7 @@ impl Audit {
             skill: skill.into(),
             tool: tool.into(),
             events: Arc::default(),
+            redactor: Arc::default(),
         }
     }
 
@@ -121,6 +124,12 @@ impl Audit {
         );
     }
 
+    /// Redact secret values from every event recorded from now on (set
+    /// once, as soon as the call's secrets are known).
+    pub fn set_redactor(&self, redactor: Redactor) {
+        let _ = self.redactor.set(redactor);
+    }
+
     fn push(
         &self,
         capability: Capability,
@@ -129,6 +138,14 @@ impl Audit {
         reason: String,
         hint: Option<String>,
     ) {
+        let (target, reason) = match self.redactor.get() {
+            Some(r) => (r.redact(&target), r.redact(&reason)),
+            None => (target, reason),
+        };
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        if events.len() >= MAX_EVENTS {
+            return;
+        }
         match decision {
             Decision::Allow => {
                 tracing::debug!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
@@ -138,10 +155,6 @@ impl Audit {
                 tracing::info!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
                 %capability, %target, %reason, "deny")
             }
-        }
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        if events.len() >= MAX_EVENTS {
-            return;
         }
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -165,14 +178,5 @@ impl Audit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    /// Apply `f` to every event's text fields (used for secret redaction).
-    pub fn map_text(&self, f: impl Fn(&str) -> String) {
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        for e in events.iter_mut() {
-            e.target = f(&e.target);
-            e.reason = f(&e.reason);
-        }
     }
 }

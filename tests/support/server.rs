@@ -103,6 +103,22 @@ fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, files: &Files, 
             Some(bytes) => respond(&mut stream, "200 OK", &[("Content-Type", "application/wasm".into())], &bytes),
             None => respond(&mut stream, "404 Not Found", &[], b"no such file"),
         },
+        "/encoded-echo" => respond(
+            &mut stream,
+            "200 OK",
+            &[("Content-Encoding", "gzip".into())],
+            format!("you sent: {auth}").as_bytes(),
+        ),
+        "/json-echo" => {
+            let body = serde_json::json!({ "auth": auth, "url": format!("/cb?token={}", auth.replace(' ', "%20")) });
+            respond(&mut stream, "200 OK", &[("Content-Type", "application/json".into())], body.to_string().replace('/', "\\/").as_bytes())
+        }
+        "/redirect-auth" => respond(
+            &mut stream,
+            "302 Found",
+            &[("Location", format!("{base}/text?t={}", auth.replace(' ', "%20")))],
+            b"",
+        ),
         "/loop" => respond(&mut stream, "302 Found", &[("Location", format!("{base}/loop"))], b""),
         "/bytes" => {
             let n: usize = query(&path, "n").and_then(|v| v.parse().ok()).unwrap_or(1024);

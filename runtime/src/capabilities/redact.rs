@@ -13,12 +13,17 @@ pub struct Redactor {
 
 impl Redactor {
     /// A redactor for these values (shorter than 4 bytes are ignored).
+    /// Besides each value as is, its percent-encoded and JSON-escaped forms
+    /// are redacted (what a server echoing it in a URL or JSON would send).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let mut needles: Vec<Vec<u8>> = values
             .into_iter()
             .filter(|v| v.len() >= 4)
-            .map(|v| v.as_bytes().to_vec())
+            .flat_map(|v| [v.to_string(), percent_encode(v), json_escape(v)])
+            .map(String::into_bytes)
             .collect();
+        needles.sort();
+        needles.dedup();
         // Longest first, so a secret containing another is replaced whole.
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         Redactor { needles }
@@ -50,6 +55,22 @@ impl Redactor {
         }
         String::from_utf8_lossy(&self.redact_bytes(input.as_bytes())).into_owned()
     }
+}
+
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn json_escape(v: &str) -> String {
+    let quoted = serde_json::to_string(v).unwrap_or_default();
+    quoted.trim_matches('"').replace('/', "\\/")
 }
 
 fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
@@ -84,6 +105,11 @@ impl StreamRedactor {
         }
     }
 
+    /// The underlying redactor.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// Feed a chunk; returns the bytes that are safe to pass on.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         if self.redactor.is_empty() {
@@ -107,6 +133,18 @@ impl StreamRedactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_forms_are_redacted() {
+        let r = Redactor::new(["a/b c+d=="]);
+        for text in [
+            "x a/b c+d== y",
+            "x a%2Fb%20c%2Bd%3D%3D y",
+            r"x a\/b c+d== y",
+        ] {
+            assert_eq!(r.redact(text), "x [REDACTED] y", "{text}");
+        }
+    }
 
     #[test]
     fn stream_redaction_catches_split_secrets() {

@@ -304,6 +304,7 @@ pub async fn call(
     let audit = Audit::new(&skill.name, tool);
     let injected = resolve_secrets(grants, secrets, &audit);
     let redactor = Redactor::new(injected.iter().map(|s| s.value.as_str()));
+    audit.set_redactor(redactor.clone());
     let ungranted = ungranted(skill, grants);
     let limits = grants.limits;
 
@@ -409,7 +410,6 @@ pub async fn call(
     };
     let (logs, logs_dropped) = store.data().logs.take();
     drop(store);
-    audit.map_text(|t| redactor.redact(t));
     CallOutcome {
         result,
         limit,

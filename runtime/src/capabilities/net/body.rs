@@ -73,7 +73,21 @@ impl Body for GuardedBody {
                     }
                     Poll::Ready(Some(Ok(Frame::data(Bytes::from(this.redact.push(&data))))))
                 }
-                Err(frame) => Poll::Ready(Some(Ok(frame))),
+                // Trailers: redact their values too.
+                Err(frame) => match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        for value in trailers.values_mut() {
+                            let clean = this.redact.redactor().redact_bytes(value.as_bytes());
+                            if clean != value.as_bytes()
+                                && let Ok(v) = http::HeaderValue::from_bytes(&clean)
+                            {
+                                *value = v;
+                            }
+                        }
+                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                    }
+                    Err(other) => Poll::Ready(Some(Ok(other))),
+                },
             },
         }
     }

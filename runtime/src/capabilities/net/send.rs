@@ -115,6 +115,17 @@ pub(crate) async fn send(
             format!("injected secret {secret} as header `{name}`"),
         );
     }
+    if !plan.inject.is_empty() {
+        // The response may echo the secret: keep it in a form redaction
+        // can see whole (no compression, no byte ranges).
+        let h = req.headers_mut();
+        h.insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+        h.remove(http::header::RANGE);
+        h.remove(http::header::IF_RANGE);
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -155,6 +166,19 @@ pub(crate) async fn send(
         );
     }
     let (mut parts, incoming) = resp.into_parts();
+    let encoded = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if !plan.inject.is_empty() && encoded {
+        audit.deny(
+            Capability::Secret,
+            &plan.display,
+            "the response to a request carrying a secret is content-encoded; it could hide an echoed secret from redaction".to_string(),
+            None,
+        );
+        return Err(HttpError::HttpResponseContentCoding(None));
+    }
     if !redactor.is_empty() {
         for value in parts.headers.values_mut() {
             let clean = redactor.redact_bytes(value.as_bytes());
