@@ -89,6 +89,11 @@ fn cli_round_trip() {
         "{err}"
     );
     assert_eq!(cli.run(&["trust", "add", "chitin", &public]).0, 0);
+    let (_, listed, _) = cli.run(&["trust", "list"]);
+    assert!(
+        listed.starts_with("chitin\tSHA256:") && listed.contains(&public),
+        "{listed}"
+    );
 
     let (code, out, _) = cli.run(&["skill", "verify", &s(&v1)]);
     assert_eq!(code, 0);
@@ -258,6 +263,12 @@ fn cli_round_trip() {
     assert_eq!(code, 0, "{err}");
 
     assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 0);
+    // Once the publisher is no longer trusted, its packages are refused again.
+    assert_eq!(cli.run(&["trust", "remove", "chitin"]).0, 0);
+    assert_eq!(cli.run(&["trust", "list"]).1, "");
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("do not trust"), "{err}");
     assert_eq!(cli.run(&["skill", "list"]).1, "");
     assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 1);
 }
