@@ -74,11 +74,6 @@ pub struct ComponentCache {
 }
 
 impl ComponentCache {
-    /// The default location: `<cache dir>/chitin/components`.
-    pub fn default_dir() -> Option<PathBuf> {
-        dirs::cache_dir().map(|d| d.join("chitin").join("components"))
-    }
-
     /// A cache in `dir` for `engine` (the directory is created on first store).
     pub fn new(dir: &Path, engine: &Engine) -> Self {
         ComponentCache {

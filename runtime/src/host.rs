@@ -30,16 +30,6 @@ impl Default for HostConfig {
     }
 }
 
-impl HostConfig {
-    /// The default: cache in the user's cache directory.
-    pub fn with_default_cache() -> Self {
-        HostConfig {
-            cache_dir: ComponentCache::default_dir(),
-            ..HostConfig::default()
-        }
-    }
-}
-
 /// The skill host.
 pub struct SkillHost {
     engine: SkillEngine,

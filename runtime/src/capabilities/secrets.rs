@@ -169,11 +169,6 @@ pub struct SecretStore {
 }
 
 impl SecretStore {
-    /// The default location: `<config dir>/chitin/secrets.json`.
-    pub fn default_path() -> Option<PathBuf> {
-        dirs::config_dir().map(|d| d.join("chitin").join("secrets.json"))
-    }
-
     /// Open the store at `path` (empty if the file does not exist yet).
     pub fn open(path: &Path) -> Result<Self, SecretError> {
         let io = |source| SecretError::Io {
