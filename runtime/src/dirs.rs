@@ -65,6 +65,26 @@ impl ChitinDirs {
         self.data.join("skills")
     }
 
+    /// The agent's configuration file.
+    pub fn config_file(&self) -> PathBuf {
+        self.config.join("config.toml")
+    }
+
+    /// The daemon's bearer token.
+    pub fn daemon_token(&self) -> PathBuf {
+        self.config.join("daemon.token")
+    }
+
+    /// Where a running daemon says where it listens.
+    pub fn daemon_state(&self) -> PathBuf {
+        self.data.join("daemon.json")
+    }
+
+    /// The session database.
+    pub fn sessions_db(&self) -> PathBuf {
+        self.data.join("sessions.db")
+    }
+
     /// The compiled-component cache.
     pub fn component_cache(&self) -> PathBuf {
         self.cache.join("components")

@@ -15,14 +15,18 @@
 //!            └─ capabilities::{fs, net, secrets, limits, log}
 //! ```
 
+pub mod agent;
 pub mod audit;
 pub mod cache;
 pub mod capabilities;
+pub mod daemon;
 pub mod dirs;
 pub mod engine;
 pub mod host;
 pub mod package;
+pub mod provider;
 pub mod skill;
+pub mod store;
 pub mod tls;
 
 pub use audit::{AuditEvent, Capability, Decision};

@@ -1,12 +1,20 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod chat;
+mod client;
+mod daemon;
+mod doctor;
 mod grants;
 mod installed;
 mod keys;
 mod package;
+mod render;
 mod report;
 mod secret;
+mod sessions;
+mod setup;
 mod skill;
+mod tools;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -64,6 +72,37 @@ pub struct Paths {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the agent: HTTP API and web chat on 127.0.0.1 (token required).
+    Daemon(daemon::DaemonArgs),
+    /// Ask one question; prints the answer (exit 1 if the turn fails).
+    Ask {
+        /// The message.
+        message: String,
+        #[command(flatten)]
+        args: chat::TurnArgs,
+    },
+    /// Chat on the terminal (through the daemon, or --local).
+    Chat(chat::TurnArgs),
+    /// Check configuration, provider, skills and daemon; say what to fix.
+    Doctor(setup::ProviderFlags),
+    /// Past sessions: list, show, export (JSONL).
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
+    /// Recent capability uses and denials by skills.
+    Audit {
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only denials.
+        #[arg(long)]
+        denied: bool,
+        /// How many events.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        limit: u32,
+    },
+    /// The agent's tools and their approval policies.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
     /// Run and inspect skills.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
@@ -107,6 +146,17 @@ impl Paths {
 /// Run a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Daemon(args) => daemon::run(args, &cli.paths).await,
+        Command::Ask { message, args } => chat::ask(&cli.paths, args, message, cli.verbose).await,
+        Command::Chat(args) => chat::chat(&cli.paths, args, cli.verbose).await,
+        Command::Doctor(flags) => doctor::run(&cli.paths, flags).await,
+        Command::Sessions(cmd) => sessions::run(cmd, &cli.paths),
+        Command::Audit {
+            session,
+            denied,
+            limit,
+        } => sessions::audit(&cli.paths, session, denied, limit),
+        Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),
         Command::Key(cmd) => keys::run_key(cmd, &cli.paths),

@@ -1,0 +1,124 @@
+//! What a turn reports as it runs: streamed to clients (SSE `data:` lines,
+//! one JSON object each) and, except text deltas, persisted.
+
+use super::messages::Usage;
+use serde::{Deserialize, Serialize};
+
+/// One capability use or denial recorded by the sandbox during a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityUse {
+    /// `fs`, `net`, `secret`, `limits`, ...
+    pub capability: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// What was touched (a path, a URL, a secret name).
+    pub target: String,
+    /// Why, for denials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// The model gave a final answer.
+    Answer,
+    /// The step limit was reached.
+    StepLimit,
+    /// The per-turn or per-day token budget was reached.
+    Budget,
+    /// The user (or shutdown) cancelled the turn.
+    Cancelled,
+    /// The provider failed, or the turn could not run.
+    Error,
+}
+
+/// An event of a running turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TurnEvent {
+    /// The turn began.
+    TurnStarted {
+        /// Session id.
+        session_id: String,
+        /// Turn id.
+        turn_id: String,
+    },
+    /// Streamed answer text.
+    TextDelta {
+        /// The new text.
+        text: String,
+    },
+    /// A tool call is about to run (after approval).
+    ToolCallStarted {
+        /// Model's call id.
+        call_id: String,
+        /// Namespaced tool name.
+        tool: String,
+        /// Arguments as the model sent them.
+        input: String,
+        /// Declared effects of the tool.
+        effects: Vec<String>,
+    },
+    /// A tool call ended.
+    ToolCallFinished {
+        /// Model's call id.
+        call_id: String,
+        /// Namespaced tool name.
+        tool: String,
+        /// Success.
+        ok: bool,
+        /// What the model is given (maybe truncated).
+        output: String,
+        /// Wall time.
+        elapsed_ms: u64,
+        /// What the sandbox allowed and denied.
+        capabilities: Vec<CapabilityUse>,
+    },
+    /// A tool needs the human's approval; answer with the approval id.
+    ApprovalRequested {
+        /// Id to answer with.
+        approval_id: String,
+        /// Model's call id.
+        call_id: String,
+        /// Namespaced tool name.
+        tool: String,
+        /// Arguments as the model sent them.
+        input: String,
+        /// Declared effects (why it asks).
+        effects: Vec<String>,
+        /// Seconds before it counts as denied.
+        timeout_secs: u64,
+    },
+    /// An approval was decided.
+    ApprovalResolved {
+        /// The approval id.
+        approval_id: String,
+        /// Approved.
+        approved: bool,
+        /// `user`, `timeout` or `cancelled`.
+        by: String,
+    },
+    /// Tokens used by one model call, with running totals.
+    Usage {
+        /// This call.
+        usage: Usage,
+        /// This turn so far.
+        turn_total: u64,
+        /// Today so far (all sessions).
+        day_total: u64,
+    },
+    /// A non-fatal problem to show (the turn goes on), or the fatal one.
+    Error {
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The turn ended.
+    Done {
+        /// Why.
+        stop: Stop,
+        /// The final answer text (empty if none).
+        text: String,
+    },
+}

@@ -1,0 +1,106 @@
+//! The conversation, provider-neutral: what the loop keeps, the store
+//! persists and each provider translates to its wire format.
+
+use serde::{Deserialize, Serialize};
+
+/// One message of a session's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    /// What the human said.
+    User {
+        /// The text.
+        text: String,
+    },
+    /// What the model answered: text, tool calls, or both.
+    Assistant {
+        /// Text (may be empty when the model only calls tools).
+        text: String,
+        /// Tool calls, in the order the model made them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The result of one tool call, fed back to the model.
+    Tool {
+        /// The id of the call this answers.
+        call_id: String,
+        /// The (namespaced) tool name.
+        name: String,
+        /// Output or error text, as the model sees it.
+        output: String,
+        /// The call failed (denied, invalid input, unknown tool, ...).
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+/// A tool call requested by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id (echoed back with the result).
+    pub id: String,
+    /// Namespaced tool name, `skill__tool`.
+    pub name: String,
+    /// The arguments exactly as the model sent them (a JSON text, maybe invalid).
+    pub arguments: String,
+}
+
+/// A tool as offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Namespaced name, `skill__tool` (fits every provider's name rules).
+    pub name: String,
+    /// Description for the model.
+    pub description: String,
+    /// JSON Schema of the input object.
+    pub input_schema: serde_json::Value,
+}
+
+/// Tokens used by one model call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// Input plus output.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    /// Add another call's usage.
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A final answer.
+    EndTurn,
+    /// It wants tool results.
+    ToolUse,
+    /// It ran into its output token limit.
+    MaxTokens,
+    /// Anything else the provider said.
+    Other(String),
+}
+
+/// One complete model response (after streaming).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The text.
+    pub text: String,
+    /// Tool calls.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tokens used (zero if the provider did not report them).
+    pub usage: Usage,
+    /// Why it stopped.
+    pub stop: StopReason,
+}

@@ -1,0 +1,125 @@
+//! The agent: a session's history, the installed skills' tools, and the
+//! loop that runs a turn (model → tool calls in the sandbox → model ...).
+//!
+//! ```text
+//! Agent ── provider (provider::Provider: OpenAI-compatible | Anthropic)
+//!   │   ├─ toolbox  (installed skills → `skill__tool`, recorded grants)
+//!   │   ├─ store    (SQLite: sessions, events, policies)
+//!   │   └─ policies (allow | ask | deny per tool)
+//!   └─ turn::run   steps, budgets, approvals, concurrent tool calls
+//! ```
+
+pub mod approvals;
+pub mod config;
+pub mod context;
+pub mod events;
+pub mod messages;
+pub mod toolbox;
+pub mod turn;
+
+use crate::provider::Provider;
+use crate::store::{Store, StoreError};
+use approvals::Policy;
+use config::{AgentSection, NotConfigured};
+use std::sync::Arc;
+use toolbox::Toolbox;
+
+/// Everything a turn needs; shared by all sessions (cheap to clone).
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: AgentSection,
+    provider: Result<Box<dyn Provider>, NotConfigured>,
+    toolbox: Toolbox,
+    store: Arc<Store>,
+}
+
+/// A tool with its effective policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ToolView {
+    /// Namespaced name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Declared effects.
+    pub effects: Vec<String>,
+    /// What happens when the model calls it.
+    pub policy: Policy,
+}
+
+impl Agent {
+    /// An agent over `toolbox` and `store`; `provider` is an error when none
+    /// is configured (turns then fail with that message).
+    pub fn new(
+        settings: AgentSection,
+        provider: Result<Box<dyn Provider>, NotConfigured>,
+        toolbox: Toolbox,
+        store: Arc<Store>,
+    ) -> Self {
+        Agent {
+            inner: Arc::new(Inner {
+                settings,
+                provider,
+                toolbox,
+                store,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AgentSection {
+        &self.inner.settings
+    }
+
+    /// The provider, or why there is none.
+    pub fn provider(&self) -> Result<&dyn Provider, &NotConfigured> {
+        self.inner.provider.as_deref()
+    }
+
+    /// The tools.
+    pub fn toolbox(&self) -> &Toolbox {
+        &self.inner.toolbox
+    }
+
+    /// A tool's effective policy (the user's choice, else the default for
+    /// its declared effects).
+    pub fn policy(&self, tool: &str) -> Policy {
+        // Read from the store each time: `chitin tools policy` changes apply
+        // to a running daemon. If the store fails, ask (never allow).
+        let set = match self.inner.store.policy(tool) {
+            Ok(p) => p,
+            Err(_) => Some(Policy::Ask),
+        };
+        set.unwrap_or_else(|| match self.inner.toolbox.get(tool) {
+            Some(t) => Policy::default_for(&t.info.effects),
+            None => Policy::Deny,
+        })
+    }
+
+    /// Set a tool's policy (the human's decision; persisted).
+    pub fn set_policy(&self, tool: &str, policy: Option<Policy>) -> Result<(), StoreError> {
+        self.inner.store.set_policy(tool, policy)
+    }
+
+    /// Every tool with its policy.
+    pub fn tools(&self) -> Vec<ToolView> {
+        self.inner
+            .toolbox
+            .entries()
+            .map(|t| ToolView {
+                name: t.name.clone(),
+                description: t.info.description.clone(),
+                effects: t.info.effects.clone(),
+                policy: self.policy(&t.name),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,168 @@
+//! `chitin sessions list|show|export` and `chitin audit`: reading the
+//! session database (safe while the daemon runs: SQLite WAL).
+
+use super::{EXIT_OK, Paths};
+use anyhow::Context;
+use chitin::agent::messages::Message;
+use chitin::store::Store;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Session commands.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions, most recent first.
+    List,
+    /// Show a session's conversation and tool calls.
+    Show {
+        /// Session id.
+        id: String,
+    },
+    /// Export a session as JSONL: one line per recorded event.
+    Export {
+        /// Session id.
+        id: String,
+        /// Write to FILE instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn open(paths: &Paths) -> anyhow::Result<Store> {
+    Ok(Store::open(&paths.dirs()?.sessions_db())?)
+}
+
+fn when(ms: i64) -> String {
+    let secs = ms / 1000;
+    let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// Run a sessions command.
+pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
+    let store = open(paths)?;
+    match cmd {
+        SessionsCommand::List => {
+            let all = store.sessions()?;
+            if all.is_empty() {
+                eprintln!("no sessions yet (start one with `chitin chat` or `chitin ask`)");
+            }
+            for s in all {
+                println!("{}\t{}\t{}", s.id, when(s.updated_ms), s.title);
+            }
+        }
+        SessionsCommand::Show { id } => {
+            let info = store.session(&id)?;
+            println!(
+                "{} — {} (started {})",
+                info.id,
+                info.title,
+                when(info.created_ms)
+            );
+            for m in store.messages(&id)? {
+                match m {
+                    Message::User { text } => println!("\nuser: {text}"),
+                    Message::Assistant { text, tool_calls } => {
+                        if !text.is_empty() {
+                            println!("\nassistant: {text}");
+                        }
+                        for c in tool_calls {
+                            println!("  → {} {}", c.name, c.arguments);
+                        }
+                    }
+                    Message::Tool {
+                        name,
+                        output,
+                        is_error,
+                        ..
+                    } => {
+                        let mark = if is_error { "✗" } else { "✓" };
+                        let short: String = output.chars().take(300).collect();
+                        println!("  {mark} {name}: {short}");
+                    }
+                }
+            }
+        }
+        SessionsCommand::Export { id, output } => {
+            let events = store.events(&id)?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            for e in &events {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            }
+            out.flush()?;
+            if let Some(p) = output {
+                eprintln!("wrote {} events to {}", events.len(), p.display());
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `chitin audit`: recent capability uses and denials.
+pub fn audit(
+    paths: &Paths,
+    session: Option<String>,
+    denied: bool,
+    limit: u32,
+) -> anyhow::Result<u8> {
+    let store = open(paths)?;
+    let events = store.audit(limit, session.as_deref(), denied)?;
+    if events.is_empty() {
+        eprintln!("no audit events recorded yet");
+    }
+    for e in events {
+        let d = &e.data;
+        let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
+        let reason = if s("decision") == "deny" {
+            format!(" — {}", s("reason"))
+        } else {
+            String::new()
+        };
+        println!(
+            "{}  {}  {}.{}  {} {} {}{}",
+            when(e.ts_ms),
+            e.session_id,
+            s("skill"),
+            s("tool"),
+            s("capability"),
+            s("decision").to_uppercase(),
+            s("target"),
+            reason
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::when(0), "1970-01-01 00:00:00Z");
+        assert_eq!(
+            super::when(1_795_305_600_000 + 3_661_000),
+            "2026-11-22 01:01:01Z"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Building the agent from the user's files: config (with flag and
+//! environment overrides), provider key, installed skills, session store.
+
+use super::Paths;
+use chitin::agent::Agent;
+use chitin::agent::config::{Config, NotConfigured, Overrides};
+use chitin::agent::toolbox::Toolbox;
+use chitin::capabilities::secrets::SecretStore;
+use chitin::package::state::Installed;
+use chitin::provider::{self, ProviderSettings};
+use chitin::store::Store;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Provider overrides on the command line (they beat the environment and
+/// config.toml).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ProviderFlags {
+    /// Provider protocol: `openai` (any OpenAI-compatible API) or `anthropic`.
+    #[arg(long, value_name = "KIND")]
+    pub provider: Option<String>,
+    /// Provider base URL, e.g. http://127.0.0.1:11434/v1 for Ollama.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Model name.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+/// The loaded configuration and where it lives.
+pub struct Loaded {
+    /// The config file.
+    pub path: PathBuf,
+    /// Its contents with overrides applied.
+    pub config: Config,
+    /// The API key from the environment, if any.
+    pub env_key: Option<String>,
+}
+
+/// Load config.toml (creating it on first use) and apply overrides.
+pub fn load_config(paths: &Paths, flags: &ProviderFlags) -> anyhow::Result<Loaded> {
+    let path = paths.dirs()?.config_file();
+    let mut config = Config::load_or_create(&path)?;
+    let mut o = Overrides::from_env();
+    if flags.provider.is_some() {
+        o.provider = flags.provider.clone();
+    }
+    if flags.base_url.is_some() {
+        o.base_url = flags.base_url.clone();
+    }
+    if flags.model.is_some() {
+        o.model = flags.model.clone();
+    }
+    config.apply(&o)?;
+    Ok(Loaded {
+        path,
+        config,
+        env_key: o.api_key,
+    })
+}
+
+/// Provider settings, or what to configure.
+pub fn provider_settings(paths: &Paths, l: &Loaded) -> Result<ProviderSettings, NotConfigured> {
+    let secrets = paths.secrets().ok();
+    let lookup = |name: &str| {
+        let store = SecretStore::open(secrets.as_ref()?).ok()?;
+        store.get(name).map(str::to_string)
+    };
+    l.config
+        .provider
+        .settings(&l.path, l.env_key.as_deref(), &lookup)
+}
+
+/// The agent and the problems met while loading skills.
+pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<String>)> {
+    let dirs = paths.dirs()?;
+    let provider = match provider_settings(paths, l) {
+        Ok(s) => provider::build(s).map_err(|e| NotConfigured(e.to_string())),
+        Err(e) => Err(e),
+    };
+    let host = Arc::new(super::skill::host(paths)?);
+    let (toolbox, problems) =
+        Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
+    let store = Arc::new(Store::open(&dirs.sessions_db())?);
+    Ok((
+        Agent::new(l.config.agent.clone(), provider, toolbox, store),
+        problems,
+    ))
+}

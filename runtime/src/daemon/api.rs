@@ -1,0 +1,223 @@
+//! The HTTP API (see docs/API.md) and the web chat page.
+
+use super::turns::{StartError, Turns};
+use crate::agent::approvals::Policy;
+use crate::store::StoreError;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The web chat, embedded: no external resources.
+pub const CHAT_PAGE: &str = include_str!("chat.html");
+
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// An API error: a status and a message saying what to do.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSession(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+type Shared = State<Arc<Turns>>;
+
+/// All routes (the guard middleware is added by the caller).
+pub fn routes(turns: Arc<Turns>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/health", get(health))
+        .route("/api/tools", get(tools))
+        .route("/api/tools/{name}/policy", put(set_policy))
+        .route("/api/sessions", get(list_sessions).post(create_session))
+        .route("/api/sessions/{id}", get(get_session))
+        .route("/api/sessions/{id}/messages", post(post_message))
+        .route("/api/sessions/{id}/approvals/{approval}", post(answer))
+        .route("/api/sessions/{id}/cancel", post(cancel))
+        .with_state(turns)
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        CHAT_PAGE,
+    )
+        .into_response()
+}
+
+async fn health(State(t): Shared) -> Json<serde_json::Value> {
+    let agent = t.agent();
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "provider": agent.provider().ok().map(|p| p.describe()),
+        "provider_problem": agent.provider().err().map(|e| e.to_string()),
+        "skills": agent.toolbox().skill_count(),
+        "tools": agent.toolbox().entries().count(),
+    }))
+}
+
+async fn tools(State(t): Shared) -> Json<serde_json::Value> {
+    Json(json!(t.agent().tools()))
+}
+
+#[derive(Deserialize)]
+struct PolicyBody {
+    policy: String,
+}
+
+async fn set_policy(
+    State(t): Shared,
+    Path(name): Path<String>,
+    Json(body): Json<PolicyBody>,
+) -> Result<StatusCode, ApiError> {
+    if t.agent().toolbox().get(&name).is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no tool `{name}` (GET /api/tools lists them)"),
+        ));
+    }
+    let policy = match body.policy.as_str() {
+        "default" => None,
+        p => Some(Policy::parse(p).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("policy `{p}`: expected allow, ask, deny or default"),
+            )
+        })?),
+    };
+    t.agent().set_policy(&name, policy)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+struct NewSession {
+    #[serde(default)]
+    title: Option<String>,
+}
+
+async fn create_session(
+    State(t): Shared,
+    body: Option<Json<NewSession>>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let title = body.and_then(|b| b.0.title).unwrap_or_default();
+    let info = t.agent().store().create_session(&title)?;
+    Ok((StatusCode::CREATED, Json(json!(info))))
+}
+
+async fn list_sessions(State(t): Shared) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!(t.agent().store().sessions()?)))
+}
+
+async fn get_session(
+    State(t): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = t.agent().store();
+    let session = store.session(&id)?;
+    let messages = store.messages(&id)?;
+    Ok(Json(json!({ "session": session, "messages": messages })))
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    text: String,
+}
+
+async fn post_message(
+    State(t): Shared,
+    Path(id): Path<String>,
+    Json(body): Json<MessageBody>,
+) -> Result<Response, ApiError> {
+    if body.text.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "the message is empty".into(),
+        ));
+    }
+    t.agent().store().session(&id)?;
+    let rx = t.start(&id, body.text).map_err(|e| match e {
+        StartError::Busy => ApiError(
+            StatusCode::CONFLICT,
+            "a turn is already running in this session; wait for it or cancel it".into(),
+        ),
+        StartError::ShuttingDown => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        ),
+    })?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let line = serde_json::to_string(&event).unwrap_or_else(|e| {
+            json!({ "type": "error", "message": format!("cannot encode an event: {e}") })
+                .to_string()
+        });
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(format!("data: {line}\n\n"))),
+            rx,
+        ))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    approve: bool,
+}
+
+async fn answer(
+    State(t): Shared,
+    Path((id, approval)): Path<(String, String)>,
+    Json(body): Json<AnswerBody>,
+) -> Result<StatusCode, ApiError> {
+    if t.answer(&id, &approval, body.approve) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no pending approval `{approval}` in session `{id}` (answered, timed out or cancelled)"
+            ),
+        ))
+    }
+}
+
+async fn cancel(State(t): Shared, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if t.cancel(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no turn is running in session `{id}`"),
+        ))
+    }
+}

@@ -1,0 +1,127 @@
+//! `chitin daemon`: the agent behind an authenticated HTTP API on loopback
+//! ([`auth`]), the API and web chat ([`api`]) and the running turns
+//! ([`turns`]). Shutdown cancels turns and waits for them to record their
+//! end, so the database is never left mid-turn.
+
+pub mod api;
+pub mod auth;
+pub mod turns;
+
+use crate::agent::Agent;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// Daemon errors.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The address is not loopback and remote access was not allowed.
+    #[error(
+        "refusing to listen on {0}: it is reachable from other machines; pass --allow-remote if you really mean it (the token is still required)"
+    )]
+    NotLoopback(SocketAddr),
+    /// Bind or serve failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The runtime file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How to serve.
+pub struct DaemonOptions {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Allow a non-loopback address.
+    pub allow_remote: bool,
+    /// The bearer token.
+    pub token: String,
+    /// Where to write `{"addr":..,"pid":..}` for clients (removed at exit).
+    pub state_file: PathBuf,
+    /// How long shutdown waits for running turns.
+    pub grace: Duration,
+}
+
+/// A bound daemon, ready to serve.
+pub struct Daemon {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    opts: DaemonOptions,
+    agent: Agent,
+}
+
+impl Daemon {
+    /// Bind the address (refusing non-loopback unless allowed).
+    pub async fn bind(agent: Agent, opts: DaemonOptions) -> Result<Self, DaemonError> {
+        if !opts.listen.ip().is_loopback() && !opts.allow_remote {
+            return Err(DaemonError::NotLoopback(opts.listen));
+        }
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| DaemonError::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let state = serde_json::json!({ "addr": addr.to_string(), "pid": std::process::id() });
+        std::fs::write(&opts.state_file, state.to_string()).map_err(|source| {
+            DaemonError::State {
+                path: opts.state_file.clone(),
+                source,
+            }
+        })?;
+        Ok(Daemon {
+            listener,
+            addr,
+            opts,
+            agent,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until `stop` is cancelled, then shut down gracefully.
+    pub async fn serve(self, stop: CancellationToken) -> Result<(), DaemonError> {
+        let shutdown = CancellationToken::new();
+        let turns = Arc::new(turns::Turns::new(self.agent, shutdown.clone()));
+        let guard = Arc::new(auth::Guard::new(self.opts.token.clone(), self.addr));
+        let app = api::routes(turns.clone())
+            .layer(axum::middleware::from_fn_with_state(guard, auth::check));
+        let turns_for_stop = turns.clone();
+        let grace = self.opts.grace;
+        let stopping = async move {
+            stop.cancelled().await;
+            // Cancel turns first: their streams end, so connections can close.
+            if !turns_for_stop.shut_down(grace).await {
+                tracing::warn!("some turns did not finish within {grace:?}");
+            }
+        };
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stopping)
+            .await;
+        let _ = std::fs::remove_file(&self.opts.state_file);
+        served.map_err(|source| DaemonError::Bind {
+            addr: self.addr,
+            source,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Turns running in the daemon: at most one per session, each in its own
+//! task (a client that goes away does not stop it), cancellable, with its
+//! pending approvals answerable from any authenticated request.
+
+use crate::agent::Agent;
+use crate::agent::approvals::{ApprovalRequest, Approver};
+use crate::agent::events::TurnEvent;
+use crate::agent::turn::TurnIo;
+use crate::provider::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks through the web/API channel: the question goes out as an event and
+/// waits for `POST .../approvals/{id}`.
+struct ApiApprover {
+    pending: Pending,
+}
+
+impl Approver for ApiApprover {
+    fn ask(&self, request: ApprovalRequest) -> BoxFuture<'_, Option<bool>> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(request.approval_id.clone(), tx);
+        let pending = self.pending.clone();
+        let id = request.approval_id;
+        Box::pin(async move {
+            let answer = rx.await.ok();
+            lock(&pending).remove(&id);
+            answer
+        })
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    pending: Pending,
+}
+
+/// The daemon's running turns.
+pub struct Turns {
+    agent: Agent,
+    running: Mutex<HashMap<String, Running>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Why a turn cannot start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// Another turn is running in the session.
+    Busy,
+    /// The daemon is shutting down.
+    ShuttingDown,
+}
+
+impl Turns {
+    /// No turns yet.
+    pub fn new(agent: Agent, shutdown: CancellationToken) -> Self {
+        Turns {
+            agent,
+            running: Mutex::new(HashMap::new()),
+            tracker: TaskTracker::new(),
+            shutdown,
+        }
+    }
+
+    /// The agent.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Start a turn; its events arrive on the returned channel, which closes
+    /// after `done`.
+    pub fn start(
+        self: &Arc<Self>,
+        session_id: &str,
+        text: String,
+    ) -> Result<mpsc::UnboundedReceiver<TurnEvent>, StartError> {
+        if self.shutdown.is_cancelled() {
+            return Err(StartError::ShuttingDown);
+        }
+        let cancel = self.shutdown.child_token();
+        let pending: Pending = Arc::default();
+        {
+            let mut running = lock(&self.running);
+            if running.contains_key(session_id) {
+                return Err(StartError::Busy);
+            }
+            running.insert(
+                session_id.to_string(),
+                Running {
+                    cancel: cancel.clone(),
+                    pending: pending.clone(),
+                },
+            );
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let me = self.clone();
+        let session = session_id.to_string();
+        self.tracker.spawn(async move {
+            let approver = ApiApprover { pending };
+            let send = move |e: TurnEvent| {
+                let _ = tx.send(e);
+            };
+            let io = TurnIo {
+                events: &send,
+                approver: &approver,
+                cancel,
+            };
+            let summary = me.agent.run_turn(&session, &text, &io).await;
+            tracing::info!(session = %session, turn = %summary.turn_id, stop = ?summary.stop, tokens = summary.usage.total(), "turn finished");
+            lock(&me.running).remove(&session);
+        });
+        Ok(rx)
+    }
+
+    /// Answer a pending approval; false if there is none with that id.
+    pub fn answer(&self, session_id: &str, approval_id: &str, approve: bool) -> bool {
+        let running = lock(&self.running);
+        let Some(r) = running.get(session_id) else {
+            return false;
+        };
+        let sender = lock(&r.pending).remove(approval_id);
+        sender.is_some_and(|s| s.send(approve).is_ok())
+    }
+
+    /// Cancel the session's running turn; false if none runs.
+    pub fn cancel(&self, session_id: &str) -> bool {
+        match lock(&self.running).get(session_id) {
+            Some(r) => {
+                r.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancel every turn and wait (bounded) for them to record their end.
+    pub async fn shut_down(&self, grace: std::time::Duration) -> bool {
+        self.shutdown.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}

@@ -1,0 +1,386 @@
+//! OpenAI-compatible Chat Completions: the request body (system message
+//! first, assistant `tool_calls`, `tool` results, function tools), the
+//! streamed answer (text deltas, tool calls accumulated by index, finish
+//! reason, usage) and a non-streamed JSON answer from servers that ignore
+//! `stream`; `check()` lists `/models`.
+
+use super::http::{HttpClient, MAX_BODY};
+use super::retry::{self, Failure, Policy};
+use super::sse::SseEvent;
+use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
+use crate::agent::messages::{Completion, Message, StopReason, ToolCall, Usage};
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A client for one OpenAI-compatible endpoint and model.
+#[derive(Debug)]
+pub struct OpenAi {
+    settings: ProviderSettings,
+    client: HttpClient,
+    policy: Policy,
+}
+
+impl OpenAi {
+    /// Validate the base URL; nothing is sent yet.
+    pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
+        Ok(OpenAi {
+            client: HttpClient::new(&settings.base_url, settings.timeout)?,
+            policy: Policy::from_settings(&settings),
+            settings,
+        })
+    }
+
+    fn auth(&self) -> Option<String> {
+        self.settings
+            .api_key
+            .as_ref()
+            .map(|k| format!("Bearer {k}"))
+    }
+
+    async fn attempt(&self, body: &Bytes, sink: TextSink<'_>) -> Result<Completion, Failure> {
+        let auth = self.auth();
+        let mut headers = vec![("accept", "text/event-stream")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        let resp = self
+            .client
+            .send(
+                Method::POST,
+                "/chat/completions",
+                &headers,
+                Some(body.clone()),
+            )
+            .await?;
+        let mut resp = retry::check_status(resp, &self.settings.model).await?;
+        if resp.content_type() == "application/json" {
+            let body = resp.bytes(MAX_BODY).await?;
+            let json: Value = serde_json::from_slice(&body)
+                .map_err(|e| ProviderError::Protocol(format!("invalid JSON answer: {e}")))?;
+            return Ok(parse_whole(&json, sink)?);
+        }
+        let mut state = StreamState::default();
+        let complete = resp
+            .events::<Failure, _>(|event| state.on_event(&event, sink))
+            .await?;
+        if !complete && state.finish.is_none() {
+            return Err(ProviderError::Unreachable {
+                url: self.client.url("/chat/completions"),
+                attempts: 1,
+                detail: "the stream ended before the answer was complete".into(),
+            }
+            .into());
+        }
+        Ok(state.into_completion())
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, Failure> {
+        let auth = self.auth();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let resp = self
+            .client
+            .send(Method::GET, "/models", &headers, None)
+            .await?;
+        let resp = retry::check_status(resp, &self.settings.model).await?;
+        let body = resp.bytes(MAX_BODY).await?;
+        Ok(model_ids(&body)?)
+    }
+}
+
+/// The `id`s of a `{"data":[{"id":..}, ..]}` model list.
+pub(super) fn model_ids(body: &[u8]) -> Result<Vec<String>, ProviderError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Protocol(format!("the model list is not JSON: {e}")))?;
+    let data = json
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::Protocol("the model list has no `data` array".into()))?;
+    Ok(data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+impl Provider for OpenAi {
+    fn describe(&self) -> String {
+        format!(
+            "OpenAI-compatible at {} (model {})",
+            self.client.base_url(),
+            self.settings.model
+        )
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: ChatRequest<'a>,
+        text: TextSink<'a>,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async move {
+            let body = Bytes::from(request_body(&self.settings.model, &req).to_string());
+            let emitted = AtomicBool::new(false);
+            let sink = |s: &str| {
+                if !s.is_empty() {
+                    emitted.store(true, Ordering::SeqCst);
+                    text(s);
+                }
+            };
+            retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
+        Box::pin(async move {
+            let never = AtomicBool::new(false);
+            let ids = retry::run(&self.policy, &never, || self.list_models()).await?;
+            let model = &self.settings.model;
+            if ids.is_empty() {
+                Ok(format!(
+                    "{}: reachable (it lists no models)",
+                    self.describe()
+                ))
+            } else if ids.iter().any(|id| id == model) {
+                Ok(format!(
+                    "{}: reachable, model listed ({} models)",
+                    self.describe(),
+                    ids.len()
+                ))
+            } else {
+                Err(ProviderError::NotFound {
+                    model: model.clone(),
+                    message: format!("it is not among the {} models listed", ids.len()),
+                })
+            }
+        })
+    }
+}
+
+/// The Chat Completions request for `req` (streamed, usage included).
+pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if !req.system.is_empty() {
+        messages.push(json!({"role": "system", "content": req.system}));
+    }
+    for m in req.messages {
+        messages.push(match m {
+            Message::User { text } => json!({"role": "user", "content": text}),
+            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+                json!({"role": "assistant", "content": text})
+            }
+            Message::Assistant { text, tool_calls } => json!({
+                "role": "assistant",
+                "content": if text.is_empty() { Value::Null } else { json!(text) },
+                "tool_calls": tool_calls.iter().map(|c| json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                })).collect::<Vec<_>>(),
+            }),
+            Message::Tool {
+                call_id, output, ..
+            } => json!({"role": "tool", "tool_call_id": call_id, "content": output}),
+        });
+    }
+    let mut body = json!({
+        "model": model,
+        "max_tokens": req.max_tokens,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": messages,
+    });
+    if !req.tools.is_empty() {
+        body["tools"] = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.input_schema,
+                }})
+            })
+            .collect();
+    }
+    body
+}
+
+/// A tool call being streamed.
+#[derive(Debug, Default)]
+struct PartialCall {
+    index: u64,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// What the streamed chunks said so far.
+#[derive(Debug, Default)]
+struct StreamState {
+    text: String,
+    calls: Vec<PartialCall>,
+    usage: Usage,
+    finish: Option<String>,
+}
+
+impl StreamState {
+    /// One SSE event; `true` at `[DONE]`.
+    fn on_event(&mut self, event: &SseEvent, sink: TextSink<'_>) -> Result<bool, Failure> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(true);
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| ProviderError::Protocol(format!("invalid stream chunk: {e}")))?;
+        if let Some(err) = chunk.get("error") {
+            return Err(stream_error(err).into());
+        }
+        read_usage(&chunk, &mut self.usage);
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return Ok(false);
+        };
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(reason.to_string());
+        }
+        let Some(delta) = choice.get("delta") else {
+            return Ok(false);
+        };
+        if let Some(t) = delta.get("content").and_then(Value::as_str) {
+            self.text.push_str(t);
+            sink(t);
+        }
+        for tc in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            self.tool_call_delta(tc);
+        }
+        Ok(false)
+    }
+
+    fn tool_call_delta(&mut self, tc: &Value) {
+        let id = tc.get("id").and_then(Value::as_str).unwrap_or("");
+        let index = match tc.get("index").and_then(Value::as_u64) {
+            Some(i) => i,
+            // No index (some servers): a new id starts a new call.
+            None if !id.is_empty() && self.calls.iter().all(|c| c.id != id) => {
+                self.calls.len() as u64
+            }
+            None => self.calls.last().map_or(0, |c| c.index),
+        };
+        let pos = match self.calls.iter().position(|c| c.index == index) {
+            Some(pos) => pos,
+            None => {
+                self.calls.push(PartialCall {
+                    index,
+                    ..PartialCall::default()
+                });
+                self.calls.len() - 1
+            }
+        };
+        let call = &mut self.calls[pos];
+        if !id.is_empty() {
+            call.id = id.to_string();
+        }
+        if let Some(f) = tc.get("function") {
+            if let Some(name) = f.get("name").and_then(Value::as_str) {
+                call.name.push_str(name);
+            }
+            if let Some(args) = f.get("arguments").and_then(Value::as_str) {
+                call.arguments.push_str(args);
+            }
+        }
+    }
+
+    fn into_completion(self) -> Completion {
+        let tool_calls: Vec<ToolCall> = self
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| ToolCall {
+                id: if c.id.is_empty() {
+                    format!("call_{i}")
+                } else {
+                    c.id
+                },
+                name: c.name,
+                arguments: c.arguments,
+            })
+            .collect();
+        let stop = stop_reason(self.finish.as_deref(), !tool_calls.is_empty());
+        Completion {
+            text: self.text,
+            tool_calls,
+            usage: self.usage,
+            stop,
+        }
+    }
+}
+
+fn read_usage(json: &Value, usage: &mut Usage) {
+    if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
+        let n = |k: &str| u.get(k).and_then(Value::as_u64);
+        usage.input_tokens = n("prompt_tokens").unwrap_or(usage.input_tokens);
+        usage.output_tokens = n("completion_tokens").unwrap_or(usage.output_tokens);
+    }
+}
+
+fn stop_reason(finish: Option<&str>, has_calls: bool) -> StopReason {
+    match finish {
+        Some("stop") | Some("end_turn") => StopReason::EndTurn,
+        Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
+        Some("length") => StopReason::MaxTokens,
+        Some(other) => StopReason::Other(other.to_string()),
+        None if has_calls => StopReason::ToolUse,
+        None => StopReason::EndTurn,
+    }
+}
+
+/// An `error` object inside a stream (e.g. OpenRouter's mid-stream errors).
+fn stream_error(err: &Value) -> ProviderError {
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| err.to_string(), str::to_string);
+    match err.get("code").and_then(Value::as_u64) {
+        Some(code @ (429 | 500..=599)) => ProviderError::Unavailable {
+            status: code as u16,
+            attempts: 1,
+            message,
+        },
+        _ => ProviderError::Protocol(format!("the stream reported an error: {message}")),
+    }
+}
+
+/// A non-streamed `chat.completion` object.
+fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderError> {
+    if let Some(err) = json.get("error") {
+        return Err(stream_error(err));
+    }
+    let message = json
+        .pointer("/choices/0/message")
+        .ok_or_else(|| ProviderError::Protocol("the answer has no choices[0].message".into()))?;
+    let mut state = StreamState::default();
+    if let Some(t) = message.get("content").and_then(Value::as_str) {
+        state.text = t.to_string();
+        sink(t);
+    }
+    for (i, tc) in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut tc = tc.clone();
+        tc["index"] = json!(i);
+        state.tool_call_delta(&tc);
+    }
+    state.finish = json
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    read_usage(json, &mut state.usage);
+    Ok(state.into_completion())
+}

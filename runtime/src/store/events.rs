@@ -1,0 +1,199 @@
+//! A session's event log: append, read back, export, and the queries the
+//! agent needs (history, today's tokens, recent audit events).
+
+use super::{Store, StoreError, now_ms};
+use crate::agent::messages::Message;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+/// What a stored event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A history message (user, assistant or tool result), in full.
+    Message,
+    /// A tool call: input, output, outcome, capability uses.
+    ToolCall,
+    /// Tokens used by one model call.
+    Usage,
+    /// A sandbox audit event (capability allowed or denied).
+    Audit,
+    /// An approval asked and answered.
+    Approval,
+    /// A turn started or ended (with the stop reason).
+    Turn,
+    /// An error shown to the user.
+    Error,
+}
+
+impl EventKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::ToolCall => "tool_call",
+            EventKind::Usage => "usage",
+            EventKind::Audit => "audit",
+            EventKind::Approval => "approval",
+            EventKind::Turn => "turn",
+            EventKind::Error => "error",
+        }
+    }
+}
+
+/// One row of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global order.
+    pub seq: i64,
+    /// Session.
+    pub session_id: String,
+    /// Turn, if inside one.
+    pub turn_id: Option<String>,
+    /// When, ms since the Unix epoch.
+    pub ts_ms: i64,
+    /// What.
+    pub kind: String,
+    /// The payload.
+    pub data: serde_json::Value,
+}
+
+fn row_event(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, Option<String>, i64, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+impl Store {
+    /// Append an event to a session (and touch the session).
+    pub fn append(
+        &self,
+        session_id: &str,
+        turn_id: Option<&str>,
+        kind: EventKind,
+        data: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE sessions SET updated_ms = ?2 WHERE id = ?1",
+                params![session_id, now],
+            )
+            .map_err(|e| self.sql(e))?;
+        if changed == 0 {
+            return Err(StoreError::NoSession(session_id.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO events (session_id, turn_id, ts_ms, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![session_id, turn_id, now, kind.as_str(), data.to_string()],
+        )
+        .map_err(|e| self.sql(e))?;
+        let seq = tx.last_insert_rowid();
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(seq)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(args, row_event)
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(seq, session_id, turn_id, ts_ms, kind, data)| {
+                let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("event {seq}: {e}"),
+                })?;
+                Ok(StoredEvent {
+                    seq,
+                    session_id,
+                    turn_id,
+                    ts_ms,
+                    kind,
+                    data,
+                })
+            })
+            .collect()
+    }
+
+    /// Every event of a session, in order.
+    pub fn events(&self, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        self.session(session_id)?;
+        self.query(
+            "SELECT seq, session_id, turn_id, ts_ms, kind, data FROM events WHERE session_id = ?1 ORDER BY seq",
+            &[&session_id],
+        )
+    }
+
+    /// A session's history, in order.
+    pub fn messages(&self, session_id: &str) -> Result<Vec<Message>, StoreError> {
+        self.session(session_id)?;
+        self.query(
+            "SELECT seq, session_id, turn_id, ts_ms, kind, data FROM events WHERE session_id = ?1 AND kind = 'message' ORDER BY seq",
+            &[&session_id],
+        )?
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value(e.data).map_err(|err| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("message {}: {err}", e.seq),
+            })
+        })
+        .collect()
+    }
+
+    /// Tokens used since `since_ms`, all sessions.
+    pub fn tokens_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        let total: i64 = self
+            .conn()
+            .query_row(
+                "SELECT COALESCE(SUM(json_extract(data, '$.input_tokens') + json_extract(data, '$.output_tokens')), 0) FROM events WHERE kind = 'usage' AND ts_ms >= ?1",
+                [since_ms],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(total.max(0) as u64)
+    }
+
+    /// The most recent audit events (newest last), optionally one session's
+    /// or only denials.
+    pub fn audit(
+        &self,
+        limit: u32,
+        session_id: Option<&str>,
+        denied_only: bool,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let deny = if denied_only {
+            " AND json_extract(data, '$.decision') = 'deny'"
+        } else {
+            ""
+        };
+        let mut rows = match session_id {
+            Some(s) => self.query(
+                &format!("SELECT seq, session_id, turn_id, ts_ms, kind, data FROM events WHERE kind = 'audit' AND session_id = ?1{deny} ORDER BY seq DESC LIMIT ?2"),
+                &[&s, &limit],
+            )?,
+            None => self.query(
+                &format!("SELECT seq, session_id, turn_id, ts_ms, kind, data FROM events WHERE kind = 'audit'{deny} ORDER BY seq DESC LIMIT ?1"),
+                &[&limit],
+            )?,
+        };
+        rows.reverse();
+        Ok(rows)
+    }
+}

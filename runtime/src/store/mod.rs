@@ -1,0 +1,225 @@
+//! Persistence in one SQLite file (WAL): sessions, and each session's
+//! append-only event log — messages, tool calls with inputs and outputs,
+//! token usage, approvals and the sandbox's audit events. One table of
+//! events keeps the export trivially faithful: one JSONL line per row.
+
+mod events;
+mod policy;
+
+pub use events::{EventKind, StoredEvent};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use thiserror::Error;
+
+/// Store errors.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("session database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The error.
+        source: rusqlite::Error,
+    },
+    /// The directory cannot be created.
+    #[error("session database directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// No such session.
+    #[error("no session `{0}` (see `chitin sessions list`)")]
+    NoSession(String),
+    /// Stored data does not parse.
+    #[error("session database {path}: corrupt row: {detail}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// A session's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Id (`s-` + 16 hex digits).
+    pub id: String,
+    /// Title (the first message's start, or what the user gave).
+    pub title: String,
+    /// Created, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// Last event, ms since the Unix epoch.
+    pub updated_ms: i64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    turn_id TEXT,
+    ts_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, ts_ms);
+CREATE TABLE IF NOT EXISTS tool_policies (
+    tool TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+/// The session database.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A random id: `prefix` + 16 hex digits.
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 8];
+    // The OS RNG failing is not recoverable in any useful way; fall back
+    // to the clock so ids stay unique enough for a single user.
+    if getrandom::fill(&mut b).is_err() {
+        b = (now_ms() as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    format!("{prefix}{}", hex::encode(b))
+}
+
+impl Store {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            crate::capabilities::secrets::create_private_dir(dir).map_err(|source| {
+                StoreError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                }
+            })?;
+        }
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (statements are atomic), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Start a session.
+    pub fn create_session(&self, title: &str) -> Result<SessionInfo, StoreError> {
+        let now = now_ms();
+        let info = SessionInfo {
+            id: new_id("s-"),
+            title: title.chars().take(80).collect(),
+            created_ms: now,
+            updated_ms: now,
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO sessions (id, title, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![info.id, info.title, info.created_ms, info.updated_ms],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(info)
+    }
+
+    /// Set a session's title.
+    pub fn set_title(&self, id: &str, title: &str) -> Result<(), StoreError> {
+        let title: String = title.chars().take(80).collect();
+        self.conn()
+            .execute(
+                "UPDATE sessions SET title = ?2 WHERE id = ?1",
+                params![id, title],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// All sessions, most recently active first.
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, title, created_ms, updated_ms FROM sessions ORDER BY updated_ms DESC, created_ms DESC")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], row_info)
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql(e))?;
+        Ok(rows)
+    }
+
+    /// One session.
+    pub fn session(&self, id: &str) -> Result<SessionInfo, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id, title, created_ms, updated_ms FROM sessions WHERE id = ?1",
+                [id],
+                row_info,
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(|| StoreError::NoSession(id.to_string()))
+    }
+}
+
+fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
+    Ok(SessionInfo {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        created_ms: r.get(2)?,
+        updated_ms: r.get(3)?,
+    })
+}

@@ -1,0 +1,532 @@
+//! A scripted model server for tests and benchmarks: a real HTTP/1.1 server
+//! on 127.0.0.1 that plays back [`Reply`]s in OpenAI (`POST
+//! /v1/chat/completions`) or Anthropic (`POST /v1/messages`) streaming format,
+//! lists models (`GET /v1/models`) and records every request.
+//! Self-contained: std and serde_json only.
+
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Connections served at once; more get a 503.
+const MAX_CONNECTIONS: usize = 64;
+/// Requests kept for `requests()` (the count goes on).
+const MAX_RECORDED: usize = 10_000;
+/// How long `Reply::Hang` holds a connection at most.
+const HANG_FOR: Duration = Duration::from_secs(30);
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A final text answer.
+    Text(String),
+    /// Tool calls: (name, arguments JSON text).
+    ToolCalls(Vec<(String, String)>),
+    /// Text, then tool calls.
+    TextAndTools(String, Vec<(String, String)>),
+    /// An error status with this body.
+    Status(u16, String),
+    /// An error status with `Retry-After: secs`.
+    StatusRetryAfter(u16, u64),
+    /// Read the request and never answer.
+    Hang,
+}
+
+impl Reply {
+    /// `Reply::Text` from a `&str`.
+    pub fn text(t: &str) -> Self {
+        Reply::Text(t.to_string())
+    }
+
+    /// One tool call.
+    pub fn tool(name: &str, arguments: &str) -> Self {
+        Reply::ToolCalls(vec![(name.to_string(), arguments.to_string())])
+    }
+}
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct ModelRequest {
+    pub method: String,
+    /// Path and query, e.g. `/v1/messages`.
+    pub path: String,
+    /// Header names lowercase.
+    pub headers: HashMap<String, String>,
+    /// The JSON body (`Null` when absent or not JSON).
+    pub body: Value,
+}
+
+impl ModelRequest {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+struct State {
+    script: VecDeque<Reply>,
+    repeat: Option<Reply>,
+    requests: Vec<ModelRequest>,
+    count: usize,
+    models: Vec<String>,
+    usage: (u64, u64),
+    chunk_delay: Duration,
+}
+
+/// The running server; it stops when dropped.
+pub struct ModelServer {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ModelServer {
+    /// Serve `script`, one reply per model call, in order.
+    pub fn start(script: Vec<Reply>) -> Self {
+        Self::spawn(script.into(), None)
+    }
+
+    /// Answer every model call with `reply` (for benchmarks).
+    pub fn repeat(reply: Reply) -> Self {
+        Self::spawn(VecDeque::new(), Some(reply))
+    }
+
+    fn spawn(script: VecDeque<Reply>, repeat: Option<Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State {
+            script,
+            repeat,
+            requests: Vec::new(),
+            count: 0,
+            models: Vec::new(),
+            usage: (10, 5),
+            chunk_delay: Duration::ZERO,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (state2, stop2) = (state.clone(), stop.clone());
+        let active = Arc::new(AtomicUsize::new(0));
+        let ids = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    let body = error_body("model server: too many connections");
+                    respond(&mut stream, 503, &[], &body);
+                    continue;
+                }
+                let (state, stop, active, ids) =
+                    (state2.clone(), stop2.clone(), active.clone(), ids.clone());
+                std::thread::spawn(move || {
+                    handle(stream, &state, &stop, &ids);
+                    active.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        ModelServer { addr, state, stop }
+    }
+
+    /// Model names listed by `GET /v1/models`.
+    pub fn with_models(self, models: &[&str]) -> Self {
+        self.state.lock().unwrap().models = models.iter().map(|m| m.to_string()).collect();
+        self
+    }
+
+    /// Token usage reported with every answer (default 10 in, 5 out).
+    pub fn with_usage(self, input: u64, output: u64) -> Self {
+        self.state.lock().unwrap().usage = (input, output);
+        self
+    }
+
+    /// A pause between streamed chunks (default none).
+    pub fn with_chunk_delay(self, delay: Duration) -> Self {
+        self.state.lock().unwrap().chunk_delay = delay;
+        self
+    }
+
+    /// `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests received so far (the first 10 000).
+    pub fn requests(&self) -> Vec<ModelRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// How many requests were received.
+    pub fn request_count(&self) -> usize {
+        self.state.lock().unwrap().count
+    }
+
+    /// Scripted replies not yet played.
+    pub fn remaining(&self) -> usize {
+        self.state.lock().unwrap().script.len()
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+    }
+}
+
+fn error_body(message: &str) -> Vec<u8> {
+    json!({"error": {"message": message, "type": "server_error"}})
+        .to_string()
+        .into_bytes()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        529 => "Overloaded",
+        _ => "Status",
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reason(status),
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+fn read_request(stream: &TcpStream) -> Option<ModelRequest> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len.min(16 << 20)];
+    reader.read_exact(&mut body).ok()?;
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Some(ModelRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &AtomicUsize) {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream.set_nodelay(true).ok();
+    let Some(req) = read_request(&stream) else {
+        return;
+    };
+    let route = req.path.split('?').next().unwrap_or("").to_string();
+    let model = req
+        .body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (method, path) = (req.method.clone(), req.path.clone());
+    let (reply, n, models, usage, delay) = {
+        let mut s = state.lock().unwrap();
+        s.count += 1;
+        if s.requests.len() < MAX_RECORDED {
+            s.requests.push(req);
+        }
+        let is_call =
+            method == "POST" && (route == "/v1/chat/completions" || route == "/v1/messages");
+        let reply = if is_call {
+            s.script.pop_front().or_else(|| s.repeat.clone())
+        } else {
+            None
+        };
+        (reply, s.count, s.models.clone(), s.usage, s.chunk_delay)
+    };
+    let anthropic = route == "/v1/messages";
+    match (method.as_str(), route.as_str()) {
+        ("GET", "/v1/models") => {
+            let data: Vec<Value> = models
+                .iter()
+                .map(|m| json!({"id": m, "object": "model", "type": "model", "display_name": m, "owned_by": "test"}))
+                .collect();
+            let body = json!({"object": "list", "data": data, "has_more": false});
+            respond(&mut stream, 200, &[], body.to_string().as_bytes());
+        }
+        ("POST", "/v1/chat/completions" | "/v1/messages") => match reply {
+            None => {
+                let msg = format!(
+                    "model server: the script has no reply left for request #{n} ({method} {path})"
+                );
+                respond(&mut stream, 500, &[], &error_body(&msg));
+            }
+            Some(Reply::Status(status, body)) => respond(&mut stream, status, &[], body.as_bytes()),
+            Some(Reply::StatusRetryAfter(status, secs)) => {
+                let body = error_body("scripted: slow down");
+                respond(
+                    &mut stream,
+                    status,
+                    &[("Retry-After", secs.to_string())],
+                    &body,
+                );
+            }
+            Some(Reply::Hang) => {
+                let since = Instant::now();
+                while !stop.load(Ordering::SeqCst) && since.elapsed() < HANG_FOR {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            Some(Reply::Text(text)) => stream_reply(
+                &mut stream,
+                anthropic,
+                &model,
+                &text,
+                &[],
+                usage,
+                ids,
+                delay,
+            ),
+            Some(Reply::ToolCalls(calls)) => stream_reply(
+                &mut stream,
+                anthropic,
+                &model,
+                "",
+                &calls,
+                usage,
+                ids,
+                delay,
+            ),
+            Some(Reply::TextAndTools(text, calls)) => stream_reply(
+                &mut stream,
+                anthropic,
+                &model,
+                &text,
+                &calls,
+                usage,
+                ids,
+                delay,
+            ),
+        },
+        _ => {
+            let body = error_body(&format!("model server: no route for {method} {path}"));
+            respond(&mut stream, 404, &[], &body);
+        }
+    }
+}
+
+/// `s` in three pieces (on char boundaries; fewer when short).
+fn pieces(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let size = chars.len().div_ceil(3).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+fn sse(event: Option<&str>, data: &Value) -> String {
+    match event {
+        Some(e) => format!("event: {e}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+fn openai_events(
+    model: &str,
+    text: &str,
+    calls: &[(String, String)],
+    usage: (u64, u64),
+    ids: &AtomicUsize,
+) -> Vec<String> {
+    let n = ids.fetch_add(1, Ordering::SeqCst);
+    let chunk = |delta: Value, finish: Value| {
+        sse(
+            None,
+            &json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": 0, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    for p in pieces(text) {
+        out.push(chunk(json!({"content": p}), Value::Null));
+    }
+    for (i, (name, args)) in calls.iter().enumerate() {
+        let id = format!("call_{}", ids.fetch_add(1, Ordering::SeqCst));
+        out.push(chunk(
+            json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            Value::Null,
+        ));
+        for p in pieces(args) {
+            out.push(chunk(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}),
+                Value::Null,
+            ));
+        }
+    }
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
+    out.push(chunk(json!({}), json!(finish)));
+    out.push(sse(
+        None,
+        &json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
+            "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}}),
+    ));
+    out.push("data: [DONE]\n\n".into());
+    out
+}
+
+fn anthropic_events(
+    model: &str,
+    text: &str,
+    calls: &[(String, String)],
+    usage: (u64, u64),
+    ids: &AtomicUsize,
+) -> Vec<String> {
+    let n = ids.fetch_add(1, Ordering::SeqCst);
+    let ev = |name: &str, data: Value| sse(Some(name), &data);
+    let mut out = vec![
+        ev(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": format!("msg_{n}"), "type": "message", "role": "assistant",
+            "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": usage.0, "output_tokens": 1}}}),
+        ),
+        ev("ping", json!({"type": "ping"})),
+    ];
+    let mut index = 0;
+    if !text.is_empty() {
+        out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+        for p in pieces(text) {
+            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})));
+        }
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
+        index = 1;
+    }
+    for (name, args) in calls {
+        let id = format!("toolu_{}", ids.fetch_add(1, Ordering::SeqCst));
+        out.push(ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+        ));
+        for p in pieces(args) {
+            out.push(ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": p}}),
+            ));
+        }
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+        index += 1;
+    }
+    let stop = if calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    out.push(ev(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+        "usage": {"output_tokens": usage.1}}),
+    ));
+    out.push(ev("message_stop", json!({"type": "message_stop"})));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_reply(
+    stream: &mut TcpStream,
+    anthropic: bool,
+    model: &str,
+    text: &str,
+    calls: &[(String, String)],
+    usage: (u64, u64),
+    ids: &AtomicUsize,
+    delay: Duration,
+) {
+    let events = if anthropic {
+        anthropic_events(model, text, calls, usage, ids)
+    } else {
+        openai_events(model, text, calls, usage, ids)
+    };
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    for event in events {
+        // Each event in two HTTP chunks, split mid-line, to exercise reassembly.
+        let cut = (0..=event.len() / 2)
+            .rev()
+            .find(|&i| event.is_char_boundary(i))
+            .unwrap_or(0);
+        for part in [&event[..cut], &event[cut..]] {
+            if part.is_empty() {
+                continue;
+            }
+            let frame = format!("{:x}\r\n{part}\r\n", part.len());
+            if stream
+                .write_all(frame.as_bytes())
+                .and_then(|_| stream.flush())
+                .is_err()
+            {
+                return;
+            }
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let _ = stream.flush();
+}
