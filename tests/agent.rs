@@ -1,1 +1,338 @@
-//! (being written)
+//! The agent loop end to end, in process: a scripted model server (OpenAI
+//! and Anthropic wire formats) asks for tools, the installed `files` skill
+//! really runs in the sandbox, results go back, everything is persisted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::agent::events::{Stop, TurnEvent};
+use chitin::agent::messages::Message;
+use chitin::provider::ProviderKind;
+use support::agent::{Home, Scripted, turn, turn_in};
+use support::model::{ModelServer, Reply};
+
+const KINDS: [ProviderKind; 2] = [ProviderKind::Openai, ProviderKind::Anthropic];
+
+/// The tool results the model was sent in its last request, as text.
+fn last_request_text(server: &ModelServer) -> String {
+    server.requests().last().unwrap().body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_call_runs_in_the_sandbox_and_the_answer_is_persisted() {
+    let home = Home::new();
+    home.install_files();
+    std::fs::write(
+        home.workspace.join("note.txt"),
+        "the secret word is kumquat",
+    )
+    .unwrap();
+    for kind in KINDS {
+        let server = ModelServer::start(vec![
+            Reply::tool("files__read", r#"{"path":"note.txt"}"#),
+            Reply::text("The word is kumquat."),
+        ]);
+        let agent = home.agent(kind, &server, "");
+        let (summary, events, session) = turn(&agent, "what is the word?", &Scripted(None)).await;
+        assert_eq!(summary.stop, Stop::Answer, "{kind:?}: {events:?}");
+        assert_eq!(summary.text, "The word is kumquat.");
+        // The skill's output reached the model in the second request.
+        assert_eq!(server.request_count(), 2);
+        assert!(last_request_text(&server).contains("kumquat"), "{kind:?}");
+        // Streamed text and the tool call with its capability use.
+        let finished = events.iter().find_map(|e| match e {
+            TurnEvent::ToolCallFinished {
+                ok,
+                capabilities,
+                output,
+                ..
+            } => Some((*ok, capabilities.clone(), output.clone())),
+            _ => None,
+        });
+        let (ok, caps, output) = finished.expect("tool call finished");
+        assert!(ok && output.contains("kumquat"), "{output}");
+        assert!(
+            caps.iter()
+                .any(|c| c.capability == "fs" && c.decision == "allow"),
+            "{caps:?}"
+        );
+        let streamed: String = events
+            .iter()
+            .filter_map(|e| match e {
+                TurnEvent::TextDelta { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(streamed, "The word is kumquat.");
+        // Persisted: user, assistant(tool call), tool result, assistant answer.
+        let history = agent.store().messages(&session).unwrap();
+        assert_eq!(history.len(), 4, "{history:?}");
+        assert!(
+            matches!(&history[2], Message::Tool { output, is_error: false, .. } if output.contains("kumquat"))
+        );
+        let kinds: Vec<String> = agent
+            .store()
+            .events(&session)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        for k in ["message", "tool_call", "usage", "audit", "turn"] {
+            assert!(
+                kinds.iter().any(|x| x == k),
+                "{kind:?}: no {k} event in {kinds:?}"
+            );
+        }
+    }
+    // Exportable as JSONL, one event per line, through the CLI.
+    let (code, list, _) = home.chitin(&["sessions", "list"]);
+    assert_eq!(code, 0);
+    let id = list
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    let (code, jsonl, err) = home.chitin(&["sessions", "export", &id]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 8);
+    assert!(
+        lines.iter().any(|l| l["kind"] == "tool_call"
+            && l["data"]["output"].as_str().unwrap().contains("kumquat"))
+    );
+    let (code, audit, _) = home.chitin(&["audit"]);
+    assert_eq!(code, 0);
+    assert!(
+        audit.contains("files.read") && audit.contains("fs ALLOW"),
+        "{audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_approve_deny_and_time_out() {
+    let home = Home::new();
+    home.install_files();
+    // `write` declares writes-files, so it asks.
+    let write = r#"{"path":"out.txt","content":"hello"}"#;
+    for (approver, want_written, by) in [
+        (Scripted(Some(true)), true, "user"),
+        (Scripted(Some(false)), false, "user"),
+        (Scripted(None), false, "timeout"),
+    ] {
+        let _ = std::fs::remove_file(home.workspace.join("out.txt"));
+        let server = ModelServer::start(vec![
+            Reply::tool("files__write", write),
+            Reply::text("done"),
+        ]);
+        let agent = home.agent(ProviderKind::Openai, &server, "approval_timeout_secs = 1");
+        let (summary, events, _) = turn(&agent, "write it", &approver).await;
+        assert_eq!(summary.stop, Stop::Answer);
+        assert!(events.iter().any(
+            |e| matches!(e, TurnEvent::ApprovalRequested { tool, .. } if tool == "files__write")
+        ));
+        let resolved = events.iter().find_map(|e| match e {
+            TurnEvent::ApprovalResolved { approved, by, .. } => Some((*approved, by.clone())),
+            _ => None,
+        });
+        assert_eq!(resolved, Some((want_written, by.to_string())));
+        assert_eq!(
+            home.workspace.join("out.txt").exists(),
+            want_written,
+            "{by}"
+        );
+        if !want_written {
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| matches!(e, TurnEvent::ToolCallStarted { .. })),
+                "a denied tool never starts"
+            );
+            assert!(
+                last_request_text(&server).contains("not run"),
+                "the model is told"
+            );
+        }
+    }
+    // A read-only tool runs without asking; a user policy can deny it.
+    let server = ModelServer::start(vec![Reply::tool("files__list", "{}"), Reply::text("ok")]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (_, events, _) = turn(&agent, "list", &Scripted(Some(false))).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::ApprovalRequested { .. }))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::ToolCallFinished { ok: true, .. }))
+    );
+    agent
+        .set_policy("files__list", Some(chitin::agent::approvals::Policy::Deny))
+        .unwrap();
+    let server2 = ModelServer::start(vec![Reply::tool("files__list", "{}"), Reply::text("ok")]);
+    let agent = home.agent(ProviderKind::Openai, &server2, "");
+    let (_, events, _) = turn(&agent, "list", &Scripted(Some(true))).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::ToolCallStarted { .. }))
+    );
+    assert!(last_request_text(&server2).contains("does not allow"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn budgets_and_the_step_limit_stop_a_turn() {
+    let home = Home::new();
+    home.install_files();
+    let looping = || ModelServer::repeat(Reply::tool("files__list", "{}")).with_usage(10, 5);
+    // Step limit: the model never stops calling tools.
+    let server = looping();
+    let agent = home.agent(ProviderKind::Openai, &server, "max_steps = 3");
+    let (summary, _, _) = turn(&agent, "loop", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::StepLimit);
+    assert_eq!(server.request_count(), 3);
+    // Per-turn budget: 15 tokens a call, 40 allowed → the 4th call never happens.
+    let server = looping();
+    let agent = home.agent(ProviderKind::Openai, &server, "max_tokens_per_turn = 40");
+    let (summary, events, _) = turn(&agent, "loop", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Budget);
+    assert_eq!(server.request_count(), 3);
+    assert!(events.iter().any(
+        |e| matches!(e, TurnEvent::Error { message } if message.contains("max_tokens_per_turn"))
+    ));
+    // Per-day budget counts every session in the database (90 tokens so far today).
+    let server = looping();
+    let agent = home.agent(ProviderKind::Openai, &server, "max_tokens_per_day = 100");
+    let (summary, _, _) = turn(&agent, "loop", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Budget);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "90 + 15 crosses 100 after one call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_tools_and_bad_arguments_go_back_to_the_model() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::start(vec![
+        Reply::ToolCalls(vec![
+            ("nope__run".into(), "{}".into()),
+            ("files__read".into(), "{not json".into()),
+            ("files__read".into(), "[1,2]".into()),
+        ]),
+        Reply::text("sorry"),
+    ]);
+    let agent = home.agent(ProviderKind::Anthropic, &server, "");
+    let (summary, events, session) = turn(&agent, "go", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Answer);
+    let errors: Vec<String> = agent
+        .store()
+        .messages(&session)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Tool {
+                output,
+                is_error: true,
+                ..
+            } => Some(output),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("unknown tool `nope__run`") && errors[0].contains("files__read"));
+    assert!(errors[1].contains("not valid JSON"));
+    assert!(errors[2].contains("expected a JSON object"));
+    let sent = last_request_text(&server);
+    assert!(
+        sent.contains("unknown tool") && sent.contains("not valid JSON"),
+        "{sent}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::ToolCallFinished { ok: true, .. }))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_errors_end_the_turn_with_what_to_do() {
+    let home = Home::new();
+    home.install_files();
+    // 429 then success: retried, the turn answers.
+    let server = ModelServer::start(vec![Reply::StatusRetryAfter(429, 0), Reply::text("fine")]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, _, _) = turn(&agent, "hi", &Scripted(None)).await;
+    assert_eq!(
+        (summary.stop, summary.text.as_str()),
+        (Stop::Answer, "fine")
+    );
+    assert_eq!(server.request_count(), 2);
+    // 401: no retry, the error names the fix.
+    let server = ModelServer::start(vec![Reply::Status(
+        401,
+        r#"{"error":{"message":"bad key"}}"#.into(),
+    )]);
+    let agent = home.agent(ProviderKind::Anthropic, &server, "");
+    let (summary, events, session) = turn(&agent, "hi", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Error);
+    let msg = summary.error.unwrap();
+    assert!(msg.contains("API key") && msg.contains("bad key"), "{msg}");
+    assert_eq!(server.request_count(), 1);
+    assert!(matches!(
+        events.last(),
+        Some(TurnEvent::Done {
+            stop: Stop::Error,
+            ..
+        })
+    ));
+    // The user's message is kept; the next turn in the session works.
+    let server2 = ModelServer::start(vec![Reply::text("back")]);
+    let agent = home.agent(ProviderKind::Anthropic, &server2, "");
+    let (summary, _) = turn_in(&agent, &session, "again", &Scripted(None)).await;
+    assert_eq!(summary.text, "back");
+    assert_eq!(agent.store().messages(&session).unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_outputs_are_truncated_for_the_model_but_kept_on_record() {
+    let home = Home::new();
+    home.install_files();
+    std::fs::write(home.workspace.join("big.txt"), "z".repeat(5000)).unwrap();
+    let server = ModelServer::start(vec![
+        Reply::tool("files__read", r#"{"path":"big.txt"}"#),
+        Reply::text("ok"),
+    ]);
+    let agent = home.agent(
+        ProviderKind::Openai,
+        &server,
+        "tool_output_max_bytes = 1000",
+    );
+    let (_, _, session) = turn(&agent, "read", &Scripted(None)).await;
+    let sent = last_request_text(&server);
+    assert!(
+        sent.contains("[truncated: the first 1000 of"),
+        "{}",
+        &sent[..sent.len().min(400)]
+    );
+    assert!(!sent.contains(&"z".repeat(1001)));
+    // The full output is still on record.
+    let full = agent
+        .store()
+        .events(&session)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "tool_call")
+        .unwrap();
+    assert!(full.data["output"].as_str().unwrap().len() >= 5000);
+}

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod agent;
+pub mod browser;
+pub mod model;
 pub mod server;
 
 use chitin::capabilities::Grants;

@@ -13,6 +13,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wire::{Render, anthropic_events, openai_events, write_stream};
+
+#[path = "model_wire.rs"]
+mod wire;
 
 /// Connections served at once; more get a 503.
 const MAX_CONNECTIONS: usize = 64;
@@ -264,21 +268,16 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         return;
     };
     let route = req.path.split('?').next().unwrap_or("").to_string();
-    let model = req
-        .body
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let model = req.body["model"].as_str().unwrap_or("").to_string();
     let (method, path) = (req.method.clone(), req.path.clone());
+    let is_call =
+        method == "POST" && matches!(route.as_str(), "/v1/chat/completions" | "/v1/messages");
     let (reply, n, models, usage, delay) = {
         let mut s = state.lock().unwrap();
         s.count += 1;
         if s.requests.len() < MAX_RECORDED {
             s.requests.push(req);
         }
-        let is_call =
-            method == "POST" && (route == "/v1/chat/completions" || route == "/v1/messages");
         let reply = if is_call {
             s.script.pop_front().or_else(|| s.repeat.clone())
         } else {
@@ -286,247 +285,57 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         };
         (reply, s.count, s.models.clone(), s.usage, s.chunk_delay)
     };
-    let anthropic = route == "/v1/messages";
-    match (method.as_str(), route.as_str()) {
-        ("GET", "/v1/models") => {
-            let data: Vec<Value> = models
-                .iter()
-                .map(|m| json!({"id": m, "object": "model", "type": "model", "display_name": m, "owned_by": "test"}))
-                .collect();
-            let body = json!({"object": "list", "data": data, "has_more": false});
-            respond(&mut stream, 200, &[], body.to_string().as_bytes());
+    if method == "GET" && route == "/v1/models" {
+        let data: Vec<Value> = models
+            .iter()
+            .map(|m| json!({"id": m, "object": "model", "type": "model", "display_name": m}))
+            .collect();
+        let body = json!({"object": "list", "data": data, "has_more": false});
+        return respond(&mut stream, 200, &[], body.to_string().as_bytes());
+    }
+    if !is_call {
+        let body = error_body(&format!("model server: no route for {method} {path}"));
+        return respond(&mut stream, 404, &[], &body);
+    }
+    let (text, calls) = match reply {
+        None => {
+            let msg = format!(
+                "model server: the script has no reply left for request #{n} ({method} {path})"
+            );
+            return respond(&mut stream, 500, &[], &error_body(&msg));
         }
-        ("POST", "/v1/chat/completions" | "/v1/messages") => match reply {
-            None => {
-                let msg = format!(
-                    "model server: the script has no reply left for request #{n} ({method} {path})"
-                );
-                respond(&mut stream, 500, &[], &error_body(&msg));
-            }
-            Some(Reply::Status(status, body)) => respond(&mut stream, status, &[], body.as_bytes()),
-            Some(Reply::StatusRetryAfter(status, secs)) => {
-                let body = error_body("scripted: slow down");
-                respond(
-                    &mut stream,
-                    status,
-                    &[("Retry-After", secs.to_string())],
-                    &body,
-                );
-            }
-            Some(Reply::Hang) => {
-                let since = Instant::now();
-                while !stop.load(Ordering::SeqCst) && since.elapsed() < HANG_FOR {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            Some(Reply::Text(text)) => stream_reply(
+        Some(Reply::Status(status, body)) => {
+            return respond(&mut stream, status, &[], body.as_bytes());
+        }
+        Some(Reply::StatusRetryAfter(status, secs)) => {
+            let body = error_body("scripted: slow down");
+            return respond(
                 &mut stream,
-                anthropic,
-                &model,
-                &text,
-                &[],
-                usage,
-                ids,
-                delay,
-            ),
-            Some(Reply::ToolCalls(calls)) => stream_reply(
-                &mut stream,
-                anthropic,
-                &model,
-                "",
-                &calls,
-                usage,
-                ids,
-                delay,
-            ),
-            Some(Reply::TextAndTools(text, calls)) => stream_reply(
-                &mut stream,
-                anthropic,
-                &model,
-                &text,
-                &calls,
-                usage,
-                ids,
-                delay,
-            ),
-        },
-        _ => {
-            let body = error_body(&format!("model server: no route for {method} {path}"));
-            respond(&mut stream, 404, &[], &body);
+                status,
+                &[("Retry-After", secs.to_string())],
+                &body,
+            );
         }
-    }
-}
-
-/// `s` in three pieces (on char boundaries; fewer when short).
-fn pieces(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let size = chars.len().div_ceil(3).max(1);
-    chars.chunks(size).map(|c| c.iter().collect()).collect()
-}
-
-fn sse(event: Option<&str>, data: &Value) -> String {
-    match event {
-        Some(e) => format!("event: {e}\ndata: {data}\n\n"),
-        None => format!("data: {data}\n\n"),
-    }
-}
-
-fn openai_events(
-    model: &str,
-    text: &str,
-    calls: &[(String, String)],
-    usage: (u64, u64),
-    ids: &AtomicUsize,
-) -> Vec<String> {
-    let n = ids.fetch_add(1, Ordering::SeqCst);
-    let chunk = |delta: Value, finish: Value| {
-        sse(
-            None,
-            &json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": 0, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
-        )
-    };
-    let mut out = vec![chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    )];
-    for p in pieces(text) {
-        out.push(chunk(json!({"content": p}), Value::Null));
-    }
-    for (i, (name, args)) in calls.iter().enumerate() {
-        let id = format!("call_{}", ids.fetch_add(1, Ordering::SeqCst));
-        out.push(chunk(
-            json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
-            Value::Null,
-        ));
-        for p in pieces(args) {
-            out.push(chunk(
-                json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}),
-                Value::Null,
-            ));
-        }
-    }
-    let finish = if calls.is_empty() {
-        "stop"
-    } else {
-        "tool_calls"
-    };
-    out.push(chunk(json!({}), json!(finish)));
-    out.push(sse(
-        None,
-        &json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
-            "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}}),
-    ));
-    out.push("data: [DONE]\n\n".into());
-    out
-}
-
-fn anthropic_events(
-    model: &str,
-    text: &str,
-    calls: &[(String, String)],
-    usage: (u64, u64),
-    ids: &AtomicUsize,
-) -> Vec<String> {
-    let n = ids.fetch_add(1, Ordering::SeqCst);
-    let ev = |name: &str, data: Value| sse(Some(name), &data);
-    let mut out = vec![
-        ev(
-            "message_start",
-            json!({"type": "message_start", "message": {"id": format!("msg_{n}"), "type": "message", "role": "assistant",
-            "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": usage.0, "output_tokens": 1}}}),
-        ),
-        ev("ping", json!({"type": "ping"})),
-    ];
-    let mut index = 0;
-    if !text.is_empty() {
-        out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
-        for p in pieces(text) {
-            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})));
-        }
-        out.push(ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ));
-        index = 1;
-    }
-    for (name, args) in calls {
-        let id = format!("toolu_{}", ids.fetch_add(1, Ordering::SeqCst));
-        out.push(ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": index,
-            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
-        ));
-        for p in pieces(args) {
-            out.push(ev(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "input_json_delta", "partial_json": p}}),
-            ));
-        }
-        out.push(ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": index}),
-        ));
-        index += 1;
-    }
-    let stop = if calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
-    };
-    out.push(ev(
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-        "usage": {"output_tokens": usage.1}}),
-    ));
-    out.push(ev("message_stop", json!({"type": "message_stop"})));
-    out
-}
-
-#[allow(clippy::too_many_arguments)]
-fn stream_reply(
-    stream: &mut TcpStream,
-    anthropic: bool,
-    model: &str,
-    text: &str,
-    calls: &[(String, String)],
-    usage: (u64, u64),
-    ids: &AtomicUsize,
-    delay: Duration,
-) {
-    let events = if anthropic {
-        anthropic_events(model, text, calls, usage, ids)
-    } else {
-        openai_events(model, text, calls, usage, ids)
-    };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    if stream.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    for event in events {
-        // Each event in two HTTP chunks, split mid-line, to exercise reassembly.
-        let cut = (0..=event.len() / 2)
-            .rev()
-            .find(|&i| event.is_char_boundary(i))
-            .unwrap_or(0);
-        for part in [&event[..cut], &event[cut..]] {
-            if part.is_empty() {
-                continue;
+        Some(Reply::Hang) => {
+            let since = Instant::now();
+            while !stop.load(Ordering::SeqCst) && since.elapsed() < HANG_FOR {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            let frame = format!("{:x}\r\n{part}\r\n", part.len());
-            if stream
-                .write_all(frame.as_bytes())
-                .and_then(|_| stream.flush())
-                .is_err()
-            {
-                return;
-            }
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
-            }
+            return;
         }
-    }
-    let _ = stream.write_all(b"0\r\n\r\n");
-    let _ = stream.flush();
+        Some(Reply::Text(text)) => (text, Vec::new()),
+        Some(Reply::ToolCalls(calls)) => (String::new(), calls),
+        Some(Reply::TextAndTools(text, calls)) => (text, calls),
+    };
+    let r = Render {
+        model: &model,
+        usage,
+        ids,
+    };
+    let events = if route == "/v1/messages" {
+        anthropic_events(&r, &text, &calls)
+    } else {
+        openai_events(&r, &text, &calls)
+    };
+    write_stream(&mut stream, &events, delay);
 }

@@ -1,0 +1,329 @@
+//! Agent test support: a Chitin home with the `files` skill really packed,
+//! trusted and installed through the CLI; config.toml pointing at a scripted
+//! model server; an in-process agent; a real `chitin daemon` process and a
+//! client for its API.
+
+use super::model::ModelServer;
+use chitin::agent::Agent;
+use chitin::agent::approvals::{ApprovalRequest, Approver};
+use chitin::agent::config::{AgentSection, Config};
+use chitin::agent::events::TurnEvent;
+use chitin::agent::toolbox::Toolbox;
+use chitin::agent::turn::{TurnIo, TurnSummary};
+use chitin::package::state::Installed;
+use chitin::provider::{self, BoxFuture, ProviderKind, ProviderSettings};
+use chitin::store::Store;
+use chitin::{HostConfig, SkillHost};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A Chitin home in a temp dir, with a workspace directory for `files`.
+pub struct Home {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub workspace: PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        super::build_skills();
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let workspace = tmp.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        Home {
+            tmp,
+            home,
+            workspace,
+        }
+    }
+
+    /// Run the CLI; (exit code, stdout, stderr).
+    pub fn chitin(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(args)
+            .env("CHITIN_HOME", &self.home)
+            .env_remove("CHITIN_API_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.chitin(args);
+        assert_eq!(code, 0, "chitin {args:?}: {err}");
+        out
+    }
+
+    /// Sign, trust and install the `files` skill with the workspace granted.
+    pub fn install_files(&self) -> &Self {
+        let public = self.ok(&["key", "generate"]);
+        self.ok(&["trust", "add", "chitin", public.trim()]);
+        let pkg = self.tmp.path().join("files.wasm");
+        let dir = super::skill_dir("files");
+        self.ok(&[
+            "skill",
+            "pack",
+            dir.to_str().unwrap(),
+            "-o",
+            pkg.to_str().unwrap(),
+        ]);
+        let grant = format!("/workspace={}", self.workspace.display());
+        self.ok(&[
+            "skill",
+            "install",
+            pkg.to_str().unwrap(),
+            "--yes",
+            "--dir",
+            &grant,
+        ]);
+        self
+    }
+
+    /// Write config.toml for a scripted model server.
+    pub fn configure(&self, kind: &str, server: &ModelServer, agent_extra: &str) {
+        let dir = self.home.join("config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[provider]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"test-model\"\ntimeout_secs = 5\nretry_base_ms = 10\n\n[agent]\n{agent_extra}\n",
+                server.base_url()
+            ),
+        )
+        .unwrap();
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.home.join("data/sessions.db")).unwrap()
+    }
+
+    /// An in-process agent over the installed skills and `server`.
+    pub fn agent(&self, kind: ProviderKind, server: &ModelServer, agent_toml: &str) -> Agent {
+        let settings: AgentSection = {
+            let c = Config::parse(&format!("[agent]\n{agent_toml}"), Path::new("t.toml")).unwrap();
+            c.agent
+        };
+        let provider = provider::build(ProviderSettings {
+            kind,
+            base_url: server.base_url(),
+            model: "test-model".into(),
+            api_key: Some("sk-test".into()),
+            timeout: Duration::from_secs(5),
+            max_retries: 2,
+            retry_base: Duration::from_millis(10),
+        })
+        .unwrap();
+        let host = Arc::new(
+            SkillHost::new(HostConfig {
+                cache_dir: Some(self.home.join("cache/components")),
+                ..HostConfig::default()
+            })
+            .unwrap(),
+        );
+        let (toolbox, problems) = Toolbox::load(
+            host,
+            &Installed::new(&self.home.join("data/skills")),
+            self.home.join("config/secrets.json"),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let store = Arc::new(Store::open(&self.home.join("data/sessions.db")).unwrap());
+        Agent::new(settings, Ok(provider), toolbox, store)
+    }
+}
+
+/// Answers approvals with a fixed decision (`None`: never answers).
+pub struct Scripted(pub Option<bool>);
+
+impl Approver for Scripted {
+    fn ask(&self, _r: ApprovalRequest) -> BoxFuture<'_, Option<bool>> {
+        let d = self.0;
+        Box::pin(async move {
+            match d {
+                Some(v) => Some(v),
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// Run one turn in a fresh session; the summary and every event.
+pub async fn turn(
+    agent: &Agent,
+    text: &str,
+    approver: &dyn Approver,
+) -> (TurnSummary, Vec<TurnEvent>, String) {
+    let session = agent.store().create_session("").unwrap().id;
+    let (s, e) = turn_in(agent, &session, text, approver).await;
+    (s, e, session)
+}
+
+/// Run one turn in `session`.
+pub async fn turn_in(
+    agent: &Agent,
+    session: &str,
+    text: &str,
+    approver: &dyn Approver,
+) -> (TurnSummary, Vec<TurnEvent>) {
+    let events = Mutex::new(Vec::new());
+    let sink = |e: TurnEvent| events.lock().unwrap().push(e);
+    let io = TurnIo {
+        events: &sink,
+        approver,
+        cancel: CancellationToken::new(),
+    };
+    let summary = agent.run_turn(session, text, &io).await;
+    (summary, events.into_inner().unwrap())
+}
+
+/// A real `chitin daemon` process on 127.0.0.1 (any free port).
+pub struct DaemonProc {
+    pub child: Child,
+    pub addr: String,
+    pub token: String,
+}
+
+impl DaemonProc {
+    pub fn start(home: &Home) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .env("CHITIN_HOME", &home.home)
+            .env_remove("CHITIN_API_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("chitin daemon listening on http://")
+            .unwrap_or_else(|| panic!("unexpected daemon output: {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        let token = std::fs::read_to_string(home.home.join("config/daemon.token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        DaemonProc { child, addr, token }
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit; the exit code.
+    pub fn stop(&mut self) -> i32 {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("the daemon did not stop within 15 s of SIGTERM");
+    }
+
+    pub fn client(&self, token: &str) -> Api {
+        Api {
+            http: chitin::provider::http::HttpClient::new(
+                &format!("http://{}", self.addr),
+                Duration::from_secs(30),
+            )
+            .unwrap(),
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client for the daemon's API (the real HTTP client of the crate).
+pub struct Api {
+    pub http: chitin::provider::http::HttpClient,
+    pub token: String,
+}
+
+impl Api {
+    /// (status, body as JSON or Null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token);
+        let headers: Vec<(&str, &str)> = if self.token.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", auth.as_str())]
+        };
+        let resp = self
+            .http
+            .send(
+                method.parse().unwrap(),
+                path,
+                &headers,
+                body.map(|b| b.to_string().into()),
+            )
+            .await
+            .unwrap();
+        let status = resp.status;
+        let bytes = resp.bytes(16 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Post a message and read the whole turn; answers approvals with `approve`.
+    pub async fn turn(&self, session: &str, text: &str, approve: Option<bool>) -> Vec<TurnEvent> {
+        let auth = format!("Bearer {}", self.token);
+        let mut resp = self
+            .http
+            .send(
+                http::Method::POST,
+                &format!("/api/sessions/{session}/messages"),
+                &[("authorization", &auth)],
+                Some(serde_json::json!({ "text": text }).to_string().into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let mut parser = chitin::provider::sse::SseParser::new();
+        let mut events = Vec::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            for ev in parser.feed(&chunk).unwrap() {
+                let e: TurnEvent = serde_json::from_str(&ev.data).unwrap();
+                if let (TurnEvent::ApprovalRequested { approval_id, .. }, Some(a)) = (&e, approve) {
+                    let (status, _) = self
+                        .call(
+                            "POST",
+                            &format!("/api/sessions/{session}/approvals/{approval_id}"),
+                            Some(serde_json::json!({ "approve": a })),
+                        )
+                        .await;
+                    assert_eq!(status, 204);
+                }
+                events.push(e);
+            }
+        }
+        events
+    }
+}
