@@ -1,1 +1,332 @@
-//! (being written)
+//! The daemon as a user runs it: a real `chitin daemon` process on
+//! 127.0.0.1, its token, its API and SSE turns, the CLI talking to it,
+//! restarts and graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::agent::events::{Stop, TurnEvent};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use support::agent::{DaemonProc, Home};
+use support::model::{ModelServer, Reply};
+
+fn done(events: &[TurnEvent]) -> (Stop, String) {
+    match events.last() {
+        Some(TurnEvent::Done { stop, text }) => (*stop, text.clone()),
+        other => panic!("the stream did not end with done: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_token_nothing_runs() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::start(vec![Reply::tool(
+        "files__write",
+        r#"{"path":"x","content":"y"}"#,
+    )]);
+    home.configure("openai", &server, "");
+    let daemon = DaemonProc::start(&home);
+    let good = daemon.client(&daemon.token);
+    let (status, s) = good
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    assert_eq!(status, 201);
+    let id = s["id"].as_str().unwrap().to_string();
+    let wrong = "0".repeat(64);
+    for token in ["", "nope", wrong.as_str()] {
+        let api = daemon.client(token);
+        for (method, path, body) in [
+            ("GET", "/api/health".to_string(), None),
+            ("GET", "/api/sessions".to_string(), None),
+            (
+                "POST",
+                "/api/sessions".to_string(),
+                Some(serde_json::json!({})),
+            ),
+            ("GET", format!("/api/sessions/{id}"), None),
+            (
+                "POST",
+                format!("/api/sessions/{id}/messages"),
+                Some(serde_json::json!({"text":"write x"})),
+            ),
+            ("POST", format!("/api/sessions/{id}/cancel"), None),
+            (
+                "PUT",
+                "/api/tools/files__write/policy".to_string(),
+                Some(serde_json::json!({"policy":"allow"})),
+            ),
+        ] {
+            let (status, body) = api.call(method, &path, body).await;
+            assert_eq!(status, 401, "{method} {path} with token {token:?}: {body}");
+        }
+    }
+    // Nothing reached the model, nothing was written or created.
+    assert_eq!(server.request_count(), 0);
+    assert!(!home.workspace.join("x").exists());
+    assert_eq!(home.store().sessions().unwrap().len(), 1);
+    let (_, tools) = good.call("GET", "/api/tools", None).await;
+    assert_eq!(
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "files__write")
+            .unwrap()["policy"],
+        "ask"
+    );
+    // DNS rebinding: the right token with a foreign Host header is refused.
+    let mut s = std::net::TcpStream::connect(&daemon.addr).unwrap();
+    write!(s, "GET /api/health HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", daemon.token).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // The page itself carries no data and a strict CSP.
+    let mut s = std::net::TcpStream::connect(&daemon.addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        daemon.addr
+    )
+    .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200")
+            && page
+                .to_lowercase()
+                .contains("content-security-policy: default-src 'none'"),
+        "{}",
+        &page[..300.min(page.len())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_streams_over_sse_with_an_approval_and_survives_a_restart() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::start(vec![
+        Reply::tool(
+            "files__write",
+            r#"{"path":"hello.txt","content":"hi from the agent"}"#,
+        ),
+        Reply::text("Wrote hello.txt."),
+    ]);
+    home.configure("anthropic", &server, "");
+    let mut daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let events = api.turn(&id, "write hello", Some(true)).await;
+    assert_eq!(
+        done(&events),
+        (Stop::Answer, "Wrote hello.txt.".to_string())
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.workspace.join("hello.txt")).unwrap(),
+        "hi from the agent"
+    );
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            TurnEvent::TurnStarted { .. } => "started",
+            TurnEvent::ApprovalRequested { .. } => "ask",
+            TurnEvent::ApprovalResolved { approved: true, .. } => "approved",
+            TurnEvent::ToolCallStarted { .. } => "tool",
+            TurnEvent::ToolCallFinished { ok: true, .. } => "tool ok",
+            TurnEvent::Usage { .. } => "usage",
+            TurnEvent::TextDelta { .. } => "text",
+            TurnEvent::Done { .. } => "done",
+            _ => "other",
+        })
+        .collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(
+        pos("started") < pos("ask")
+            && pos("ask") < pos("approved")
+            && pos("approved") < pos("tool")
+            && pos("tool") < pos("tool ok")
+            && pos("tool ok") < pos("text"),
+        "{kinds:?}"
+    );
+    assert_eq!(daemon.stop(), 0);
+    // A restarted daemon has the session and its history.
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (status, list) = api.call("GET", "/api/sessions", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str() && s["title"] == "write hello")
+    );
+    let (_, session) = api.call("GET", &format!("/api/sessions/{id}"), None).await;
+    let messages = session["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[3]["text"], "Wrote hello.txt.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sessions_stream_at_once() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::repeat(Reply::text("one two three four five six"))
+        .with_chunk_delay(Duration::from_millis(150));
+    home.configure("openai", &server, "");
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (_, s) = api
+            .call("POST", "/api/sessions", Some(serde_json::json!({})))
+            .await;
+        ids.push(s["id"].as_str().unwrap().to_string());
+    }
+    let start = Instant::now();
+    let a = api.turn(&ids[0], "a", None);
+    let api2 = daemon.client(&daemon.token);
+    let b = api2.turn(&ids[1], "b", None);
+    let t_a = async {
+        let e = a.await;
+        (e, start.elapsed())
+    };
+    let t_b = async {
+        let e = b.await;
+        (e, start.elapsed())
+    };
+    let ((ea, da), (eb, db)) = tokio::join!(t_a, t_b);
+    assert_eq!(done(&ea).0, Stop::Answer);
+    assert_eq!(done(&eb).0, Stop::Answer);
+    // Each stream alone takes several chunk delays; together they overlap
+    // instead of queueing one after the other.
+    let one = da.min(db);
+    assert!(
+        da.max(db) < one * 2,
+        "streams were serialized: {da:?} and {db:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_cancels_a_waiting_turn_and_records_it() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::start(vec![Reply::tool(
+        "files__write",
+        r#"{"path":"never.txt","content":"x"}"#,
+    )]);
+    home.configure("openai", &server, "approval_timeout_secs = 60");
+    let mut daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let turn = tokio::spawn({
+        let api = daemon.client(&daemon.token);
+        let id = id.clone();
+        async move { api.turn(&id, "write", None).await }
+    });
+    // Wait until the approval is pending, then check a second turn is refused.
+    for _ in 0..100 {
+        if home
+            .store()
+            .events(&id)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "usage")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/sessions/{id}/messages"),
+            Some(serde_json::json!({"text":"again"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(daemon.stop(), 0);
+    let events = turn.await.unwrap();
+    assert_eq!(done(&events).0, Stop::Cancelled);
+    assert!(!home.workspace.join("never.txt").exists());
+    let store = home.store();
+    let recorded = store.events(&id).unwrap();
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e.kind == "turn" && e.data["stop"] == "cancelled"),
+        "{recorded:?}"
+    );
+    // The history stays valid: the unanswered call got a result.
+    let history = store.messages(&id).unwrap();
+    assert!(
+        matches!(
+            history.last(),
+            Some(chitin::agent::messages::Message::Tool { is_error: true, .. })
+        ),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn the_cli_asks_through_the_daemon_and_doctor_says_what_to_configure() {
+    let home = Home::new();
+    home.install_files();
+    // No provider: the daemon still starts; doctor names what to set.
+    let mut daemon = DaemonProc::start(&home);
+    let (code, out, _) = home.chitin(&["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL  provider: no model provider is configured: set [provider] kind"),
+        "{out}"
+    );
+    assert!(out.contains("ok    skills: 1 loaded, 4 tools"), "{out}");
+    assert!(
+        out.contains(&format!("ok    daemon: running at http://{}/", daemon.addr)),
+        "{out}"
+    );
+    let (code, _, err) = home.chitin(&["ask", "hello"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no model provider is configured"), "{err}");
+    daemon.stop();
+    // With a provider, `chitin ask` uses the installed skill end to end.
+    std::fs::write(home.workspace.join("todo.txt"), "buy kumquats").unwrap();
+    let server = ModelServer::start(vec![
+        Reply::tool("files__read", r#"{"path":"todo.txt"}"#),
+        Reply::text("You need to buy kumquats."),
+    ])
+    .with_models(&["test-model"]);
+    home.configure("openai", &server, "");
+    let (code, out, _) = home.chitin(&["doctor"]);
+    assert!(out.contains("ok    provider:"), "{out}");
+    assert_eq!(code, 0, "{out}");
+    let daemon = DaemonProc::start(&home);
+    let (code, out, err) = home.chitin(&["ask", "what is on my list?"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "You need to buy kumquats.");
+    assert!(err.contains("✓ files__read"), "{err}");
+    assert!(
+        server
+            .requests()
+            .last()
+            .unwrap()
+            .body
+            .to_string()
+            .contains("buy kumquats")
+    );
+    let (_, sessions, _) = home.chitin(&["sessions", "list"]);
+    assert_eq!(sessions.lines().count(), 2, "{sessions}");
+    drop(daemon);
+}

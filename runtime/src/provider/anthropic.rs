@@ -4,7 +4,7 @@
 //! and a non-streamed JSON answer; `check()` lists `/models`.
 
 use super::http::{HttpClient, MAX_BODY};
-use super::openai::model_ids;
+use super::openai::{check_listed, model_ids};
 use super::retry::{self, Failure, Policy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
@@ -21,7 +21,7 @@ pub const API_VERSION: &str = "2023-06-01";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 
 /// A client for the Anthropic Messages API and one model.
-#[derive(Debug)]
+/// (No `Debug`: the settings hold the API key.)
 pub struct Anthropic {
     settings: ProviderSettings,
     client: HttpClient,
@@ -120,20 +120,9 @@ impl Provider for Anthropic {
             // Aliases (`claude-x-1`, `claude-x-latest`) name dated ids (`claude-x-1-20250101`).
             let model = &self.settings.model;
             let stem = model.strip_suffix("-latest").unwrap_or(model);
-            let listed = ids
-                .iter()
-                .any(|id| id == model || id.strip_prefix(stem).is_some_and(|r| r.starts_with('-')));
-            if ids.is_empty() || listed {
-                Ok(format!(
-                    "{}: reachable, key accepted, model available",
-                    self.describe()
-                ))
-            } else {
-                Err(ProviderError::NotFound {
-                    model: model.clone(),
-                    message: format!("it is not among the {} models listed", ids.len()),
-                })
-            }
+            check_listed(self.describe(), model, &ids, |id| {
+                id == model || id.strip_prefix(stem).is_some_and(|r| r.starts_with('-'))
+            })
         })
     }
 }

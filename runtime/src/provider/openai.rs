@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A client for one OpenAI-compatible endpoint and model.
-#[derive(Debug)]
+/// (No `Debug`: the settings hold the API key.)
 pub struct OpenAi {
     settings: ProviderSettings,
     client: HttpClient,
@@ -104,6 +104,29 @@ pub(super) fn model_ids(body: &[u8]) -> Result<Vec<String>, ProviderError> {
         .collect())
 }
 
+/// `check()`'s verdict: a summary when `listed` accepts one of `ids` (or the
+/// list is empty, so nothing can be told), else `NotFound`.
+pub(super) fn check_listed(
+    describe: String,
+    model: &str,
+    ids: &[String],
+    listed: impl Fn(&str) -> bool,
+) -> Result<String, ProviderError> {
+    if ids.is_empty() {
+        Ok(format!("{describe}: reachable (it lists no models)"))
+    } else if ids.iter().any(|id| listed(id)) {
+        Ok(format!(
+            "{describe}: reachable, model listed ({} models)",
+            ids.len()
+        ))
+    } else {
+        Err(ProviderError::NotFound {
+            model: model.to_string(),
+            message: format!("it is not among the {} models listed", ids.len()),
+        })
+    }
+}
+
 impl Provider for OpenAi {
     fn describe(&self) -> String {
         format!(
@@ -135,24 +158,9 @@ impl Provider for OpenAi {
         Box::pin(async move {
             let never = AtomicBool::new(false);
             let ids = retry::run(&self.policy, &never, || self.list_models()).await?;
-            let model = &self.settings.model;
-            if ids.is_empty() {
-                Ok(format!(
-                    "{}: reachable (it lists no models)",
-                    self.describe()
-                ))
-            } else if ids.iter().any(|id| id == model) {
-                Ok(format!(
-                    "{}: reachable, model listed ({} models)",
-                    self.describe(),
-                    ids.len()
-                ))
-            } else {
-                Err(ProviderError::NotFound {
-                    model: model.clone(),
-                    message: format!("it is not among the {} models listed", ids.len()),
-                })
-            }
+            check_listed(self.describe(), &self.settings.model, &ids, |id| {
+                id == self.settings.model
+            })
         })
     }
 }
