@@ -128,32 +128,35 @@ impl Toolbox {
                 ));
                 continue;
             }
-            for info in &record.tools {
-                let name = format!("{}{SEPARATOR}{}", record.name, info.name);
-                if name.len() > 64 {
-                    problems.push(format!(
-                        "tool {name} left out: namespaced tool names are limited to 64 characters"
-                    ));
-                    continue;
-                }
-                tb.tools.insert(
-                    name.clone(),
-                    ToolEntry {
-                        name,
-                        skill: record.name.clone(),
-                        info: info.clone(),
-                    },
-                );
+            problems.extend(tb.add(loaded, record.grants.clone(), &record.tools));
+        }
+        (tb, problems)
+    }
+
+    /// Add a loaded skill with its grants and tools (as its package
+    /// describes them). Returns the tools left out, and why.
+    pub fn add(&mut self, loaded: LoadedSkill, grants: Grants, tools: &[ToolInfo]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let skill = loaded.name.clone();
+        for info in tools {
+            let name = format!("{skill}{SEPARATOR}{}", info.name);
+            if name.len() > 64 {
+                problems.push(format!(
+                    "tool {name} left out: namespaced tool names are limited to 64 characters"
+                ));
+                continue;
             }
-            tb.skills.insert(
-                record.name.clone(),
-                SkillEntry {
-                    loaded,
-                    grants: record.grants.clone(),
+            self.tools.insert(
+                name.clone(),
+                ToolEntry {
+                    name,
+                    skill: skill.clone(),
+                    info: info.clone(),
                 },
             );
         }
-        (tb, problems)
+        self.skills.insert(skill, SkillEntry { loaded, grants });
+        problems
     }
 
     /// How many skills are loaded.
