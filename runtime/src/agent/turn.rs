@@ -10,7 +10,7 @@ use super::events::{Stop, TurnEvent};
 use super::messages::{Message, ToolCall, Usage};
 use super::toolbox::ToolResult;
 use crate::provider::ChatRequest;
-use crate::store::{EventKind, StoreError, new_id, now_ms};
+use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -47,8 +47,6 @@ struct Turn<'a> {
     turn_id: String,
     usage: Usage,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 impl Agent {
     /// Run one turn of `session_id` with the user's `text`.
@@ -203,11 +201,7 @@ impl Turn<'_> {
     }
 
     fn day_total(&self) -> Result<u64, String> {
-        let now = now_ms();
-        self.agent
-            .store()
-            .tokens_since(now - now.rem_euclid(DAY_MS))
-            .map_err(|e| e.to_string())
+        self.agent.store().tokens_today().map_err(|e| e.to_string())
     }
 
     fn account(&mut self, usage: Usage) -> Result<(), String> {

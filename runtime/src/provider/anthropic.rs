@@ -191,7 +191,7 @@ fn turns(history: &[Message]) -> Vec<Value> {
             continue;
         }
         match turns.last_mut() {
-            Some((last, existing)) if *last == role && role == "assistant" => existing.extend(blocks),
+            Some((last, existing)) if *last == role => existing.extend(blocks),
             _ => turns.push((role, blocks)),
         }
     }

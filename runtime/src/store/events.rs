@@ -3,7 +3,10 @@
 
 use super::{Store, StoreError, now_ms};
 use crate::agent::messages::Message;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
 use serde::{Deserialize, Serialize};
 
 /// What a stored event is.
@@ -97,6 +100,17 @@ impl Store {
         )
         .map_err(|e| self.sql(e))?;
         let seq = tx.last_insert_rowid();
+        if kind == EventKind::Usage {
+            let tokens = ["input_tokens", "output_tokens"]
+                .iter()
+                .filter_map(|k| data[*k].as_i64())
+                .sum::<i64>();
+            tx.execute(
+                "INSERT INTO usage_daily (day, tokens) VALUES (?1, ?2) ON CONFLICT(day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                params![now.div_euclid(DAY_MS), tokens],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
         tx.commit().map_err(|e| self.sql(e))?;
         Ok(seq)
     }
@@ -157,17 +171,18 @@ impl Store {
         .collect()
     }
 
-    /// Tokens used since `since_ms`, all sessions.
-    pub fn tokens_since(&self, since_ms: i64) -> Result<u64, StoreError> {
-        let total: i64 = self
+    /// Tokens used today (UTC), all sessions.
+    pub fn tokens_today(&self) -> Result<u64, StoreError> {
+        let total: Option<i64> = self
             .conn()
             .query_row(
-                "SELECT COALESCE(SUM(json_extract(data, '$.input_tokens') + json_extract(data, '$.output_tokens')), 0) FROM events WHERE kind = 'usage' AND ts_ms >= ?1",
-                [since_ms],
+                "SELECT tokens FROM usage_daily WHERE day = ?1",
+                [now_ms().div_euclid(DAY_MS)],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(|e| self.sql(e))?;
-        Ok(total.max(0) as u64)
+        Ok(total.unwrap_or(0).max(0) as u64)
     }
 
     /// The most recent audit events (newest last), optionally one session's

@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, ts_ms);
+-- Running token totals per UTC day, kept in the same transaction as each
+-- usage event, so the daily budget check does not scan the log.
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day INTEGER PRIMARY KEY,
+    tokens INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tool_policies (
     tool TEXT PRIMARY KEY,
     policy TEXT NOT NULL
