@@ -184,6 +184,16 @@ fn agent_turns(c: &mut Criterion) {
             assert!(tb.call("files__list", "{}").await.ok);
         })
     });
+    let store = Store::open(&fx.db).unwrap();
+    let sid = store.create_session("bench").unwrap().id;
+    let usage = serde_json::json!({"input_tokens": 10, "output_tokens": 5});
+    g.bench_function("store_append", |b| {
+        b.iter(|| {
+            store
+                .append(&sid, Some("t"), chitin::store::EventKind::Usage, &usage)
+                .unwrap()
+        })
+    });
     let text_only = fx.agent(&rt, Box::new(Instant { tools: false }));
     g.bench_function("turn_text_inprocess", |b| {
         b.to_async(&rt).iter(|| one_turn(&text_only))
@@ -234,6 +244,10 @@ fn summary() {
         (
             "sandboxed_call",
             "one sandboxed tool call (`files.list`), fresh Store",
+        ),
+        (
+            "store_append",
+            "one event appended to SQLite (WAL, one transaction)",
         ),
         (
             "turn_text_inprocess",

@@ -53,11 +53,12 @@ fn home_with_skills(tmp: &Path, n: usize) -> PathBuf {
     for i in 0..n {
         let src = tmp.join(format!("src{n}-{i}"));
         std::fs::create_dir_all(&src).unwrap();
+        std::fs::copy(&component, src.join("skill.wasm")).unwrap();
         let m = manifest
             .replace("name = \"files\"", &format!("name = \"files{i}\""))
             .replace(
                 "component = \"../../target/wasm32-wasip2/release/skill_files.wasm\"",
-                &format!("component = \"{}\"", component.display()),
+                "component = \"skill.wasm\"",
             );
         std::fs::write(src.join("skill.toml"), m).unwrap();
         let pkg = tmp.join(format!("files{n}-{i}.wasm"));

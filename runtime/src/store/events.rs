@@ -85,19 +85,18 @@ impl Store {
         let now = now_ms();
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        // Cached statements: the loop appends several events per turn.
         let changed = tx
-            .execute(
-                "UPDATE sessions SET updated_ms = ?2 WHERE id = ?1",
-                params![session_id, now],
-            )
+            .prepare_cached("UPDATE sessions SET updated_ms = ?2 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![session_id, now]))
             .map_err(|e| self.sql(e))?;
         if changed == 0 {
             return Err(StoreError::NoSession(session_id.to_string()));
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO events (session_id, turn_id, ts_ms, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![session_id, turn_id, now, kind.as_str(), data.to_string()],
         )
+        .and_then(|mut st| st.execute(params![session_id, turn_id, now, kind.as_str(), data.to_string()]))
         .map_err(|e| self.sql(e))?;
         let seq = tx.last_insert_rowid();
         if kind == EventKind::Usage {
