@@ -336,3 +336,42 @@ async fn large_outputs_are_truncated_for_the_model_but_kept_on_record() {
         .unwrap();
     assert!(full.data["output"].as_str().unwrap().len() >= 5000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn independent_tool_calls_run_concurrently() {
+    let home = Home::new();
+    home.install_files();
+    let web = support::TestServer::start();
+    home.install_fetch(&web.base());
+    let slow = format!(r#"{{"url":"{}/slow?ms=600"}}"#, web.base());
+    let server = ModelServer::start(vec![
+        Reply::ToolCalls(vec![
+            ("fetch__fetch".into(), slow.clone()),
+            ("fetch__fetch".into(), slow),
+        ]),
+        Reply::text("both fetched"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let started = std::time::Instant::now();
+    let (summary, events, _) = turn(&agent, "fetch twice", &Scripted(Some(true))).await;
+    let took = started.elapsed();
+    assert_eq!(summary.stop, Stop::Answer, "{events:?}");
+    let ok: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolCallFinished {
+                ok: true,
+                elapsed_ms,
+                ..
+            } => Some(*elapsed_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ok.len(), 2, "{events:?}");
+    assert!(ok.iter().all(|ms| *ms >= 600), "{ok:?}");
+    // Two 600 ms calls in well under 1200 ms: they overlapped.
+    assert!(
+        took < std::time::Duration::from_millis(1100),
+        "took {took:?}"
+    );
+}

@@ -330,3 +330,53 @@ fn the_cli_asks_through_the_daemon_and_doctor_says_what_to_configure() {
     assert_eq!(sessions.lines().count(), 2, "{sessions}");
     drop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_can_be_cancelled_through_the_api() {
+    let home = Home::new();
+    home.install_files();
+    let server = ModelServer::start(vec![Reply::tool(
+        "files__write",
+        r#"{"path":"no.txt","content":"x"}"#,
+    )]);
+    home.configure("openai", &server, "approval_timeout_secs = 60");
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let turn = tokio::spawn({
+        let api = daemon.client(&daemon.token);
+        let id = id.clone();
+        async move { api.turn(&id, "write", None).await }
+    });
+    let mut cancelled = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if home
+            .store()
+            .events(&id)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "usage")
+        {
+            let (status, _) = api
+                .call("POST", &format!("/api/sessions/{id}/cancel"), None)
+                .await;
+            assert_eq!(status, 204);
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(cancelled, "the turn never reached its approval");
+    let events = turn.await.unwrap();
+    assert_eq!(done(&events).0, Stop::Cancelled);
+    assert!(events.iter().any(|e| matches!(e, TurnEvent::ApprovalResolved { approved: false, by, .. } if by == "cancelled")));
+    assert!(!home.workspace.join("no.txt").exists());
+    // Nothing is running any more; a new turn in the session is accepted.
+    let (status, _) = api
+        .call("POST", &format!("/api/sessions/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 404);
+}

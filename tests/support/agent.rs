@@ -89,6 +89,30 @@ impl Home {
         self
     }
 
+    /// Install the `web-fetch` component as skill `fetch`, granted `url`
+    /// (after `install_files`, which set up the key and trust).
+    pub fn install_fetch(&self, url: &str) {
+        let src = self.tmp.path().join("fetch-src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::copy(super::component("web-fetch"), src.join("fetch.wasm")).unwrap();
+        std::fs::write(
+            src.join("skill.toml"),
+            format!(
+                "[skill]\nname = \"fetch\"\nversion = \"0.1.0\"\ndescription = \"Fetch\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n\n[[capabilities.net]]\nurl = \"{url}\"\n"
+            ),
+        )
+        .unwrap();
+        let pkg = self.tmp.path().join("fetch.wasm");
+        self.ok(&[
+            "skill",
+            "pack",
+            src.to_str().unwrap(),
+            "-o",
+            pkg.to_str().unwrap(),
+        ]);
+        self.ok(&["skill", "install", pkg.to_str().unwrap(), "--yes"]);
+    }
+
     /// Write config.toml for a scripted model server.
     pub fn configure(&self, kind: &str, server: &ModelServer, agent_extra: &str) {
         let dir = self.home.join("config");
