@@ -368,10 +368,67 @@ async fn independent_tool_calls_run_concurrently() {
         })
         .collect();
     assert_eq!(ok.len(), 2, "{events:?}");
+    // A skill granted the network asks, whatever its tools declare.
+    let asked = events
+        .iter()
+        .filter(|e| matches!(e, TurnEvent::ApprovalRequested { .. }))
+        .count();
+    assert_eq!(asked, 2);
     assert!(ok.iter().all(|ms| *ms >= 600), "{ok:?}");
     // Two 600 ms calls in well under 1200 ms: they overlapped.
     assert!(
         took < std::time::Duration::from_millis(1100),
         "took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skill_granted_chitins_own_files_is_not_loaded() {
+    // Granting the directory that holds Chitin's home (token, secrets,
+    // records, compiled code) would let the agent rewrite its own grants.
+    let home = Home::new();
+    home.install_files_granting(home.tmp.path());
+    let server = ModelServer::start(vec![Reply::text("no tools")]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    assert_eq!(agent.toolbox().skill_count(), 0);
+    drop(server);
+    let problems = home.problems.lock().unwrap().clone();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("overlaps Chitin's own files")),
+        "{problems:?}"
+    );
+    // The daemon and doctor say the same.
+    let (code, out, _) = home.chitin(&["doctor"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAIL  skills: skill files not loaded"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_sixteen_tool_calls_run_per_step() {
+    let home = Home::new();
+    home.install_files();
+    let calls = (0..18)
+        .map(|_| ("files__list".to_string(), "{}".to_string()))
+        .collect();
+    let server = ModelServer::start(vec![Reply::ToolCalls(calls), Reply::text("ok")]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, _) = turn(&agent, "list a lot", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Answer);
+    let ran = events
+        .iter()
+        .filter(|e| matches!(e, TurnEvent::ToolCallStarted { .. }))
+        .count();
+    assert_eq!(ran, 16);
+    let sent = last_request_text(&server);
+    assert_eq!(
+        sent.matches("at most 16 tool calls are run per step")
+            .count(),
+        2,
+        "{sent}"
     );
 }

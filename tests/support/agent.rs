@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 /// A Chitin home in a temp dir, with a workspace directory for `files`.
 pub struct Home {
+    /// Skills the last `agent()` left out, and why.
+    pub problems: Mutex<Vec<String>>,
     pub tmp: tempfile::TempDir,
     pub home: PathBuf,
     pub workspace: PathBuf,
@@ -36,6 +38,7 @@ impl Home {
         let workspace = tmp.path().join("ws");
         std::fs::create_dir_all(&workspace).unwrap();
         Home {
+            problems: Mutex::default(),
             tmp,
             home,
             workspace,
@@ -66,18 +69,23 @@ impl Home {
 
     /// Sign, trust and install the `files` skill with the workspace granted.
     pub fn install_files(&self) -> &Self {
+        self.install_files_granting(&self.workspace)
+    }
+
+    /// Same, granting `dir` as /workspace.
+    pub fn install_files_granting(&self, dir: &Path) -> &Self {
         let public = self.ok(&["key", "generate"]);
         self.ok(&["trust", "add", "chitin", public.trim()]);
         let pkg = self.tmp.path().join("files.wasm");
-        let dir = super::skill_dir("files");
+        let src = super::skill_dir("files");
         self.ok(&[
             "skill",
             "pack",
-            dir.to_str().unwrap(),
+            src.to_str().unwrap(),
             "-o",
             pkg.to_str().unwrap(),
         ]);
-        let grant = format!("/workspace={}", self.workspace.display());
+        let grant = format!("/workspace={}", dir.display());
         self.ok(&[
             "skill",
             "install",
@@ -158,8 +166,13 @@ impl Home {
             host,
             &Installed::new(&self.home.join("data/skills")),
             self.home.join("config/secrets.json"),
+            &[
+                self.home.join("config"),
+                self.home.join("data"),
+                self.home.join("cache"),
+            ],
         );
-        assert!(problems.is_empty(), "{problems:?}");
+        self.problems.lock().unwrap().extend(problems);
         let store = Arc::new(Store::open(&self.home.join("data/sessions.db")).unwrap());
         Agent::new(settings, Ok(provider), toolbox, store)
     }

@@ -39,10 +39,13 @@ impl Policy {
         }
     }
 
-    /// The default for a tool with these declared effects: only tools that
-    /// at most read files run without asking.
-    pub fn default_for(effects: &[String]) -> Self {
-        if effects.iter().all(|e| e == "reads-files") {
+    /// The default for a tool with these declared effects, in a skill that
+    /// was (`reaches_out`) or was not granted network access or a secret:
+    /// only tools that at most read files run without asking. Declared
+    /// effects are the skill's own claim, so a skill that can reach the
+    /// network always asks, whatever its tools declare.
+    pub fn default_for(effects: &[String], reaches_out: bool) -> Self {
+        if !reaches_out && effects.iter().all(|e| e == "reads-files") {
             Policy::Allow
         } else {
             Policy::Ask
@@ -108,7 +111,12 @@ mod tests {
             (e(&["network"]), Policy::Ask),
             (e(&["uses-secret:GITHUB_TOKEN"]), Policy::Ask),
         ] {
-            assert_eq!(Policy::default_for(&effects), want, "{effects:?}");
+            assert_eq!(Policy::default_for(&effects, false), want, "{effects:?}");
+            assert_eq!(
+                Policy::default_for(&effects, true),
+                Policy::Ask,
+                "{effects:?}"
+            );
         }
         assert_eq!(Policy::parse("ask"), Some(Policy::Ask));
         assert_eq!(Policy::parse("yes"), None);

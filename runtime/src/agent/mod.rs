@@ -99,7 +99,7 @@ impl Agent {
             Err(_) => Some(Policy::Ask),
         };
         set.unwrap_or_else(|| match self.inner.toolbox.get(tool) {
-            Some(t) => Policy::default_for(&t.info.effects),
+            Some(t) => Policy::default_for(&t.info.effects, t.reaches_out),
             None => Policy::Deny,
         })
     }

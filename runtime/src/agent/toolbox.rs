@@ -34,6 +34,9 @@ pub struct ToolEntry {
     pub skill: String,
     /// The tool as the package describes it.
     pub info: ToolInfo,
+    /// The skill was granted network access or a secret (so its tools'
+    /// declared effects cannot be taken at their word).
+    pub reaches_out: bool,
 }
 
 /// The result of one tool call, for the model and the record.
@@ -96,12 +99,15 @@ impl Toolbox {
         }
     }
 
-    /// Load every installed skill. A skill that cannot be loaded (or whose
-    /// package changed on disk) is left out; the strings say which and why.
+    /// Load every installed skill. A skill that cannot be loaded, whose
+    /// package changed on disk, or that was granted a directory overlapping
+    /// one of `protected` (Chitin's own config and data: the token, secrets,
+    /// install records, sessions) is left out; the strings say which and why.
     pub fn load(
         host: Arc<SkillHost>,
         installed: &Installed,
         secrets_file: PathBuf,
+        protected: &[PathBuf],
     ) -> (Self, Vec<String>) {
         let mut tb = Toolbox::empty(host, secrets_file);
         let mut problems = Vec::new();
@@ -110,6 +116,15 @@ impl Toolbox {
             Err(e) => return (tb, vec![e.to_string()]),
         };
         for record in records {
+            if let Some(dir) = overlap(&record.grants, protected) {
+                problems.push(format!(
+                    "skill {} not loaded: it is granted {}, which overlaps Chitin's own files ({}); revoke that grant with `chitin skill revoke`",
+                    record.name,
+                    dir.display(),
+                    protected.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ));
+                continue;
+            }
             let source = SkillSource {
                 manifest: Some(record.manifest.clone()),
                 component: installed.package_path(&record),
@@ -138,6 +153,7 @@ impl Toolbox {
     pub fn add(&mut self, loaded: LoadedSkill, grants: Grants, tools: &[ToolInfo]) -> Vec<String> {
         let mut problems = Vec::new();
         let skill = loaded.name.clone();
+        let reaches_out = !grants.net.is_empty() || !grants.secrets.is_empty();
         for info in tools {
             let name = format!("{skill}{SEPARATOR}{}", info.name);
             if name.len() > 64 {
@@ -152,6 +168,7 @@ impl Toolbox {
                     name,
                     skill: skill.clone(),
                     info: info.clone(),
+                    reaches_out,
                 },
             );
         }
@@ -252,6 +269,18 @@ impl Toolbox {
             elapsed: outcome.elapsed,
         }
     }
+}
+
+/// A granted directory that contains or lies inside a protected one.
+fn overlap<'a>(grants: &'a Grants, protected: &[PathBuf]) -> Option<&'a std::path::Path> {
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let protected: Vec<PathBuf> = protected.iter().map(|p| canon(p)).collect();
+    grants.fs.iter().map(|g| g.host.as_path()).find(|h| {
+        let h = canon(h);
+        protected
+            .iter()
+            .any(|p| p.starts_with(&h) || h.starts_with(p))
+    })
 }
 
 fn describe_error(e: &CallError) -> String {

@@ -40,6 +40,13 @@ pub struct TurnSummary {
     pub usage: Usage,
 }
 
+/// Most tool calls run per model answer; the rest are refused to the model.
+pub const MAX_CALLS_PER_STEP: usize = 16;
+
+/// Longest a single model call may stream (a trickling endpoint cannot hold
+/// a session forever).
+const MODEL_CALL_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
 struct Turn<'a> {
     agent: &'a Agent,
     io: &'a TurnIo<'a>,
@@ -146,7 +153,10 @@ impl Turn<'_> {
                 })
             };
             let completion = tokio::select! {
-                r = provider.complete(req, &sink) => r.map_err(|e| e.to_string())?,
+                r = tokio::time::timeout(MODEL_CALL_DEADLINE, provider.complete(req, &sink)) => match r {
+                    Ok(r) => r.map_err(|e| e.to_string())?,
+                    Err(_) => return Err(format!("the provider did not finish its answer within {} minutes", MODEL_CALL_DEADLINE.as_secs() / 60)),
+                },
                 _ = self.io.cancel.cancelled() => return Ok((Stop::Cancelled, String::new())),
             };
             self.account(completion.usage)?;
@@ -161,9 +171,17 @@ impl Turn<'_> {
             if calls.is_empty() {
                 return Ok((Stop::Answer, completion.text));
             }
-            let results = self.run_calls(&calls).await;
+            let results = self
+                .run_calls(&calls[..calls.len().min(MAX_CALLS_PER_STEP)])
+                .await;
+            let refused = calls.len().saturating_sub(MAX_CALLS_PER_STEP);
+            let results = results.into_iter().map(Some).chain((0..refused).map(|_| {
+                Some(Some(ToolResult::error(format!(
+                    "not run: at most {MAX_CALLS_PER_STEP} tool calls are run per step; make fewer calls at a time"
+                ))))
+            }));
             for (call, result) in calls.iter().zip(results) {
-                let result = result.unwrap_or_else(|| {
+                let result = result.flatten().unwrap_or_else(|| {
                     ToolResult::error("cancelled by the user before it ran".into())
                 });
                 self.finish_call(&mut history, call, result)?;

@@ -40,8 +40,7 @@ async fn backend(paths: &Paths, args: &TurnArgs) -> anyhow::Result<Backend> {
         || args.provider.base_url.is_some()
         || args.provider.model.is_some();
     if !args.local && !overridden {
-        let listen = loaded.config.listen()?.to_string();
-        if let Some(c) = DaemonClient::find(paths, &listen).await? {
+        if let Some(c) = DaemonClient::find(paths).await? {
             return Ok(Backend::Daemon(c));
         }
         eprintln!(

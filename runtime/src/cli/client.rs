@@ -22,14 +22,17 @@ pub struct DaemonClient {
 const STREAM_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl DaemonClient {
-    /// The running daemon, or None if none answers.
-    pub async fn find(paths: &Paths, configured: &str) -> anyhow::Result<Option<Self>> {
+    /// The running daemon, or None if none runs.
+    ///
+    /// Only the address a live daemon of this user wrote to `daemon.json`
+    /// is trusted: the token is never sent to whatever happens to listen on
+    /// the configured port (another local user could bind it while no
+    /// daemon runs and collect the token).
+    pub async fn find(paths: &Paths) -> anyhow::Result<Option<Self>> {
         let dirs = paths.dirs()?;
-        let addr = std::fs::read_to_string(dirs.daemon_state())
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["addr"].as_str().map(str::to_string))
-            .unwrap_or_else(|| configured.to_string());
+        let Some(addr) = live_daemon(&dirs.daemon_state()) else {
+            return Ok(None);
+        };
         let Ok(token) = std::fs::read_to_string(dirs.daemon_token()) else {
             return Ok(None);
         };
@@ -144,4 +147,30 @@ impl DaemonClient {
         .await?;
         Ok(())
     }
+}
+
+/// The loopback address in `daemon.json`, if the process that wrote it is
+/// alive and runs as this user.
+fn live_daemon(state: &std::path::Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state).ok()?).ok()?;
+    let mut addr: std::net::SocketAddr = v["addr"].as_str()?.parse().ok()?;
+    let pid = v["pid"].as_u64()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    if !addr.ip().is_loopback() {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let proc_uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+        let my_uid = std::fs::metadata("/proc/self").ok()?.uid();
+        if proc_uid != my_uid {
+            return None;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+    Some(addr.to_string())
 }

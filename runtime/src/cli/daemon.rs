@@ -4,7 +4,7 @@ use super::setup::{self, ProviderFlags};
 use super::{EXIT_OK, Paths};
 use chitin::daemon::{Daemon, DaemonOptions, auth};
 use clap::{Args, Subcommand};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +77,12 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
         agent.toolbox().entries().count(),
         agent.store().path().display()
     );
-    eprintln!("web chat: http://{addr}/#token={token}");
+    // The link carries the token: only to a terminal, never into log files.
+    if std::io::stderr().is_terminal() {
+        eprintln!("web chat: http://{addr}/#token={token}");
+    } else {
+        eprintln!("web chat: http://{addr}/#token=<the token from `chitin daemon token`>");
+    }
     eprintln!(
         "ready in {} ms; Ctrl-C stops",
         started.elapsed().as_millis()

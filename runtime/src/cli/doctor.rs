@@ -120,12 +120,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             );
         }
     }
-    let listen = loaded
-        .config
-        .listen()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    match DaemonClient::find(paths, &listen).await {
+    match DaemonClient::find(paths).await {
         Ok(Some(c)) => r.ok("daemon", format!("running at http://{}/", c.addr)),
         _ => r.warn("daemon", "not running; start it with `chitin daemon`"),
     }

@@ -1,6 +1,7 @@
 //! `chitin sessions list|show|export` and `chitin audit`: reading the
 //! session database (safe while the daemon runs: SQLite WAL).
 
+use super::render::clean;
 use super::{EXIT_OK, Paths};
 use anyhow::Context;
 use chitin::agent::messages::Message;
@@ -64,7 +65,7 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 eprintln!("no sessions yet (start one with `chitin chat` or `chitin ask`)");
             }
             for s in all {
-                println!("{}\t{}\t{}", s.id, when(s.updated_ms), s.title);
+                println!("{}\t{}\t{}", s.id, when(s.updated_ms), clean(&s.title));
             }
         }
         SessionsCommand::Show { id } => {
@@ -77,13 +78,13 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
             );
             for m in store.messages(&id)? {
                 match m {
-                    Message::User { text } => println!("\nuser: {text}"),
+                    Message::User { text } => println!("\nuser: {}", clean(&text)),
                     Message::Assistant { text, tool_calls } => {
                         if !text.is_empty() {
-                            println!("\nassistant: {text}");
+                            println!("\nassistant: {}", clean(&text));
                         }
                         for c in tool_calls {
-                            println!("  → {} {}", c.name, c.arguments);
+                            println!("  → {} {}", clean(&c.name), clean(&c.arguments));
                         }
                     }
                     Message::Tool {
@@ -94,7 +95,7 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
                     } => {
                         let mark = if is_error { "✗" } else { "✓" };
                         let short: String = output.chars().take(300).collect();
-                        println!("  {mark} {name}: {short}");
+                        println!("  {mark} {}: {}", clean(&name), clean(&short));
                     }
                 }
             }
@@ -134,7 +135,7 @@ pub fn audit(
     }
     for e in events {
         let d = &e.data;
-        let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
+        let s = |k: &str| clean(d[k].as_str().unwrap_or(""));
         let reason = if s("decision") == "deny" {
             format!(" — {}", s("reason"))
         } else {

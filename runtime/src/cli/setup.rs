@@ -80,8 +80,14 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
         Err(e) => Err(e),
     };
     let host = Arc::new(super::skill::host(paths)?);
-    let (toolbox, problems) =
-        Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
+    // The cache too: writing a compiled component there would run native code.
+    let protected = [dirs.config.clone(), dirs.data.clone(), dirs.cache.clone()];
+    let (toolbox, problems) = Toolbox::load(
+        host,
+        &Installed::new(&dirs.skills()),
+        paths.secrets()?,
+        &protected,
+    );
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
     Ok((
         Agent::new(l.config.agent.clone(), provider, toolbox, store),

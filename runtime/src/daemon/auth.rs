@@ -26,6 +26,17 @@ pub fn load_or_create_token(path: &Path) -> Result<String, TokenError> {
         path: path.to_path_buf(),
         source,
     };
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(err(std::io::Error::other(format!(
+                "it is readable by other users (mode {mode:o}); run `chmod 600 {}` (or delete it to make a new token)",
+                path.display()
+            ))));
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
         Ok(_) => {}
@@ -125,7 +136,10 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
     if !guard.origin_ok(headers) {
         return refuse(StatusCode::FORBIDDEN, "cross-origin requests are refused");
     }
-    if req.uri().path().starts_with("/api/") && !guard.token_ok(headers) {
+    // Only the static page is public; every other path, present or future,
+    // needs the token.
+    let public = req.method() == axum::http::Method::GET && req.uri().path() == "/";
+    if !public && !guard.token_ok(headers) {
         let mut r = refuse(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token; `chitin daemon token` prints it",
@@ -158,6 +172,13 @@ mod tests {
         }
         let other = load_or_create_token(&dir.path().join("b")).unwrap();
         assert_ne!(a, other);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_or_create_token(&p).unwrap_err().to_string();
+            assert!(e.contains("chmod 600"), "{e}");
+        }
     }
 
     #[test]

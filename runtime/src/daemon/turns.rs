@@ -44,6 +44,15 @@ struct Running {
     pending: Pending,
 }
 
+/// Marks a session free when the turn's task ends, however it ends.
+struct Free(Arc<Turns>, String);
+
+impl Drop for Free {
+    fn drop(&mut self) {
+        lock(&self.0.running).remove(&self.1);
+    }
+}
+
 /// The daemon's running turns.
 pub struct Turns {
     agent: Agent,
@@ -106,6 +115,8 @@ impl Turns {
         let me = self.clone();
         let session = session_id.to_string();
         self.tracker.spawn(async move {
+            // Free the session even if the turn panics.
+            let _free = Free(me.clone(), session.clone());
             let approver = ApiApprover { pending };
             let send = move |e: TurnEvent| {
                 let _ = tx.send(e);
@@ -117,7 +128,6 @@ impl Turns {
             };
             let summary = me.agent.run_turn(&session, &text, &io).await;
             tracing::info!(session = %session, turn = %summary.turn_id, stop = ?summary.stop, tokens = summary.usage.total(), "turn finished");
-            lock(&me.running).remove(&session);
         });
         Ok(rx)
     }

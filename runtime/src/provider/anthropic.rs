@@ -287,6 +287,10 @@ impl StreamState {
             },
             _ => Block::Other,
         };
+        // Bounded: a hostile endpoint could open blocks forever.
+        if self.blocks.len() >= 4 * super::MAX_TOOL_CALLS {
+            return;
+        }
         self.blocks.push((index, b));
     }
 

@@ -22,6 +22,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a whole (non-streamed) body may hold.
 pub const MAX_BODY: usize = 16 << 20;
 
+/// Most bytes read from one response, streamed or not: bounds the memory a
+/// hostile or broken endpoint can make the host use.
+pub const MAX_STREAM: usize = 32 << 20;
+
 /// A client for one base URL (`http://` or `https://`, with a path prefix).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -45,6 +49,7 @@ pub struct HttpResponse {
     body: Incoming,
     url: String,
     timeout: Duration,
+    received: usize,
     _conn: ConnTask,
 }
 
@@ -173,6 +178,7 @@ impl HttpClient {
             body,
             url,
             timeout: self.timeout,
+            received: 0,
             _conn: conn,
         })
     }
@@ -256,6 +262,14 @@ impl HttpResponse {
                     if let Ok(data) = frame.into_data()
                         && !data.is_empty()
                     {
+                        self.received += data.len();
+                        if self.received > MAX_STREAM {
+                            return Err(ProviderError::Protocol(format!(
+                                "the response from {} is larger than {} MiB",
+                                self.url,
+                                MAX_STREAM >> 20
+                            )));
+                        }
                         return Ok(Some(data));
                     }
                 }

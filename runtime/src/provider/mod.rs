@@ -15,6 +15,9 @@ use std::pin::Pin;
 use std::time::Duration;
 use thiserror::Error;
 
+/// Most tool calls accepted in one model answer (more is a protocol error).
+pub const MAX_TOOL_CALLS: usize = 128;
+
 /// A boxed future (the trait is object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -262,12 +262,12 @@ impl StreamState {
             .into_iter()
             .flatten()
         {
-            self.tool_call_delta(tc);
+            self.tool_call_delta(tc)?;
         }
         Ok(false)
     }
 
-    fn tool_call_delta(&mut self, tc: &Value) {
+    fn tool_call_delta(&mut self, tc: &Value) -> Result<(), ProviderError> {
         let id = tc.get("id").and_then(Value::as_str).unwrap_or("");
         let index = match tc.get("index").and_then(Value::as_u64) {
             Some(i) => i,
@@ -279,6 +279,12 @@ impl StreamState {
         };
         let pos = match self.calls.iter().position(|c| c.index == index) {
             Some(pos) => pos,
+            None if self.calls.len() >= super::MAX_TOOL_CALLS => {
+                return Err(ProviderError::Protocol(format!(
+                    "the model sent more than {} tool calls in one answer",
+                    super::MAX_TOOL_CALLS
+                )));
+            }
             None => {
                 self.calls.push(PartialCall {
                     index,
@@ -299,6 +305,7 @@ impl StreamState {
                 call.arguments.push_str(args);
             }
         }
+        Ok(())
     }
 
     fn into_completion(self) -> Completion {
@@ -383,7 +390,7 @@ fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderE
     {
         let mut tc = tc.clone();
         tc["index"] = json!(i);
-        state.tool_call_delta(&tc);
+        state.tool_call_delta(&tc)?;
     }
     state.finish = json
         .pointer("/choices/0/finish_reason")

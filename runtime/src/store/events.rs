@@ -100,12 +100,15 @@ impl Store {
         .map_err(|e| self.sql(e))?;
         let seq = tx.last_insert_rowid();
         if kind == EventKind::Usage {
+            // Clamped: a provider's absurd figures must not overflow the
+            // total (SQLite would turn it into a REAL and break the budget).
             let tokens = ["input_tokens", "output_tokens"]
                 .iter()
-                .filter_map(|k| data[*k].as_i64())
+                .filter_map(|k| data[*k].as_u64())
+                .map(|t| t.min(1 << 40) as i64)
                 .sum::<i64>();
             tx.execute(
-                "INSERT INTO usage_daily (day, tokens) VALUES (?1, ?2) ON CONFLICT(day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                "INSERT INTO usage_daily (day, tokens) VALUES (?1, ?2) ON CONFLICT(day) DO UPDATE SET tokens = MIN(tokens + excluded.tokens, 1 << 50)",
                 params![now.div_euclid(DAY_MS), tokens],
             )
             .map_err(|e| self.sql(e))?;
