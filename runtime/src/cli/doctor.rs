@@ -52,7 +52,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             match provider::build(s) {
                 Err(e) => r.fail("provider", e),
                 Ok(p) => match p.check().await {
-                    Ok(summary) => r.ok("provider", format!("{} — {summary}; {key}", p.describe())),
+                    Ok(summary) => r.ok("provider", format!("{summary}; {key}")),
                     Err(e) => r.fail("provider", format!("{}: {e}", p.describe())),
                 },
             }
