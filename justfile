@@ -4,6 +4,10 @@
 chitin *ARGS:
     scripts/chitin {{ARGS}}
 
+# Start the agent daemon (API + web chat on 127.0.0.1:7878)
+daemon *ARGS:
+    scripts/chitin daemon {{ARGS}}
+
 # The whole test suite (what CI runs)
 test:
     scripts/test
@@ -14,4 +18,4 @@ skills:
 
 # Benchmarks (see BENCHMARKS.md)
 bench:
-    scripts/build-skills && cargo bench -p chitin --profile dev --bench calls
+    scripts/build-skills && cargo bench -p chitin --profile dev --bench calls --bench agent --bench daemon
