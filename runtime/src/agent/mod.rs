@@ -94,19 +94,25 @@ impl Agent {
     pub fn policy(&self, tool: &str) -> Policy {
         // Read from the store each time: `chitin tools policy` changes apply
         // to a running daemon. If the store fails, ask (never allow).
-        let set = match self.inner.store.policy(tool) {
-            Ok(p) => p,
-            Err(_) => Some(Policy::Ask),
+        let Some(t) = self.inner.toolbox.get(tool) else {
+            return Policy::Deny;
         };
-        set.unwrap_or_else(|| match self.inner.toolbox.get(tool) {
-            Some(t) => Policy::default_for(&t.info.effects, t.reaches_out),
-            None => Policy::Deny,
-        })
+        match self.inner.store.policy(tool, &t.package) {
+            Ok(Some(p)) => p,
+            Ok(None) => Policy::default_for(&t.info.effects, t.reaches_out),
+            Err(_) => Policy::Ask,
+        }
     }
 
     /// Set a tool's policy (the human's decision; persisted).
     pub fn set_policy(&self, tool: &str, policy: Option<Policy>) -> Result<(), StoreError> {
-        self.inner.store.set_policy(tool, policy)
+        let package = self
+            .inner
+            .toolbox
+            .get(tool)
+            .map(|t| t.package.as_str())
+            .unwrap_or("");
+        self.inner.store.set_policy(tool, package, policy)
     }
 
     /// Every tool with its policy.

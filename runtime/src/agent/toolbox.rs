@@ -37,6 +37,8 @@ pub struct ToolEntry {
     /// The skill was granted network access or a secret (so its tools'
     /// declared effects cannot be taken at their word).
     pub reaches_out: bool,
+    /// SHA-256 of the skill's package (policies are bound to it).
+    pub package: String,
 }
 
 /// The result of one tool call, for the model and the record.
@@ -154,6 +156,7 @@ impl Toolbox {
         let mut problems = Vec::new();
         let skill = loaded.name.clone();
         let reaches_out = !grants.net.is_empty() || !grants.secrets.is_empty();
+        let package = loaded.digest.clone();
         for info in tools {
             let name = format!("{skill}{SEPARATOR}{}", info.name);
             if name.len() > 64 {
@@ -169,6 +172,7 @@ impl Toolbox {
                     skill: skill.clone(),
                     info: info.clone(),
                     reaches_out,
+                    package: package.clone(),
                 },
             );
         }

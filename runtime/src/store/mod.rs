@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS usage_daily (
 );
 CREATE TABLE IF NOT EXISTS tool_policies (
     tool TEXT PRIMARY KEY,
+    package TEXT NOT NULL,
     policy TEXT NOT NULL
 );
 PRAGMA user_version = 1;
