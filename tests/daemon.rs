@@ -216,16 +216,23 @@ async fn two_sessions_stream_at_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn shutdown_cancels_a_waiting_turn_and_records_it() {
+/// A daemon whose model asks to write `file`, with that turn now waiting
+/// for an approval nobody gives.
+struct Waiting {
+    home: Home,
+    _server: ModelServer,
+    daemon: DaemonProc,
+    id: String,
+    turn: tokio::task::JoinHandle<Vec<TurnEvent>>,
+}
+
+async fn waiting_for_approval(file: &str) -> Waiting {
     let home = Home::new();
     home.install_files();
-    let server = ModelServer::start(vec![Reply::tool(
-        "files__write",
-        r#"{"path":"never.txt","content":"x"}"#,
-    )]);
+    let write = serde_json::json!({ "path": file, "content": "x" }).to_string();
+    let server = ModelServer::start(vec![Reply::tool("files__write", &write)]);
     home.configure("openai", &server, "approval_timeout_secs = 60");
-    let mut daemon = DaemonProc::start(&home);
+    let daemon = DaemonProc::start(&home);
     let api = daemon.client(&daemon.token);
     let (_, s) = api
         .call("POST", "/api/sessions", Some(serde_json::json!({})))
@@ -236,8 +243,8 @@ async fn shutdown_cancels_a_waiting_turn_and_records_it() {
         let id = id.clone();
         async move { api.turn(&id, "write", None).await }
     });
-    // Wait until the approval is pending, then check a second turn is refused.
-    for _ in 0..100 {
+    // The model's answer (and its usage) is recorded just before the approval is asked.
+    for _ in 0..200 {
         if home
             .store()
             .events(&id)
@@ -245,10 +252,30 @@ async fn shutdown_cancels_a_waiting_turn_and_records_it() {
             .iter()
             .any(|e| e.kind == "usage")
         {
-            break;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Waiting {
+                home,
+                _server: server,
+                daemon,
+                id,
+                turn,
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("the turn never reached its approval");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_cancels_a_waiting_turn_and_records_it() {
+    let Waiting {
+        home,
+        mut daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("never.txt").await;
+    let api = daemon.client(&daemon.token);
     let (status, _) = api
         .call(
             "POST",
@@ -333,43 +360,18 @@ fn the_cli_asks_through_the_daemon_and_doctor_says_what_to_configure() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_turn_can_be_cancelled_through_the_api() {
-    let home = Home::new();
-    home.install_files();
-    let server = ModelServer::start(vec![Reply::tool(
-        "files__write",
-        r#"{"path":"no.txt","content":"x"}"#,
-    )]);
-    home.configure("openai", &server, "approval_timeout_secs = 60");
-    let daemon = DaemonProc::start(&home);
+    let Waiting {
+        home,
+        daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("no.txt").await;
     let api = daemon.client(&daemon.token);
-    let (_, s) = api
-        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+    let (status, _) = api
+        .call("POST", &format!("/api/sessions/{id}/cancel"), None)
         .await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let turn = tokio::spawn({
-        let api = daemon.client(&daemon.token);
-        let id = id.clone();
-        async move { api.turn(&id, "write", None).await }
-    });
-    let mut cancelled = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if home
-            .store()
-            .events(&id)
-            .unwrap()
-            .iter()
-            .any(|e| e.kind == "usage")
-        {
-            let (status, _) = api
-                .call("POST", &format!("/api/sessions/{id}/cancel"), None)
-                .await;
-            assert_eq!(status, 204);
-            cancelled = true;
-            break;
-        }
-    }
-    assert!(cancelled, "the turn never reached its approval");
+    assert_eq!(status, 204);
     let events = turn.await.unwrap();
     assert_eq!(done(&events).0, Stop::Cancelled);
     assert!(events.iter().any(|e| matches!(e, TurnEvent::ApprovalResolved { approved: false, by, .. } if by == "cancelled")));

@@ -8,6 +8,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 #[path = "../../tests/support/model.rs"]
 mod model;
 
@@ -25,19 +27,13 @@ use chitin::provider::{
 };
 use chitin::store::Store;
 use chitin::{HostConfig, SkillHost};
+use common::root;
 use criterion::{Criterion, criterion_group};
 use model::{ModelServer, Reply};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// Answers instantly: a tool call after the user's message, text after a
 /// tool result (or always text when `tools` is false).
@@ -225,59 +221,45 @@ fn agent_turns(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(name: &str) -> Option<f64> {
-    let p = root().join(format!("target/criterion/agent/{name}/new/estimates.json"));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
-    v["median"]["point_estimate"].as_f64()
-}
-
-fn fmt(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.1} µs", ns / 1e3)
-    }
-}
-
 fn summary() {
     let rows = [
         (
+            "agent",
             "sandboxed_call",
             "one sandboxed tool call (`files.list`), fresh Store",
         ),
         (
+            "agent",
             "store_append",
             "one event appended to SQLite (WAL, one transaction)",
         ),
         (
+            "agent",
             "turn_text_inprocess",
             "turn, text answer, zero-latency provider (loop overhead)",
         ),
         (
+            "agent",
             "turn_tool_inprocess",
             "turn with one tool call + answer, zero-latency provider",
         ),
         (
+            "agent",
             "provider_http_round_trip",
             "one provider call over loopback HTTP + SSE (no loop)",
         ),
         (
+            "agent",
             "turn_text_http",
             "turn, text answer, scripted provider over loopback HTTP",
         ),
     ];
-    let Some(base) = median("sandboxed_call") else {
-        return;
-    };
-    let mut out =
-        String::from("| benchmark | median | ratio to one sandboxed call |\n|---|---|---|\n");
-    for (n, label) in rows {
-        if let Some(m) = median(n) {
-            out.push_str(&format!("| {label} | {} | {:.2}× |\n", fmt(m), m / base));
-        }
-    }
-    println!("\n{out}");
-    let _ = std::fs::write(root().join("target/criterion/agent-summary.md"), out);
+    common::ratio_table(
+        ("agent", "sandboxed_call"),
+        "one sandboxed call",
+        &rows,
+        "agent-summary.md",
+    );
 }
 
 criterion_group!(benches, agent_turns);

@@ -9,25 +9,21 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chitin::audit::Audit;
 use chitin::capabilities::Grants;
 use chitin::capabilities::net::NetHooks;
 use chitin::skill::bindings::{Skill, SkillPre, chitin::skill::log};
 use chitin::{HostConfig, NoSecrets, SkillHost};
+use common::root;
 use criterion::{Criterion, criterion_group};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn component() -> PathBuf {
     let p = root().join("target/wasm32-wasip2/release/skill_hostile.wasm");
@@ -188,25 +184,6 @@ fn cold_loads(c: &mut Criterion) {
     g.finish();
 }
 
-/// Median (ns) of one benchmark from criterion's estimates of this run.
-fn median(group: &str, name: &str) -> Option<f64> {
-    let path = root()
-        .join("target/criterion")
-        .join(group)
-        .join(name)
-        .join("new/estimates.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    v["median"]["point_estimate"].as_f64()
-}
-
-fn fmt(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.1} µs", ns / 1e3)
-    }
-}
-
 fn summary() {
     let rows = [
         (
@@ -241,18 +218,12 @@ fn summary() {
             "cold load from the compiled cache",
         ),
     ];
-    let Some(warm) = median("warm_call", "chitin") else {
-        return;
-    };
-    let mut out =
-        String::from("| benchmark | median | ratio to Chitin warm call |\n|---|---|---|\n");
-    for (g, n, label) in rows {
-        if let Some(m) = median(g, n) {
-            out.push_str(&format!("| {label} | {} | {:.1}× |\n", fmt(m), m / warm));
-        }
-    }
-    println!("\n{out}");
-    let _ = std::fs::write(root().join("target/criterion/summary.md"), out);
+    common::ratio_table(
+        ("warm_call", "chitin"),
+        "Chitin warm call",
+        &rows,
+        "summary.md",
+    );
 }
 
 criterion_group!(benches, warm_calls, cold_loads);
