@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod build;
 pub mod cache;
 pub mod capabilities;
 pub mod daemon;

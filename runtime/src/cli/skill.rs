@@ -33,6 +33,23 @@ pub enum SkillCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a skill project with one example tool.
+    New {
+        /// Skill name (lowercase letters, digits, `-`).
+        name: String,
+        /// Language: rust, python or c.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Directory to create [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build a skill project into a component with its language's toolchain.
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Pack a skill directory into one signed package file.
     Pack(super::package::PackArgs),
     /// Check a package's signature; report publisher, key fingerprint and digest.
@@ -121,6 +138,30 @@ fn exit_code(e: &CallError) -> u8 {
 /// Run a skill command.
 pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Result<u8> {
     match cmd {
+        SkillCommand::New { name, lang, dir } => {
+            let lang = chitin::build::Lang::parse(&lang)
+                .with_context(|| format!("--lang {lang}: expected rust, python or c"))?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            chitin::build::scaffold::create(&dir, &name, lang)?;
+            eprintln!(
+                "created {} ({}); build it with `chitin skill build {}`",
+                dir.display(),
+                lang.as_str(),
+                dir.display()
+            );
+            Ok(EXIT_OK)
+        }
+        SkillCommand::Build { dir } => {
+            let built = chitin::build::build(&dir, &|step| eprintln!("  {step}"))?;
+            eprintln!(
+                "built {} ({}, {} KiB in {:.1} s)",
+                built.component.display(),
+                built.lang.as_str(),
+                built.bytes / 1024,
+                built.elapsed.as_secs_f64()
+            );
+            Ok(EXIT_OK)
+        }
         SkillCommand::Pack(args) => super::package::pack(args, paths).await,
         SkillCommand::Verify { package } => super::package::verify(&package, paths),
         SkillCommand::Install(args) => super::package::install(args, paths).await,

@@ -1,0 +1,102 @@
+//! C skills: bindings from the contract with `wit-bindgen-c`, compiled by
+//! clang against wasi-libc as a WASI preview1 reactor, then made a component
+//! with `wit-component` and the preview1 reactor adapter.
+
+use super::{BuildError, find_tool, run, wit};
+use std::path::Path;
+use std::process::Command;
+
+const INSTALL: &str = "on Debian/Ubuntu: `sudo apt-get install --no-install-recommends clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc` (or set CHITIN_CLANG to a clang with a wasm32-wasi sysroot)";
+
+/// Build `dir/*.c` into `out`.
+pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), BuildError> {
+    let clang = find_tool("CHITIN_CLANG", &["clang-19", "clang"]).ok_or_else(|| {
+        BuildError::MissingTool {
+            tool: "clang".into(),
+            hint: INSTALL.into(),
+        }
+    })?;
+    let scratch = tempfile::tempdir().map_err(BuildError::io(dir))?;
+    let wit_dir = wit::locate(dir, scratch.path())?;
+    let gen_dir = scratch.path().join("gen");
+    progress("wit-bindgen-c: C bindings for chitin:skill");
+    bindgen(&wit_dir, &gen_dir)?;
+    let mut sources: Vec<_> = std::fs::read_dir(dir)
+        .map_err(BuildError::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let core = scratch.path().join("skill.core.wasm");
+    progress("clang: compiling for wasm32-wasi (reactor)");
+    let mut cmd = Command::new(&clang);
+    cmd.args([
+        "--target=wasm32-wasi",
+        "-mexec-model=reactor",
+        "-Os",
+        "-s",
+        "-Wall",
+    ])
+    .arg("-I")
+    .arg(&gen_dir)
+    .arg("-o")
+    .arg(&core)
+    .args(&sources)
+    .arg(gen_dir.join("skill.c"))
+    .arg(gen_dir.join("skill_component_type.o"));
+    run("clang", &mut cmd).map_err(|e| match e {
+        BuildError::Failed { output, .. }
+            if output.contains("wasi") && output.contains("not found") =>
+        {
+            BuildError::MissingTool {
+                tool: "wasi-libc".into(),
+                hint: INSTALL.into(),
+            }
+        }
+        other => other,
+    })?;
+    progress("wit-component: making the component");
+    componentize(&core, out)
+}
+
+fn bindgen(wit_dir: &Path, out: &Path) -> Result<(), BuildError> {
+    let wit_err = |e: &dyn std::fmt::Display| BuildError::Wit(e.to_string());
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_path(wit_dir).map_err(|e| wit_err(&e))?;
+    let world = resolve
+        .select_world(&[pkg], Some("skill"))
+        .map_err(|e| wit_err(&e))?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world, &mut files)
+        .map_err(|e| wit_err(&e))?;
+    std::fs::create_dir_all(out).map_err(BuildError::io(out))?;
+    for (name, contents) in files.iter() {
+        let p = out.join(name);
+        std::fs::write(&p, contents).map_err(BuildError::io(&p))?;
+    }
+    Ok(())
+}
+
+fn componentize(core: &Path, out: &Path) -> Result<(), BuildError> {
+    let module = std::fs::read(core).map_err(BuildError::io(core))?;
+    let failed = |e: String| BuildError::Failed {
+        step: "wit-component".into(),
+        output: e,
+    };
+    let bytes = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| {
+            e.validate(true).adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+        })
+        .and_then(|e| e.encode())
+        .map_err(|e| failed(format!("{e:#}")))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(BuildError::io(dir))?;
+    }
+    std::fs::write(out, bytes).map_err(BuildError::io(out))
+}

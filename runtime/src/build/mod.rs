@@ -1,0 +1,188 @@
+//! `chitin skill build`: turn a skill project into a component with the
+//! language's own toolchain — cargo for Rust, componentize-py for Python,
+//! clang + wasi-libc for C (bindings and componentization through the
+//! `wit-bindgen-c` and `wit-component` libraries, so no extra CLI is needed).
+//! A missing tool is named with the command that installs it.
+
+mod c;
+mod python;
+mod rust;
+pub mod scaffold;
+pub mod wit;
+
+use crate::skill::manifest::{Manifest, ManifestError};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// A skill's source language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Cargo crate built for wasm32-wasip2.
+    Rust,
+    /// `app.py` built with componentize-py.
+    Python,
+    /// `skill.c` built with clang and wasi-libc.
+    C,
+}
+
+impl Lang {
+    /// Parse `rust`, `python` or `c`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "rust" => Some(Lang::Rust),
+            "python" | "py" => Some(Lang::Python),
+            "c" => Some(Lang::C),
+            _ => None,
+        }
+    }
+
+    /// The language's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::C => "c",
+        }
+    }
+
+    /// The language of the project in `dir`, from its files.
+    pub fn detect(dir: &Path) -> Option<Self> {
+        if dir.join("Cargo.toml").is_file() {
+            Some(Lang::Rust)
+        } else if dir.join("app.py").is_file() {
+            Some(Lang::Python)
+        } else if dir.join("skill.c").is_file() {
+            Some(Lang::C)
+        } else {
+            None
+        }
+    }
+}
+
+/// Build errors.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// No known project layout.
+    #[error(
+        "{0}: not a skill project (expected skill.toml next to Cargo.toml, app.py or skill.c); `chitin skill new NAME --lang rust|python|c` makes one"
+    )]
+    Unknown(PathBuf),
+    /// The manifest is missing or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A toolchain program is missing.
+    #[error("{tool} is not installed; {hint}")]
+    MissingTool {
+        /// The program.
+        tool: String,
+        /// How to install it.
+        hint: String,
+    },
+    /// A toolchain step failed.
+    #[error("{step} failed:\n{output}")]
+    Failed {
+        /// What ran.
+        step: String,
+        /// The end of its output.
+        output: String,
+    },
+    /// The contract (WIT) cannot be found or used.
+    #[error("the skill contract (WIT): {0}")]
+    Wit(String),
+    /// File trouble.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
+        move |source| BuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A built component.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The language.
+    pub lang: Lang,
+    /// The component file (where skill.toml says).
+    pub component: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// How long the build took.
+    pub elapsed: Duration,
+}
+
+/// Build the skill project in `dir`; `progress` hears each step.
+pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
+    let started = Instant::now();
+    let lang = Lang::detect(dir).ok_or_else(|| BuildError::Unknown(dir.to_path_buf()))?;
+    let manifest_path = dir.join("skill.toml");
+    let text = std::fs::read_to_string(&manifest_path).map_err(BuildError::io(&manifest_path))?;
+    let manifest = Manifest::parse(&text, &manifest_path)?;
+    let component = dir.join(
+        manifest
+            .skill
+            .component
+            .clone()
+            .unwrap_or_else(|| format!("{}.wasm", manifest.skill.name)),
+    );
+    match lang {
+        Lang::Rust => rust::build(dir, progress)?,
+        Lang::Python => python::build(dir, &component, progress)?,
+        Lang::C => c::build(dir, &component, progress)?,
+    }
+    let bytes = std::fs::metadata(&component)
+        .map_err(BuildError::io(&component))?
+        .len();
+    Ok(Built {
+        lang,
+        component,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Run `cmd`; on failure, the last 40 lines of its output.
+pub(crate) fn run(step: &str, cmd: &mut Command) -> Result<(), BuildError> {
+    let out = cmd.output().map_err(|e| BuildError::Failed {
+        step: step.to_string(),
+        output: e.to_string(),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    Err(BuildError::Failed {
+        step: step.to_string(),
+        output: lines[lines.len().saturating_sub(40)..].join("\n"),
+    })
+}
+
+/// The first of `names` found: an explicit path in `env`, else on PATH.
+pub(crate) fn find_tool(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|n| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(n))
+            .find(|p| p.is_file())
+    })
+}

@@ -1,0 +1,35 @@
+//! Python skills: `componentize-py` (PyPI, 0.25) bundles CPython, the
+//! project's `app.py` and the modules it imports into one component.
+
+use super::{BuildError, find_tool, run, wit};
+use std::path::Path;
+use std::process::Command;
+
+/// The componentize-py release skills are built and tested with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+/// Build `dir/app.py` into `out`.
+pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), BuildError> {
+    let tool = find_tool("CHITIN_COMPONENTIZE_PY", &["componentize-py"]).ok_or_else(|| {
+        BuildError::MissingTool {
+            tool: "componentize-py".into(),
+            hint: format!(
+                "install it in a virtualenv: `python3 -m venv ~/.chitin-py && ~/.chitin-py/bin/pip install componentize-py=={COMPONENTIZE_PY}`, then put ~/.chitin-py/bin on PATH (or set CHITIN_COMPONENTIZE_PY to the program)"
+            ),
+        }
+    })?;
+    let scratch = tempfile::tempdir().map_err(BuildError::io(dir))?;
+    let wit = wit::locate(dir, scratch.path())?;
+    progress("componentize-py (bundles CPython: takes a while)");
+    run(
+        "componentize-py",
+        Command::new(tool)
+            .arg("-d")
+            .arg(&wit)
+            .args(["-w", "skill", "componentize", "-p"])
+            .arg(dir)
+            .arg("app")
+            .arg("-o")
+            .arg(out),
+    )
+}
