@@ -1,0 +1,238 @@
+//! Skills in other languages under the same sandbox: the first-party
+//! Python (`skills/notes-py`) and C (`skills/notes-c`) skills are built from
+//! source with `chitin skill build` (toolchains from scripts/install-toolchains),
+//! then the granted operation works and the same escapes as for Rust skills
+//! are refused: a file outside the grant, a write to a read-only mount, a
+//! host outside the allow-list, a loopback address, a guest-set credential
+//! header, and an infinite loop stopped by the CPU limit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::capabilities::fs::Access;
+use chitin::capabilities::secrets::SecretRule;
+use chitin::{CallError, Capability, Grants, LoadedSkill};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use support::*;
+
+fn componentize_py() -> PathBuf {
+    let p = root().join("target/toolchains/python/bin/componentize-py");
+    assert!(
+        p.exists(),
+        "componentize-py is missing: run scripts/install-toolchains (scripts/test does)"
+    );
+    p
+}
+
+/// Build a skill project with the CLI, once per test binary.
+fn built(name: &str) -> LoadedSkill {
+    static BUILT: OnceLock<std::sync::Mutex<HashMap<String, ()>>> = OnceLock::new();
+    let lock = BUILT.get_or_init(Default::default);
+    let mut done = lock.lock().unwrap();
+    let dir = root().join("skills").join(name);
+    if !done.contains_key(name) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(["skill", "build"])
+            .arg(&dir)
+            .env("CHITIN_COMPONENTIZE_PY", componentize_py())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "chitin skill build {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        done.insert(name.to_string(), ());
+    }
+    host().load(&dir).unwrap()
+}
+
+const LANGS: [&str; 2] = ["notes-py", "notes-c"];
+
+fn workspace() -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("todo.txt"), "buy kumquats").unwrap();
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_inside_the_grant_work_and_nothing_else() {
+    for name in LANGS {
+        let skill = built(name);
+        let ws = workspace();
+        let rw = dir_grant(ws.path(), "/workspace", Access::ReadWrite);
+        let out = call(&skill, &rw, "read", json!({"path": "todo.txt"})).await;
+        assert_eq!(ok(&out), "buy kumquats", "{name}");
+        let out = call(
+            &skill,
+            &rw,
+            "write",
+            json!({"path": "new.txt", "content": "hello"}),
+        )
+        .await;
+        ok(&out);
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("new.txt")).unwrap(),
+            "hello",
+            "{name}"
+        );
+        // Outside the grant: `..` and absolute paths lead nowhere.
+        for path in ["../../../../etc/passwd", "../etc/hostname"] {
+            let out = call(&skill, &rw, "read", json!({"path": path})).await;
+            assert!(out.result.is_err(), "{name} read {path}: {:?}", out.result);
+            assert!(
+                !serde_json::to_string(&out).unwrap().contains("root:"),
+                "{name}"
+            );
+        }
+        // A read-only mount refuses writes.
+        let ro = dir_grant(ws.path(), "/workspace", Access::ReadOnly);
+        let out = call(
+            &skill,
+            &ro,
+            "write",
+            json!({"path": "todo.txt", "content": "x"}),
+        )
+        .await;
+        assert!(
+            matches!(out.result, Err(CallError::Denied(_))),
+            "{name}: {:?}",
+            out.result
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("todo.txt")).unwrap(),
+            "buy kumquats"
+        );
+        // Nothing granted: no files at all.
+        let out = call(
+            &skill,
+            &Grants::default(),
+            "read",
+            json!({"path": "todo.txt"}),
+        )
+        .await;
+        assert!(out.result.is_err(), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infinite_loop_is_stopped_by_the_cpu_limit() {
+    for name in LANGS {
+        let skill = built(name);
+        let mut grants = Grants::default();
+        grants.limits.cpu_ms = 300;
+        let out = call(&skill, &grants, "spin", json!({})).await;
+        assert!(
+            matches!(out.result, Err(CallError::Limit(_))),
+            "{name}: {:?}",
+            out.result
+        );
+        assert!(
+            out.elapsed < std::time::Duration::from_secs(10),
+            "{name}: {:?}",
+            out.elapsed
+        );
+    }
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_http_goes_through_the_hosts_checks() {
+    let skill = built("notes-py");
+    let server = TestServer::start();
+    let grants = net_grant(&[&server.base()]);
+    // Granted: works.
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": format!("{}/text", server.base())}),
+    )
+    .await;
+    assert!(ok(&out).starts_with("200 "), "{:?}", out.result);
+    // A host outside the allow-list.
+    let out = call(
+        &skill,
+        &grants,
+        "fetch",
+        json!({"url": "http://example.com/"}),
+    )
+    .await;
+    assert!(
+        matches!(out.result, Err(CallError::Denied(_))),
+        "{:?}",
+        out.result
+    );
+    assert!(out.denials().any(|e| e.capability == Capability::Net));
+    // Loopback behind a wildcard grant: refused after DNS.
+    let port = server.base().rsplit(':').next().unwrap().to_string();
+    let wildcard = net_grant(&["http://*"]);
+    let out = call(
+        &skill,
+        &wildcard,
+        "fetch",
+        json!({"url": format!("http://localhost:{port}/text")}),
+    )
+    .await;
+    assert!(
+        matches!(out.result, Err(CallError::Denied(_))),
+        "{:?}",
+        out.result
+    );
+    let before = server.requests().len();
+    // A guest-set credential header for a host that has a secret rule.
+    let with_secret = Grants {
+        secrets: vec![SecretRule {
+            name: "TOKEN".into(),
+            host: server.base(),
+            header: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }],
+        ..grants.clone()
+    };
+    let secrets = HashMap::from([("TOKEN".to_string(), "real-token-value".to_string())]);
+    let out = call_with(
+        &skill,
+        &with_secret,
+        &secrets,
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base()), "headers": {"Authorization": "Bearer forged"}}),
+    )
+    .await;
+    assert!(
+        out.result.is_err(),
+        "a forged credential header went out: {:?}",
+        out.result
+    );
+    let sent = server.requests();
+    assert!(
+        sent[before..]
+            .iter()
+            .all(|r| r.headers.get("authorization").map(String::as_str) != Some("Bearer forged"))
+    );
+    // The secret itself is injected and never shown to the skill.
+    let out = call_with(
+        &skill,
+        &with_secret,
+        &secrets,
+        "fetch",
+        json!({"url": format!("{}/echo-auth", server.base())}),
+    )
+    .await;
+    let text = ok(&out);
+    assert!(!text.contains("real-token-value"), "{text}");
+    assert_eq!(
+        server
+            .requests()
+            .last()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .map(String::as_str),
+        Some("Bearer real-token-value")
+    );
+}
