@@ -1,6 +1,7 @@
 //! Skills in other languages under the same sandbox: the first-party
-//! Python (`skills/notes-py`) and C (`skills/notes-c`) skills are built from
-//! source with `chitin skill build` (toolchains from scripts/install-toolchains),
+//! Python (`skills/notes-py`), JavaScript (`skills/notes-js`) and C
+//! (`skills/notes-c`) skills are built from source with `chitin skill build`
+//! (toolchains from scripts/install-toolchains),
 //! then the granted operation works and the same escapes as for Rust skills
 //! are refused: a file outside the grant, a write to a read-only mount, a
 //! host outside the allow-list, a loopback address, a guest-set credential
@@ -12,18 +13,19 @@ mod support;
 
 use chitin::capabilities::fs::Access;
 use chitin::capabilities::secrets::SecretRule;
-use chitin::{CallError, Capability, Grants, LoadedSkill};
+use chitin::{CallError, CallOutcome, Capability, Grants, LoadedSkill};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use support::*;
 
-fn componentize_py() -> PathBuf {
-    let p = root().join("target/toolchains/python/bin/componentize-py");
+/// A toolchain program installed by scripts/install-toolchains.
+fn toolchain(rel: &str) -> PathBuf {
+    let p = root().join("target/toolchains").join(rel);
     assert!(
         p.exists(),
-        "componentize-py is missing: run scripts/install-toolchains (scripts/test does)"
+        "{rel} is missing: run scripts/install-toolchains (scripts/test does)"
     );
     p
 }
@@ -38,7 +40,14 @@ fn built(name: &str) -> LoadedSkill {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
             .args(["skill", "build"])
             .arg(&dir)
-            .env("CHITIN_COMPONENTIZE_PY", componentize_py())
+            .env(
+                "CHITIN_COMPONENTIZE_PY",
+                toolchain("python/bin/componentize-py"),
+            )
+            .env(
+                "CHITIN_COMPONENTIZE_JS",
+                toolchain("js/node_modules/.bin/componentize-js"),
+            )
             .output()
             .unwrap();
         assert!(
@@ -51,7 +60,24 @@ fn built(name: &str) -> LoadedSkill {
     host().load(&dir).unwrap()
 }
 
-const LANGS: [&str; 2] = ["notes-py", "notes-c"];
+const LANGS: [&str; 3] = ["notes-py", "notes-js", "notes-c"];
+
+/// The skills that make HTTP requests, each through its language's usual API.
+const HTTP_LANGS: [&str; 2] = ["notes-py", "notes-js"];
+
+/// The call failed and the host's audit shows which rule refused it.
+fn refused(out: &CallOutcome, capability: Capability, what: &str) {
+    assert!(
+        out.result.is_err(),
+        "{what}: went through: {:?}",
+        out.result
+    );
+    assert!(
+        out.denials().any(|e| e.capability == capability),
+        "{what}: no {capability:?} denial in the audit: {:#?}",
+        out.audit
+    );
+}
 
 fn workspace() -> tempfile::TempDir {
     let ws = tempfile::tempdir().unwrap();
@@ -141,98 +167,88 @@ async fn an_infinite_loop_is_stopped_by_the_cpu_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_http_goes_through_the_hosts_checks() {
-    let skill = built("notes-py");
-    let server = TestServer::start();
-    let grants = net_grant(&[&server.base()]);
-    // Granted: works.
-    let out = call(
-        &skill,
-        &grants,
-        "fetch",
-        json!({"url": format!("{}/text", server.base())}),
-    )
-    .await;
-    assert!(ok(&out).starts_with("200 "), "{:?}", out.result);
-    // A host outside the allow-list.
-    let out = call(
-        &skill,
-        &grants,
-        "fetch",
-        json!({"url": "http://example.com/"}),
-    )
-    .await;
-    assert!(
-        matches!(out.result, Err(CallError::Denied(_))),
-        "{:?}",
-        out.result
-    );
-    assert!(out.denials().any(|e| e.capability == Capability::Net));
-    // Loopback behind a wildcard grant: refused after DNS.
-    let port = server.base().rsplit(':').next().unwrap().to_string();
-    let wildcard = net_grant(&["http://*"]);
-    let out = call(
-        &skill,
-        &wildcard,
-        "fetch",
-        json!({"url": format!("http://localhost:{port}/text")}),
-    )
-    .await;
-    assert!(
-        matches!(out.result, Err(CallError::Denied(_))),
-        "{:?}",
-        out.result
-    );
-    let before = server.requests().len();
-    // A guest-set credential header for a host that has a secret rule.
-    let with_secret = Grants {
-        secrets: vec![SecretRule {
-            name: "TOKEN".into(),
-            host: server.base(),
-            header: "authorization".into(),
-            prefix: "Bearer ".into(),
-        }],
-        ..grants.clone()
-    };
-    let secrets = HashMap::from([("TOKEN".to_string(), "real-token-value".to_string())]);
-    let out = call_with(
-        &skill,
-        &with_secret,
-        &secrets,
-        "fetch",
-        json!({"url": format!("{}/echo-auth", server.base()), "headers": {"Authorization": "Bearer forged"}}),
-    )
-    .await;
-    assert!(
-        out.result.is_err(),
-        "a forged credential header went out: {:?}",
-        out.result
-    );
-    let sent = server.requests();
-    assert!(
-        sent[before..]
-            .iter()
-            .all(|r| r.headers.get("authorization").map(String::as_str) != Some("Bearer forged"))
-    );
-    // The secret itself is injected and never shown to the skill.
-    let out = call_with(
-        &skill,
-        &with_secret,
-        &secrets,
-        "fetch",
-        json!({"url": format!("{}/echo-auth", server.base())}),
-    )
-    .await;
-    let text = ok(&out);
-    assert!(!text.contains("real-token-value"), "{text}");
-    assert_eq!(
-        server
-            .requests()
-            .last()
-            .unwrap()
-            .headers
-            .get("authorization")
-            .map(String::as_str),
-        Some("Bearer real-token-value")
-    );
+async fn http_through_the_languages_own_api_goes_through_the_hosts_checks() {
+    for name in HTTP_LANGS {
+        let skill = built(name);
+        let server = TestServer::start();
+        let grants = net_grant(&[&server.base()]);
+        // Granted: works.
+        let out = call(
+            &skill,
+            &grants,
+            "fetch",
+            json!({"url": format!("{}/text", server.base())}),
+        )
+        .await;
+        assert!(ok(&out).starts_with("200 "), "{name}: {:?}", out.result);
+        // A host outside the allow-list.
+        let out = call(
+            &skill,
+            &grants,
+            "fetch",
+            json!({"url": "http://example.com/"}),
+        )
+        .await;
+        refused(&out, Capability::Net, &format!("{name}: example.com"));
+        // Loopback behind a wildcard grant: refused after DNS.
+        let port = server.base().rsplit(':').next().unwrap().to_string();
+        let before = server.requests().len();
+        let out = call(
+            &skill,
+            &net_grant(&["http://*"]),
+            "fetch",
+            json!({"url": format!("http://localhost:{port}/text")}),
+        )
+        .await;
+        refused(&out, Capability::Net, &format!("{name}: localhost"));
+        assert_eq!(server.requests().len(), before, "{name}: loopback reached");
+        // A guest-set credential header for a host that has a secret rule.
+        let with_secret = Grants {
+            secrets: vec![SecretRule {
+                name: "TOKEN".into(),
+                host: server.base(),
+                header: "authorization".into(),
+                prefix: "Bearer ".into(),
+            }],
+            ..grants.clone()
+        };
+        let secrets = HashMap::from([("TOKEN".to_string(), "real-token-value".to_string())]);
+        let out = call_with(
+            &skill,
+            &with_secret,
+            &secrets,
+            "fetch",
+            json!({"url": format!("{}/echo-auth", server.base()), "headers": {"Authorization": "Bearer forged"}}),
+        )
+        .await;
+        refused(&out, Capability::Secret, &format!("{name}: forged header"));
+        assert!(
+            server.requests().iter().all(
+                |r| r.headers.get("authorization").map(String::as_str) != Some("Bearer forged")
+            ),
+            "{name}: a forged credential header went out"
+        );
+        // The secret itself is injected and never shown to the skill.
+        let out = call_with(
+            &skill,
+            &with_secret,
+            &secrets,
+            "fetch",
+            json!({"url": format!("{}/echo-auth", server.base())}),
+        )
+        .await;
+        let text = ok(&out);
+        assert!(!text.contains("real-token-value"), "{name}: {text}");
+        assert_eq!(
+            server
+                .requests()
+                .last()
+                .unwrap()
+                .headers
+                .get("authorization")
+                .map(String::as_str),
+            Some("Bearer real-token-value"),
+            "{name}"
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! `chitin skill build`: turn a skill project into a component with the
 //! language's own toolchain — cargo for Rust, componentize-py for Python,
-//! clang + wasi-libc for C (bindings and componentization through the
+//! componentize-js for JavaScript, clang + wasi-libc for C (bindings and componentization through the
 //! `wit-bindgen-c` and `wit-component` libraries, so no extra CLI is needed).
 //! A missing tool is named with the command that installs it.
 
 mod c;
+mod js;
 mod python;
 mod rust;
 pub mod scaffold;
@@ -25,15 +26,21 @@ pub enum Lang {
     Python,
     /// `skill.c` built with clang and wasi-libc.
     C,
+    /// `skill.js` built with componentize-js.
+    Js,
 }
 
 impl Lang {
-    /// Parse `rust`, `python` or `c`.
+    /// Every language, in the order help texts list them.
+    pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C];
+
+    /// Parse `rust`, `python`, `js` or `c`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "rust" => Some(Lang::Rust),
             "python" | "py" => Some(Lang::Python),
             "c" => Some(Lang::C),
+            "js" | "javascript" => Some(Lang::Js),
             _ => None,
         }
     }
@@ -44,6 +51,7 @@ impl Lang {
             Lang::Rust => "rust",
             Lang::Python => "python",
             Lang::C => "c",
+            Lang::Js => "js",
         }
     }
 
@@ -55,6 +63,8 @@ impl Lang {
             Some(Lang::Python)
         } else if dir.join("skill.c").is_file() {
             Some(Lang::C)
+        } else if dir.join("skill.js").is_file() {
+            Some(Lang::Js)
         } else {
             None
         }
@@ -66,7 +76,7 @@ impl Lang {
 pub enum BuildError {
     /// No known project layout.
     #[error(
-        "{0}: not a skill project (expected skill.toml next to Cargo.toml, app.py or skill.c); `chitin skill new NAME --lang rust|python|c` makes one"
+        "{0}: not a skill project (expected skill.toml next to Cargo.toml, app.py, skill.js or skill.c); `chitin skill new NAME --lang rust|python|js|c` makes one"
     )]
     Unknown(PathBuf),
     /// The manifest is missing or invalid.
@@ -141,6 +151,7 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
         Lang::Rust => rust::build(dir, progress)?,
         Lang::Python => python::build(dir, &component, progress)?,
         Lang::C => c::build(dir, &component, progress)?,
+        Lang::Js => js::build(dir, &component, progress)?,
     }
     let bytes = std::fs::metadata(&component)
         .map_err(BuildError::io(&component))?

@@ -33,3 +33,18 @@ pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), Buil
             .arg(out),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// scripts/install-toolchains installs the release the build expects.
+    #[test]
+    fn the_installer_pins_the_same_componentize_py() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let script =
+            std::fs::read_to_string(root.join("scripts/install-toolchains")).unwrap_or_default();
+        assert!(
+            script.contains(&format!("COMPONENTIZE_PY={}\n", super::COMPONENTIZE_PY)),
+            "scripts/install-toolchains pins another componentize-py"
+        );
+    }
+}

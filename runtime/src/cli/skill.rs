@@ -37,7 +37,7 @@ pub enum SkillCommand {
     New {
         /// Skill name (lowercase letters, digits, `-`).
         name: String,
-        /// Language: rust, python or c.
+        /// Language: rust, python, js (JavaScript) or c.
         #[arg(long, default_value = "rust")]
         lang: String,
         /// Directory to create [default: ./NAME].
@@ -139,8 +139,13 @@ fn exit_code(e: &CallError) -> u8 {
 pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Result<u8> {
     match cmd {
         SkillCommand::New { name, lang, dir } => {
-            let lang = chitin::build::Lang::parse(&lang)
-                .with_context(|| format!("--lang {lang}: expected rust, python or c"))?;
+            let lang = chitin::build::Lang::parse(&lang).with_context(|| {
+                let all: Vec<&str> = chitin::build::Lang::ALL
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect();
+                format!("--lang {lang}: expected one of {}", all.join(", "))
+            })?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             chitin::build::scaffold::create(&dir, &name, lang)?;
             eprintln!(
