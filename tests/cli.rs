@@ -356,3 +356,24 @@ fn tools_and_help() {
     let r = chitin(&["skill", "run", "--help"], tmp.path(), None);
     assert!(r.stdout.contains("--allow-dir") && r.stdout.contains("--grant-requested"));
 }
+
+/// `chitin skill tools DIR | head -1`: a reader that goes away early ends
+/// the command quietly (status 141, like SIGPIPE), never with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
+        .args(["skill", "tools", &s(&skill_dir("files"))])
+        .env("CHITIN_CACHE_DIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the command prints anything (loading takes a while).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let args = cli::Cli::parse();
     let filter = match args.verbose {
         0 => "warn",
@@ -37,4 +38,18 @@ fn main() -> ExitCode {
             ExitCode::from(cli::EXIT_USAGE)
         }
     }
+}
+
+/// `chitin skill tools x | head -1`: when the reader of stdout goes away,
+/// `println!` panics with "Broken pipe". End quietly with the status a
+/// SIGPIPE would give (141), as other command-line tools do.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload_as_str().unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
