@@ -252,3 +252,91 @@ async fn http_through_the_languages_own_api_goes_through_the_hosts_checks() {
         );
     }
 }
+
+/// `chitin skill new` + `build` + `tools` + `run`, as the README tells a new
+/// user, in every language (Rust with the test's own cargo, the others with
+/// the toolchains under target/toolchains).
+#[test]
+fn a_new_project_builds_and_runs_in_every_language() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let chitin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(args)
+            .env("CHITIN_CACHE_DIR", &cache)
+            .env(
+                "CHITIN_COMPONENTIZE_PY",
+                toolchain("python/bin/componentize-py"),
+            )
+            .env(
+                "CHITIN_COMPONENTIZE_JS",
+                toolchain("js/node_modules/.bin/componentize-js"),
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "chitin {args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    for lang in ["rust", "python", "js", "c"] {
+        let dir = tmp.path().join(format!("hello-{lang}"));
+        let d = dir.to_str().unwrap();
+        chitin(&[
+            "skill",
+            "new",
+            &format!("hello-{lang}"),
+            "--lang",
+            lang,
+            "--dir",
+            d,
+        ]);
+        assert!(dir.join("wit/skill.wit").is_file(), "{lang}: no WIT");
+        assert!(dir.join("README.md").is_file(), "{lang}: no README");
+        let (_, log) = chitin(&["skill", "build", d]);
+        assert!(log.contains(&format!("({lang}, ")), "{lang}: {log}");
+        let (tools, _) = chitin(&["skill", "tools", d]);
+        assert!(tools.contains("greet"), "{lang}: {tools}");
+        let (out, _) = chitin(&["skill", "run", d, "greet", "-i", r#"{"name":"Ada"}"#]);
+        assert_eq!(out.trim(), "hello, Ada", "{lang}");
+    }
+}
+
+/// A missing toolchain is named, with the command that installs it.
+#[test]
+fn a_missing_toolchain_is_named_with_how_to_install_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // (language, what the message must name, part of the install command)
+    let table = [
+        (
+            "python",
+            "componentize-py is not installed",
+            "pip install componentize-py==0.25.1",
+        ),
+        ("js", "npm is not installed", "apt install nodejs npm"),
+        ("c", "clang", "apt"),
+    ];
+    for (lang, missing, hint) in table {
+        let dir = tmp.path().join(lang);
+        let new = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(["skill", "new", "x", "--lang", lang, "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(new.status.success(), "{lang}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(["skill", "build"])
+            .arg(&dir)
+            .env("PATH", tmp.path().join("empty"))
+            .env_remove("CHITIN_COMPONENTIZE_PY")
+            .env_remove("CHITIN_COMPONENTIZE_JS")
+            .env_remove("CHITIN_CLANG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{lang}: built without a toolchain");
+        assert!(stderr.contains(missing), "{lang}: {stderr}");
+        assert!(stderr.contains(hint), "{lang}: {stderr}");
+        assert!(!dir.join("x.wasm").exists(), "{lang}: half-built output");
+    }
+}

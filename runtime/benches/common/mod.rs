@@ -24,9 +24,11 @@ pub fn median(group: &str, name: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
-/// `ns` as µs or ms.
+/// `ns` as µs, ms or s.
 pub fn fmt(ns: f64) -> String {
-    if ns >= 1e6 {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
     } else {
         format!("{:.1} µs", ns / 1e3)
