@@ -181,6 +181,21 @@ async fn http_through_the_languages_own_api_goes_through_the_hosts_checks() {
         )
         .await;
         assert!(ok(&out).starts_with("200 "), "{name}: {:?}", out.result);
+        // A request with a method and a body.
+        let out = call(
+            &skill,
+            &grants,
+            "fetch",
+            json!({"url": format!("{}/text", server.base()), "method": "POST", "body": "a note, posted"}),
+        )
+        .await;
+        assert!(ok(&out).starts_with("200 "), "{name}: {:?}", out.result);
+        let posted = server.requests().last().cloned().unwrap();
+        assert_eq!(
+            (posted.method.as_str(), posted.body.as_slice()),
+            ("POST", b"a note, posted".as_slice()),
+            "{name}"
+        );
         // A host outside the allow-list.
         let out = call(
             &skill,

@@ -62,10 +62,14 @@ function writeNote(path, content) {
   return JSON.stringify({ written: bytes.length });
 }
 
-async function fetchPage(url, headers) {
+async function request(url, method, headers, body) {
   let resp;
   try {
-    resp = await fetch(url, { headers: { 'user-agent': 'chitin-notes-js', ...headers } });
+    resp = await fetch(url, {
+      method,
+      headers: { 'user-agent': 'chitin-notes-js', ...headers },
+      body,
+    });
   } catch (e) {
     // The runtime reports every refusal as a plain network error; the host's
     // audit log records which rule refused it.
@@ -91,8 +95,17 @@ export const tools = {
       },
       {
         name: 'fetch',
-        description: 'GET a web page (only hosts the user granted).',
-        inputSchema: schema({ url: { type: 'string' }, headers: { type: 'object' } }, ['url']),
+        description:
+          'Send an HTTP request (only to hosts the user granted); returns the status and the body.',
+        inputSchema: schema(
+          {
+            url: { type: 'string' },
+            method: { type: 'string', default: 'GET' },
+            headers: { type: 'object' },
+            body: { type: 'string' },
+          },
+          ['url'],
+        ),
         effects: [{ tag: 'network' }],
       },
       {
@@ -125,7 +138,7 @@ export const tools = {
         case 'write':
           return writeNote(str('path'), str('content'));
         case 'fetch':
-          return await fetchPage(str('url'), args.headers ?? {});
+          return await request(str('url'), args.method ?? 'GET', args.headers ?? {}, args.body);
         case 'spin':
           for (let n = 0; ; n++);
         default:

@@ -1,9 +1,14 @@
 //! Python skills: `componentize-py` (PyPI, 0.25) bundles CPython, the
-//! project's `app.py` and the modules it imports into one component.
+//! project's `app.py` and the modules it imports into one component, with
+//! Chitin's own Python modules (`chitin_http`: HTTP over wasi:http) on the
+//! path so skills need not copy them.
 
 use super::{BuildError, find_tool, run, wit};
 use std::path::Path;
 use std::process::Command;
+
+/// Modules every Python skill can import: `(file name, source)`.
+const SDK: &[(&str, &str)] = &[("chitin_http.py", include_str!("sdk/chitin_http.py"))];
 
 /// The componentize-py release skills are built and tested with.
 pub const COMPONENTIZE_PY: &str = "0.25.1";
@@ -20,6 +25,12 @@ pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), Buil
     })?;
     let scratch = tempfile::tempdir().map_err(BuildError::io(dir))?;
     let wit = wit::locate(dir, scratch.path())?;
+    let sdk = scratch.path().join("sdk");
+    std::fs::create_dir_all(&sdk).map_err(BuildError::io(&sdk))?;
+    for (name, source) in SDK {
+        let p = sdk.join(name);
+        std::fs::write(&p, source).map_err(BuildError::io(&p))?;
+    }
     progress("componentize-py (bundles CPython: takes a while)");
     run(
         "componentize-py",
@@ -28,6 +39,8 @@ pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), Buil
             .arg(&wit)
             .args(["-w", "skill", "componentize", "-p"])
             .arg(dir)
+            .arg("-p")
+            .arg(&sdk)
             .arg("app")
             .arg("-o")
             .arg(out),

@@ -1,5 +1,8 @@
 # A Chitin skill in Python, built with componentize-py.
 # Files: plain open() on the guest paths you request (e.g. /workspace/...).
+# HTTP: `from chitin_http import fetch` (added by `chitin skill build`):
+#   resp = fetch("https://api.example.com/x", method="POST", body=b"...")
+#   resp.status, resp.text(), resp.json()
 # Import every module at the top: only top-level imports are bundled.
 import json
 
