@@ -12,6 +12,8 @@ from wit_world import exports
 from wit_world.imports import chitin_skill_types as t
 
 ROOT = "/workspace/"
+TOOL_ERRORS = (t.ToolError_UnknownTool, t.ToolError_InvalidInput, t.ToolError_Denied,
+               t.ToolError_Failed)
 
 
 def schema(**props: str) -> str:
@@ -60,8 +62,10 @@ class Tools(exports.Tools):
                 n = 0
                 while True:
                     n += 1
-        except Err:
-            raise
+        except Err as e:
+            if isinstance(e.value, TOOL_ERRORS):
+                raise
+            raise Err(t.ToolError_Failed(str(e.value)))
         except KeyError as e:
             raise Err(t.ToolError_InvalidInput(f"missing field {e}"))
         except PermissionError as e:

@@ -45,18 +45,39 @@ pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), Buil
     .arg(gen_dir.join("skill.c"))
     .arg(gen_dir.join("skill_component_type.o"));
     run("clang", &mut cmd).map_err(|e| match e {
-        BuildError::Failed { output, .. }
-            if output.contains("wasi") && output.contains("not found") =>
-        {
-            BuildError::MissingTool {
-                tool: "wasi-libc".into(),
-                hint: INSTALL.into(),
-            }
-        }
+        BuildError::Failed { output, .. } => match missing_piece(&output) {
+            Some(piece) => BuildError::MissingTool {
+                tool: piece.into(),
+                hint: format!("{INSTALL}\nclang said:\n{output}"),
+            },
+            None => BuildError::Failed {
+                step: "clang".into(),
+                output,
+            },
+        },
         other => other,
     })?;
     progress("wit-component: making the component");
     componentize(&core, out)
+}
+
+/// Which part of the wasm32 C toolchain clang's output says is missing.
+fn missing_piece(output: &str) -> Option<&'static str> {
+    const MARKERS: &[(&str, &str)] = &[
+        ("\"wasm-ld\"", "wasm-ld (Debian package lld-19)"),
+        (
+            "libclang_rt.builtins-wasm32",
+            "the wasm32 compiler runtime (Debian package libclang-rt-19-dev-wasm32)",
+        ),
+        ("unable to find library -lc", "wasi-libc"),
+        ("'stdlib.h' file not found", "wasi-libc"),
+        ("'string.h' file not found", "wasi-libc"),
+        ("'stdio.h' file not found", "wasi-libc"),
+    ];
+    MARKERS
+        .iter()
+        .find(|(marker, _)| output.contains(marker))
+        .map(|(_, piece)| *piece)
 }
 
 fn bindgen(wit_dir: &Path, out: &Path) -> Result<(), BuildError> {
@@ -99,4 +120,32 @@ fn componentize(core: &Path, out: &Path) -> Result<(), BuildError> {
         std::fs::create_dir_all(dir).map_err(BuildError::io(dir))?;
     }
     std::fs::write(out, bytes).map_err(BuildError::io(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_piece;
+
+    #[test]
+    fn clangs_complaints_name_the_missing_package() {
+        let table = [
+            (
+                "clang: error: unable to execute command: Executable \"wasm-ld\" doesn't exist!",
+                Some("wasm-ld (Debian package lld-19)"),
+            ),
+            (
+                "wasm-ld: error: cannot open /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a: No such file or directory",
+                Some("the wasm32 compiler runtime (Debian package libclang-rt-19-dev-wasm32)"),
+            ),
+            (
+                "skill.c:3:10: fatal error: 'stdlib.h' file not found",
+                Some("wasi-libc"),
+            ),
+            ("skill.c:9:3: error: use of undeclared identifier 'x'", None),
+            ("skill.c:3:10: fatal error: 'mylib.h' file not found", None),
+        ];
+        for (output, expected) in table {
+            assert_eq!(missing_piece(output), expected, "{output}");
+        }
+    }
 }

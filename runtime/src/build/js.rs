@@ -12,15 +12,17 @@ pub const COMPONENTIZE_JS: &str = "0.23.0";
 
 /// Build `dir/skill.js` into `out`.
 pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), BuildError> {
+    // The tool is a Node.js script: run it with the node found here, and
+    // say so plainly when there is none.
+    let node = find_tool("CHITIN_NODE", &["node"]).ok_or_else(|| missing("node"))?;
     let tool = componentize_js(dir, progress)?;
-    // The tool is a Node.js script: say so plainly rather than "not found".
-    find_tool("CHITIN_NODE", &["node"]).ok_or_else(|| missing("node"))?;
     let scratch = tempfile::tempdir().map_err(BuildError::io(dir))?;
     let wit = wit::locate(dir, scratch.path())?;
     progress("componentize-js (bundles a JS engine: takes a while)");
     run(
         "componentize-js",
-        Command::new(tool)
+        Command::new(node)
+            .arg(tool)
             .arg(dir.join("skill.js"))
             .arg("--wit")
             .arg(&wit)
@@ -44,14 +46,21 @@ fn componentize_js(dir: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, Build
         return Ok(global);
     }
     if !dir.join("package.json").is_file() {
-        return Err(missing("componentize-js"));
+        return Err(BuildError::MissingTool {
+            tool: "componentize-js".into(),
+            hint: format!(
+                "add it to the project: `npm install --save-dev @bytecodealliance/componentize-js@{COMPONENTIZE_JS}` (or set CHITIN_COMPONENTIZE_JS to the program)"
+            ),
+        });
     }
     let npm = find_tool("CHITIN_NPM", &["npm"]).ok_or_else(|| missing("npm"))?;
-    progress("npm install (first build only: fetches componentize-js, ~400 MB)");
+    // No install scripts: building a skill should not run its dependencies'
+    // code on this machine (componentize-js needs none).
+    progress("npm install --ignore-scripts (first build only: fetches componentize-js, ~400 MB)");
     run(
         "npm install",
         Command::new(npm)
-            .args(["install", "--no-audit", "--no-fund"])
+            .args(["install", "--ignore-scripts", "--no-audit", "--no-fund"])
             .current_dir(dir),
     )?;
     if local.is_file() {

@@ -98,6 +98,14 @@ pub enum BuildError {
         /// The end of its output.
         output: String,
     },
+    /// `skill.toml` names a component outside the project.
+    #[error(
+        "skill.toml: component = \"{0}\" is outside the project; name a file inside it, e.g. \"my-skill.wasm\""
+    )]
+    OutsideProject(String),
+    /// The skill name is not usable.
+    #[error("skill name `{0}`: use lowercase letters, digits and `-`, starting with a letter")]
+    InvalidName(String),
     /// The contract (WIT) cannot be found or used.
     #[error("the skill contract (WIT): {0}")]
     Wit(String),
@@ -134,24 +142,57 @@ pub struct Built {
 }
 
 /// Build the skill project in `dir`; `progress` hears each step.
+///
+/// The component appears only when the build succeeds: toolchains write to
+/// a temporary file next to it, renamed into place at the end, and a failed
+/// build removes the previous component so a stale one is never run.
 pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
     let started = Instant::now();
+    // Toolchains may run in the project directory: absolute paths only.
+    let dir = &std::path::absolute(dir).map_err(BuildError::io(dir))?;
     let lang = Lang::detect(dir).ok_or_else(|| BuildError::Unknown(dir.to_path_buf()))?;
     let manifest_path = dir.join("skill.toml");
     let text = std::fs::read_to_string(&manifest_path).map_err(BuildError::io(&manifest_path))?;
     let manifest = Manifest::parse(&text, &manifest_path)?;
-    let component = dir.join(
-        manifest
-            .skill
-            .component
-            .clone()
-            .unwrap_or_else(|| format!("{}.wasm", manifest.skill.name)),
-    );
-    match lang {
-        Lang::Rust => rust::build(dir, progress)?,
-        Lang::Python => python::build(dir, &component, progress)?,
-        Lang::C => c::build(dir, &component, progress)?,
-        Lang::Js => js::build(dir, &component, progress)?,
+    let rel = manifest
+        .skill
+        .component
+        .clone()
+        .unwrap_or_else(|| format!("{}.wasm", manifest.skill.name));
+    let component = dir.join(&rel);
+    if lang == Lang::Rust {
+        rust::build(dir, progress)?;
+        // (cargo leaves an up-to-date output untouched: existence is the check.)
+        if !component.is_file() {
+            return Err(BuildError::Failed {
+                step: "cargo build".into(),
+                output: format!(
+                    "it did not write {}: make `component` in skill.toml the crate's output (target/wasm32-wasip2/release/<crate_name>.wasm) and leave CARGO_TARGET_DIR unset",
+                    component.display()
+                ),
+            });
+        }
+    } else {
+        // Chitin writes this file itself: keep it inside the project.
+        if Path::new(&rel)
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(BuildError::OutsideProject(rel));
+        }
+        let partial = component.with_extension("wasm.partial");
+        let result = match lang {
+            Lang::Python => python::build(dir, &partial, progress),
+            Lang::C => c::build(dir, &partial, progress),
+            Lang::Js => js::build(dir, &partial, progress),
+            Lang::Rust => Ok(()),
+        }
+        .and_then(|()| std::fs::rename(&partial, &component).map_err(BuildError::io(&component)));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(&component);
+        }
+        result?;
     }
     let bytes = std::fs::metadata(&component)
         .map_err(BuildError::io(&component))?
@@ -166,9 +207,19 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
 
 /// Run `cmd`; on failure, the last 40 lines of its output.
 pub(crate) fn run(step: &str, cmd: &mut Command) -> Result<(), BuildError> {
-    let out = cmd.output().map_err(|e| BuildError::Failed {
-        step: step.to_string(),
-        output: e.to_string(),
+    let out = cmd.output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            BuildError::MissingTool {
+                tool: cmd.get_program().to_string_lossy().into_owned(),
+                hint: format!(
+                    "it cannot be run ({e}): check the path, or the CHITIN_* variable that names it"
+                ),
+            }
+        }
+        _ => BuildError::Failed {
+            step: step.to_string(),
+            output: e.to_string(),
+        },
     })?;
     if out.status.success() {
         return Ok(());

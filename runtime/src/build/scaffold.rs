@@ -30,9 +30,7 @@ pub fn create(dir: &Path, name: &str, lang: Lang) -> Result<(), BuildError> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid {
-        return Err(BuildError::Wit(format!(
-            "skill name `{name}`: use lowercase letters, digits and `-`, starting with a letter"
-        )));
+        return Err(BuildError::InvalidName(name.to_string()));
     }
     if dir.exists() {
         return Err(BuildError::Io {
@@ -83,7 +81,14 @@ pub fn create(dir: &Path, name: &str, lang: Lang) -> Result<(), BuildError> {
             let sdk = sdk.canonicalize().unwrap_or(sdk);
             files.push((
                 "Cargo.toml",
-                fill(RUST_CARGO).replace("{sdk}", &sdk.display().to_string()),
+                fill(RUST_CARGO).replace(
+                    "{sdk}",
+                    // A TOML basic string.
+                    &sdk.display()
+                        .to_string()
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\""),
+                ),
             ));
             files.push(("src/lib.rs", RUST_LIB.to_string()));
         }

@@ -59,67 +59,89 @@ def _refused(message: str) -> Err:
     return Err(t.ToolError_Denied(message))
 
 
+def _invalid(message: str) -> Err:
+    return Err(t.ToolError_InvalidInput(message))
+
+
+def _failed(message: str) -> Err:
+    return Err(t.ToolError_Failed(message))
+
+
 def fetch(url: str, method: str = "GET", headers=None, body=None,
           max_bytes: int = 16 * 1024 * 1024) -> Response:
     """Send one request and read the whole response (at most `max_bytes`)."""
     u = urlsplit(url)
     if u.scheme not in ("http", "https") or not u.netloc:
-        raise Err(t.ToolError_InvalidInput(f"{url}: expected an http(s) URL"))
+        raise _invalid(f"{url}: expected an http(s) URL")
     make_method = _METHODS.get(method.upper())
     if make_method is None:
-        raise Err(t.ToolError_InvalidInput(f"{method}: unsupported HTTP method"))
+        raise _invalid(f"{method}: unsupported HTTP method")
     if isinstance(body, str):
         body = body.encode()
+    # The length is always the body's own (a wrong one would fail the send).
     fields = [("user-agent", b"chitin-skill")]
-    fields += [(str(k).lower(), str(v).encode()) for k, v in (headers or {}).items()]
-    if body and not any(k == "content-length" for k, _ in fields):
-        # Sized, not chunked: what most servers expect.
+    fields += [(str(k).lower(), str(v).encode()) for k, v in (headers or {}).items()
+               if str(k).lower() != "content-length"]
+    if body is not None:
         fields.append(("content-length", str(len(body)).encode()))
     try:
         req = ht.OutgoingRequest(ht.Fields.from_list(fields))
     except Err as e:
-        raise _refused(f"a header was refused by the host: {e.value}")
-    req.set_method(make_method())
-    req.set_scheme(ht.Scheme_Https() if u.scheme == "https" else ht.Scheme_Http())
-    req.set_authority(u.netloc)
-    req.set_path_with_query((u.path or "/") + ("?" + u.query if u.query else ""))
+        if isinstance(e.value, ht.HeaderError_Forbidden):
+            raise _refused("a header was refused by the host (it is reserved, e.g. for a secret)")
+        raise _invalid(f"invalid header: {e.value}")
+    try:
+        req.set_method(make_method())
+        req.set_scheme(ht.Scheme_Https() if u.scheme == "https" else ht.Scheme_Http())
+        req.set_authority(u.netloc)
+        req.set_path_with_query((u.path or "/") + ("?" + u.query if u.query else ""))
+    except Err:
+        raise _invalid(f"{url}: not a valid request URL")
     out_body = req.body()
     try:
         future = outgoing_handler.handle(req, None)
     except Err as e:
-        raise _refused(f"{url}: refused by the host ({e.value})")
-    _send_body(out_body, body or b"")
-    future.subscribe().block()
+        if isinstance(e.value, ht.ErrorCode_HttpRequestDenied):
+            raise _refused(f"{url}: refused by the host")
+        raise _failed(f"{url}: {e.value}")
+    _send_body(out_body, body or b"", url)
+    with future.subscribe() as ready:
+        ready.block()
     result = future.get()
     if not isinstance(result, Ok) or not isinstance(result.value, Ok):
         err = result.value if isinstance(result, Ok) else result
         code = getattr(err, "value", err)
         if isinstance(code, ht.ErrorCode_HttpRequestDenied):
             raise _refused(f"{url}: refused by the host")
-        raise Err(t.ToolError_Failed(f"{url}: {code}"))
-    resp = result.value.value
-    return Response(resp.status(), resp.headers().entries(), _read_body(resp, max_bytes, url))
+        raise _failed(f"{url}: {code}")
+    with result.value.value as resp:
+        with resp.headers() as h:
+            entries = h.entries()
+        return Response(resp.status(), entries, _read_body(resp, max_bytes, url))
 
 
-def _send_body(out_body, data: bytes) -> None:
-    # The stream is a child of the body: drop it (the `with`) before finish.
-    with out_body.write() as stream:
-        for i in range(0, len(data), _CHUNK):
-            stream.blocking_write_and_flush(data[i:i + _CHUNK])
-    ht.OutgoingBody.finish(out_body, None)
+def _send_body(out_body, data: bytes, url: str) -> None:
+    try:
+        # The stream is a child of the body: drop it (the `with`) before finish.
+        with out_body.write() as stream:
+            for i in range(0, len(data), _CHUNK):
+                stream.blocking_write_and_flush(data[i:i + _CHUNK])
+        ht.OutgoingBody.finish(out_body, None)
+    except Err as e:
+        raise _failed(f"{url}: sending the body: {e.value}")
 
 
 def _read_body(resp, max_bytes: int, url: str) -> bytes:
-    body = resp.consume()
     out = bytearray()
-    with body.stream() as stream:
-        while True:
-            try:
-                out += stream.blocking_read(65536)
-            except Err as e:
-                if isinstance(e.value, streams.StreamError_Closed):
-                    break
-                raise Err(t.ToolError_Failed(f"{url}: reading the body: {e.value}"))
-            if len(out) > max_bytes:
-                raise Err(t.ToolError_Failed(f"{url}: response over {max_bytes} bytes"))
+    with resp.consume() as body:
+        with body.stream() as stream:
+            while True:
+                try:
+                    out += stream.blocking_read(65536)
+                except Err as e:
+                    if isinstance(e.value, streams.StreamError_Closed):
+                        break
+                    raise _failed(f"{url}: reading the body: {e.value}")
+                if len(out) > max_bytes:
+                    raise _failed(f"{url}: response over {max_bytes} bytes")
     return bytes(out)
