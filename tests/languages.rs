@@ -30,6 +30,21 @@ fn toolchain(rel: &str) -> PathBuf {
     p
 }
 
+/// `chitin ARGS` with the toolchains under target/toolchains.
+fn chitin_with_toolchains(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"));
+    cmd.args(args)
+        .env(
+            "CHITIN_COMPONENTIZE_PY",
+            toolchain("python/bin/componentize-py"),
+        )
+        .env(
+            "CHITIN_COMPONENTIZE_JS",
+            toolchain("js/node_modules/.bin/componentize-js"),
+        );
+    cmd
+}
+
 /// Build a skill project with the CLI, once per test binary.
 fn built(name: &str) -> LoadedSkill {
     static BUILT: OnceLock<std::sync::Mutex<HashMap<String, ()>>> = OnceLock::new();
@@ -37,17 +52,8 @@ fn built(name: &str) -> LoadedSkill {
     let mut done = lock.lock().unwrap();
     let dir = root().join("skills").join(name);
     if !done.contains_key(name) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
-            .args(["skill", "build"])
+        let out = chitin_with_toolchains(&["skill", "build"])
             .arg(&dir)
-            .env(
-                "CHITIN_COMPONENTIZE_PY",
-                toolchain("python/bin/componentize-py"),
-            )
-            .env(
-                "CHITIN_COMPONENTIZE_JS",
-                toolchain("js/node_modules/.bin/componentize-js"),
-            )
             .output()
             .unwrap();
         assert!(
@@ -288,18 +294,9 @@ fn a_new_project_builds_and_runs_in_every_language() {
     std::fs::create_dir(&cwd).unwrap();
     let cache = tmp.path().join("cache");
     let chitin = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
-            .args(args)
+        let out = chitin_with_toolchains(args)
             .current_dir(&cwd)
             .env("CHITIN_CACHE_DIR", &cache)
-            .env(
-                "CHITIN_COMPONENTIZE_PY",
-                toolchain("python/bin/componentize-py"),
-            )
-            .env(
-                "CHITIN_COMPONENTIZE_JS",
-                toolchain("js/node_modules/.bin/componentize-js"),
-            )
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
