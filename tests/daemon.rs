@@ -382,3 +382,72 @@ async fn a_turn_can_be_cancelled_through_the_api() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// Clients that connect and send nothing, or half a request header, are cut
+/// off at the header deadline; connections past the limit are closed at
+/// once; and the daemon answers real clients throughout and afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_excess_connections_cannot_pin_the_daemon() {
+    use chitin::daemon::listener::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+    use std::net::TcpStream;
+
+    let home = Home::new();
+    let daemon = DaemonProc::start(&home);
+    let mut idle: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+        .map(|i| {
+            let mut s = TcpStream::connect(&daemon.addr).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    let started = Instant::now();
+
+    // Every slot is taken: one more connection is closed without a reply.
+    let mut extra = TcpStream::connect(&daemon.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut buf = [0u8; 256];
+    match extra.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection past the limit was served: {other:?}"),
+    }
+
+    // The slow ones are closed at the deadline, with or without bytes sent.
+    for i in [0, MAX_CONNECTIONS - 1] {
+        let s = &mut idle[i];
+        s.set_read_timeout(Some(HEADER_READ_TIMEOUT * 3)).unwrap();
+        let mut reply = Vec::new();
+        let closed = s.read_to_end(&mut reply);
+        assert!(
+            closed.is_ok()
+                || closed
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "connection {i} still open after {:?}: {closed:?}",
+            started.elapsed()
+        );
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "{reply}"
+        );
+    }
+    assert!(
+        started.elapsed() >= HEADER_READ_TIMEOUT / 2,
+        "closed too early"
+    );
+
+    // Slots are free again: a real client is served.
+    drop(idle);
+    let (status, _) = daemon
+        .client(&daemon.token)
+        .call("GET", "/api/health", None)
+        .await;
+    assert_eq!(status, 200);
+}

@@ -1,10 +1,11 @@
 //! `chitin daemon`: the agent behind an authenticated HTTP API on loopback
-//! ([`auth`]), the API and web chat ([`api`]) and the running turns
-//! ([`turns`]). Shutdown cancels turns and waits for them to record their
+//! ([`auth`]), the API and web chat ([`api`]), connection limits
+//! ([`listener`]) and the running turns ([`turns`]). Shutdown cancels turns and waits for them to record their
 //! end, so the database is never left mid-turn.
 
 pub mod api;
 pub mod auth;
+pub mod listener;
 pub mod turns;
 
 use crate::agent::Agent;
@@ -106,22 +107,24 @@ impl Daemon {
         let guard = Arc::new(auth::Guard::new(self.opts.token.clone(), self.addr));
         let app = api::routes(turns.clone())
             .layer(axum::middleware::from_fn_with_state(guard, auth::check));
-        let turns_for_stop = turns.clone();
         let grace = self.opts.grace;
-        let stopping = async move {
-            stop.cancelled().await;
-            // Cancel turns first: their streams end, so connections can close.
-            if !turns_for_stop.shut_down(grace).await {
-                tracing::warn!("some turns did not finish within {grace:?}");
-            }
-        };
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(stopping)
-            .await;
+        let connections_stop = CancellationToken::new();
+        let serving = tokio::spawn(listener::serve(
+            self.listener,
+            app,
+            connections_stop.clone(),
+            grace,
+        ));
+        stop.cancelled().await;
+        // Cancel turns first: their streams end, so connections can close.
+        if !turns.shut_down(grace).await {
+            tracing::warn!("some turns did not finish within {grace:?}");
+        }
+        connections_stop.cancel();
+        if let Err(e) = serving.await {
+            tracing::warn!("the connection loop ended abnormally: {e}");
+        }
         let _ = std::fs::remove_file(&self.opts.state_file);
-        served.map_err(|source| DaemonError::Bind {
-            addr: self.addr,
-            source,
-        })
+        Ok(())
     }
 }
