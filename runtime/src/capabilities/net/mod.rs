@@ -1,6 +1,6 @@
 //! Outbound HTTP, enforced in one hook that every `wasi:http` request
 //! passes: the allow-list (scheme, host, port, `*.` wildcard), a per-call
-//! request cap, refusal of guest-set secret headers, then (in [`send`]) DNS
+//! request cap, refusal of guest-set secret headers, then (in `send`) DNS
 //! resolution with a check of every resolved address, a connection to the
 //! vetted address only (no second lookup to rebind), secret injection, and a
 //! response body capped in bytes with secrets redacted.
