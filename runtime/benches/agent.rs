@@ -117,11 +117,7 @@ impl Fixture {
         let loaded = self.host.load(&p).unwrap();
         let tools = rt.block_on(self.host.tools(&loaded)).unwrap();
         let grants = Grants {
-            fs: vec![FsGrant {
-                host: self.workspace.canonicalize().unwrap(),
-                guest: "/workspace".into(),
-                access: Access::ReadOnly,
-            }],
+            fs: vec![FsGrant::new(&self.workspace, "/workspace", Access::ReadOnly).unwrap()],
             ..Grants::default()
         };
         let mut tb = Toolbox::empty(self.host.clone(), self._tmp.path().join("secrets.json"));

@@ -13,6 +13,7 @@ mod common;
 
 use chitin::audit::Audit;
 use chitin::capabilities::Grants;
+use chitin::capabilities::descriptors::Descriptors;
 use chitin::capabilities::net::NetHooks;
 use chitin::skill::bindings::{Skill, SkillPre, chitin::skill::log};
 use chitin::{HostConfig, NoSecrets, SkillHost};
@@ -79,8 +80,8 @@ fn warm_calls(c: &mut Criterion) {
     let mut hosts = Vec::new();
     for (name, pooling) in [("chitin", true), ("chitin_on_demand", false)] {
         let host = SkillHost::new(HostConfig {
-            cache_dir: None,
             pooling,
+            ..HostConfig::default()
         })
         .unwrap();
         let skill = host.load(&component()).unwrap();
@@ -110,7 +111,14 @@ fn warm_calls(c: &mut Criterion) {
                         wasi: WasiCtx::builder().build(),
                         http: WasiHttpCtx::new(),
                         table: ResourceTable::new(),
-                        hooks: NetHooks::new(Vec::new(), Vec::new(), Audit::default(), 0, 0),
+                        hooks: NetHooks::new(
+                            Vec::new(),
+                            Vec::new(),
+                            Audit::default(),
+                            0,
+                            0,
+                            Descriptors::new(),
+                        ),
                     },
                 );
                 // Same engine as Chitin, so epoch interruption is on: give
@@ -163,8 +171,8 @@ fn cold_loads(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(6));
     let wasm = component();
     let uncached = SkillHost::new(HostConfig {
-        cache_dir: None,
         pooling: false,
+        ..HostConfig::default()
     })
     .unwrap();
     g.bench_function("compile", |b| b.iter(|| uncached.load(&wasm).unwrap()));
@@ -172,6 +180,7 @@ fn cold_loads(c: &mut Criterion) {
     let cached = SkillHost::new(HostConfig {
         cache_dir: Some(dir.path().to_path_buf()),
         pooling: false,
+        ..HostConfig::default()
     })
     .unwrap();
     cached.load(&wasm).unwrap();

@@ -166,7 +166,7 @@ fn main() {
         let cache = tempfile::tempdir().unwrap();
         let host = SkillHost::new(HostConfig {
             cache_dir: Some(cache.path().to_path_buf()),
-            pooling: true,
+            ..HostConfig::default()
         })
         .unwrap();
         let engine = host.engine().engine().clone();

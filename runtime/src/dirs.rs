@@ -89,4 +89,10 @@ impl ChitinDirs {
     pub fn component_cache(&self) -> PathBuf {
         self.cache.join("components")
     }
+
+    /// The key that authenticates compiled-cache entries (kept with the
+    /// config, apart from the cache it protects).
+    pub fn cache_key(&self) -> PathBuf {
+        self.config.join("cache.key")
+    }
 }

@@ -3,10 +3,12 @@
 //!
 //! The linker provides all of WASI p2 and `wasi:http` (Python and JS
 //! components import more than they use); what a call may actually do is
-//! decided by the per-call context: no preopens, no sockets, no env, and an
-//! HTTP hook that refuses anything not granted.
+//! decided by the per-call context: no sockets, no env, the filesystem
+//! guard (only the granted directories, see `capabilities::fs::guard`), and
+//! an HTTP hook that refuses anything not granted.
 
-use crate::capabilities::limits::EPOCH_TICK;
+use crate::capabilities::fs::guard::GuardedFs;
+use crate::capabilities::limits::{self, EPOCH_TICK};
 use crate::skill::bindings::chitin::skill::log;
 use crate::skill::state::CallState;
 use std::sync::Arc;
@@ -56,6 +58,9 @@ impl SkillEngine {
                 .total_memories(512)
                 .total_tables(1024)
                 .total_stacks(256)
+                .max_core_instances_per_component(limits::MAX_INSTANCES as u32)
+                .max_memories_per_component(limits::MAX_MEMORIES as u32)
+                .max_tables_per_component(limits::MAX_TABLES as u32)
                 .max_memory_size(crate::capabilities::limits::MAX.memory_mib as usize * 1024 * 1024)
                 .linear_memory_keep_resident(2 * 1024 * 1024)
                 .table_keep_resident(64 * 1024);
@@ -69,6 +74,14 @@ impl SkillEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+        // The filesystem goes through the guard instead of wasmtime's own host.
+        linker.allow_shadowing(true);
+        use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
+        types::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view)
+            .map_err(err)?;
+        preopens::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view)
+            .map_err(err)?;
+        linker.allow_shadowing(false);
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err)?;
         log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(err)?;
 

@@ -4,6 +4,7 @@
 
 use crate::cache::ComponentCache;
 use crate::capabilities::Grants;
+use crate::capabilities::fs::protected::ProtectedPaths;
 use crate::engine::{EngineError, SkillEngine};
 use crate::skill::call::{self, CallOutcome, SecretSource};
 use crate::skill::loader::{self, LoadError, LoadedSkill, SkillSource};
@@ -15,8 +16,14 @@ use std::path::{Path, PathBuf};
 pub struct HostConfig {
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// The key that authenticates cache entries (default `<cache_dir>/.key`;
+    /// keep it where no skill can be granted, e.g. the config directory).
+    pub cache_key_file: Option<PathBuf>,
     /// Use wasmtime's pooling instance allocator (see BENCHMARKS.md).
     pub pooling: bool,
+    /// Paths no skill may be granted (the host's own state). The cache
+    /// directory and key are always protected.
+    pub protected: Vec<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -25,7 +32,9 @@ impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
             cache_dir: None,
+            cache_key_file: None,
             pooling: true,
+            protected: Vec::new(),
         }
     }
 }
@@ -34,6 +43,7 @@ impl Default for HostConfig {
 pub struct SkillHost {
     engine: SkillEngine,
     cache: Option<ComponentCache>,
+    protected: ProtectedPaths,
 }
 
 impl SkillHost {
@@ -43,8 +53,33 @@ impl SkillHost {
         let cache = config
             .cache_dir
             .as_deref()
-            .map(|d| ComponentCache::new(d, engine.engine()));
-        Ok(SkillHost { engine, cache })
+            .map(|d| ComponentCache::new(d, config.cache_key_file.as_deref(), engine.engine()));
+        let protected = ProtectedPaths::new(
+            config
+                .protected
+                .into_iter()
+                .chain(config.cache_dir)
+                .chain(config.cache_key_file),
+        );
+        Ok(SkillHost {
+            engine,
+            cache,
+            protected,
+        })
+    }
+
+    /// What no grant may overlap; every call checks its grants against it.
+    pub fn protected(&self) -> &ProtectedPaths {
+        &self.protected
+    }
+
+    /// Refuse grants that overlap the host's own files (what install, `skill
+    /// grant` and `skill run` check up front; calls check it again).
+    pub fn check_grants(&self, grants: &Grants) -> Result<(), crate::capabilities::fs::FsError> {
+        grants
+            .fs
+            .iter()
+            .try_for_each(|g| g.check_protected(&self.protected))
     }
 
     /// The engine (for benchmarks and tools that need wasmtime directly).
@@ -81,6 +116,15 @@ impl SkillHost {
         tool: &str,
         input: &str,
     ) -> CallOutcome {
-        call::call(&self.engine, skill, grants, secrets, tool, input).await
+        call::call(
+            &self.engine,
+            &self.protected,
+            skill,
+            grants,
+            secrets,
+            tool,
+            input,
+        )
+        .await
     }
 }

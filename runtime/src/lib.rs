@@ -12,7 +12,7 @@
 //!     ├─ skill::loader   locate, compile, InstancePre
 //!     ├─ skill::tools    list-tools, validated
 //!     └─ skill::call     fresh Store per call, limits, typed outcome
-//!            └─ capabilities::{fs, net, secrets, limits, log}
+//!            └─ capabilities::{fs, net, secrets, limits, cpu, descriptors, log}
 //! ```
 
 pub mod agent;
@@ -28,6 +28,7 @@ pub mod package;
 pub mod provider;
 pub mod skill;
 pub mod store;
+pub mod text;
 pub mod tls;
 
 pub use audit::{AuditEvent, Capability, Decision};

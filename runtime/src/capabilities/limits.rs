@@ -1,5 +1,7 @@
-//! Per-call resource limits: memory, CPU (epoch ticks spent in WebAssembly),
-//! wall-clock time, output size and log volume.
+//! Per-call resource limits: memory (summed over every memory and table of
+//! the component), CPU (the thread CPU time of the call, host calls
+//! included), wall-clock time, output size, log volume, HTTP, and what the
+//! call may write to disk.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -27,6 +29,10 @@ pub struct Limits {
     pub http_requests: u32,
     /// Bytes of HTTP response bodies per call, in KiB.
     pub http_response_kib: u32,
+    /// Bytes the call may write into its read-write directories, in MiB.
+    pub disk_mib: u32,
+    /// Files, directories and links the call may create.
+    pub disk_files: u32,
 }
 
 impl Default for Limits {
@@ -39,6 +45,8 @@ impl Default for Limits {
             log_kib: 64,
             http_requests: 16,
             http_response_kib: 8 * 1024,
+            disk_mib: 64,
+            disk_files: 1000,
         }
     }
 }
@@ -52,6 +60,8 @@ pub const MAX: Limits = Limits {
     log_kib: 64 * 1024,
     http_requests: 10_000,
     http_response_kib: 1024 * 1024,
+    disk_mib: 1024 * 1024,
+    disk_files: 10_000_000,
 };
 
 impl Limits {
@@ -69,13 +79,25 @@ impl Limits {
                 self.http_response_kib,
                 MAX.http_response_kib,
             ),
+            ("disk_mib", self.disk_mib, MAX.disk_mib),
+            ("disk_files", self.disk_files, MAX.disk_files),
         ];
         fields.into_iter().find(|(_, v, max)| *v == 0 || v > max)
     }
 
-    /// CPU budget in epoch ticks.
+    /// CPU budget in epoch ticks (where thread CPU time cannot be read).
     pub fn cpu_ticks(&self) -> u64 {
         (u64::from(self.cpu_ms) / EPOCH_TICK.as_millis() as u64).max(1)
+    }
+
+    /// CPU budget in nanoseconds.
+    pub fn cpu_ns(&self) -> u64 {
+        u64::from(self.cpu_ms) * 1_000_000
+    }
+
+    /// Disk write budget in bytes.
+    pub fn disk_bytes(&self) -> u64 {
+        u64::from(self.disk_mib) * 1024 * 1024
     }
 
     /// Wall-clock budget.
@@ -108,6 +130,12 @@ pub enum LimitKind {
     Output,
     /// WebAssembly stack depth.
     Stack,
+    /// Bytes written to disk.
+    Disk,
+    /// Files created on disk.
+    DiskFiles,
+    /// Open files and connections.
+    Descriptors,
 }
 
 impl std::fmt::Display for LimitKind {
@@ -118,17 +146,36 @@ impl std::fmt::Display for LimitKind {
             LimitKind::Timeout => "timeout",
             LimitKind::Output => "output",
             LimitKind::Stack => "stack",
+            LimitKind::Disk => "disk",
+            LimitKind::DiskFiles => "disk-files",
+            LimitKind::Descriptors => "descriptors",
         })
     }
 }
 
-/// Memory/table limiter that remembers whether it refused growth, so a
-/// guest that aborts after a failed allocation is reported as a memory-limit
-/// hit rather than an anonymous trap.
+/// Most core instances, memories and tables one component may create per
+/// call. Real skills need few: a Rust or C skill has one memory, Python
+/// (componentize-py) and JavaScript (componentize-js) components a handful
+/// of core instances; beyond these a component is an attack.
+pub const MAX_INSTANCES: usize = 32;
+/// See [`MAX_INSTANCES`].
+pub const MAX_MEMORIES: usize = 8;
+/// See [`MAX_INSTANCES`].
+pub const MAX_TABLES: usize = 32;
+/// Table elements per call, summed over every table.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The call's memory budget, summed over every linear memory and table of
+/// every core instance (a component with many instances gets one budget,
+/// not one each). Remembers whether it refused growth, so a guest that
+/// aborts after a failed allocation is reported as a memory-limit hit
+/// rather than an anonymous trap.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     max_bytes: usize,
+    used_bytes: usize,
     max_table_elements: usize,
+    used_table_elements: usize,
     /// Set when a growth request was refused.
     pub hit: bool,
 }
@@ -138,45 +185,70 @@ impl MemoryLimiter {
     pub fn new(limits: &Limits) -> Self {
         MemoryLimiter {
             max_bytes: limits.memory_mib as usize * 1024 * 1024,
-            max_table_elements: 100_000,
+            used_bytes: 0,
+            max_table_elements: MAX_TABLE_ELEMENTS,
+            used_table_elements: 0,
             hit: false,
         }
+    }
+
+    /// Grow one of the summed counters from `current` to `desired`, if the
+    /// total stays within `max`.
+    fn grow(used: &mut usize, max: usize, current: usize, desired: usize, hit: &mut bool) -> bool {
+        let total = used
+            .saturating_sub(current)
+            .saturating_add(desired.max(current));
+        let ok = total <= max;
+        if ok {
+            *used = total;
+        } else {
+            *hit = true;
+        }
+        ok
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max_bytes;
-        self.hit |= !ok;
-        Ok(ok)
+        Ok(Self::grow(
+            &mut self.used_bytes,
+            self.max_bytes,
+            current,
+            desired,
+            &mut self.hit,
+        ))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max_table_elements;
-        self.hit |= !ok;
-        Ok(ok)
+        Ok(Self::grow(
+            &mut self.used_table_elements,
+            self.max_table_elements,
+            current,
+            desired,
+            &mut self.hit,
+        ))
     }
 
     fn instances(&self) -> usize {
-        64
+        MAX_INSTANCES
     }
 
     fn tables(&self) -> usize {
-        64
+        MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        16
+        MAX_MEMORIES
     }
 }
 
@@ -209,5 +281,23 @@ mod tests {
         assert!(!m.hit);
         assert!(!m.memory_growing(0, 1024 * 1024 + 1, None).unwrap_or(true));
         assert!(m.hit);
+    }
+
+    #[test]
+    fn memories_share_one_budget() {
+        let mib = 1024 * 1024;
+        let mut m = MemoryLimiter::new(&Limits {
+            memory_mib: 4,
+            ..Limits::default()
+        });
+        // Three memories of 1 MiB fit; a fourth growing to 2 MiB does not.
+        for _ in 0..3 {
+            assert!(m.memory_growing(0, mib, None).unwrap());
+        }
+        assert!(!m.memory_growing(0, 2 * mib, None).unwrap());
+        assert!(m.hit);
+        // Growing an existing memory counts only the difference.
+        assert!(m.memory_growing(mib, 2 * mib, None).unwrap());
+        assert!(!m.memory_growing(0, 1, None).unwrap());
     }
 }

@@ -1,9 +1,12 @@
 //! Capabilities a human grants to a skill, each its own module and each
-//! deny-by-default: [`fs`] (preopened directories), [`net`] (outbound HTTP),
-//! [`secrets`] (host-side injection, with [`redact`] scrubbing values from
-//! everything returned), [`limits`] (memory, CPU, time, output, logs), and
+//! deny-by-default: [`fs`] (preopened directories, disk quota), [`net`]
+//! (outbound HTTP), [`secrets`] (host-side injection, with [`redact`]
+//! scrubbing values from everything returned), [`limits`] (memory, CPU,
+//! time, output, logs), [`descriptors`] (open files and connections) and
 //! [`log`] (bounded skill logs).
 
+pub mod cpu;
+pub mod descriptors;
 pub mod fs;
 pub mod limits;
 pub mod log;

@@ -5,6 +5,9 @@
 /// What replaces a secret value wherever it is redacted.
 pub const REDACTED: &str = "[REDACTED]";
 
+/// The name a response header gets when its name carried a secret.
+pub const REDACTED_HEADER: &str = "x-chitin-redacted";
+
 /// Replaces secret values with [`REDACTED`].
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -46,6 +49,59 @@ impl Redactor {
             out = replace_all(&out, needle, REDACTED.as_bytes());
         }
         out
+    }
+
+    /// Whether `input` contains a secret, compared without ASCII case (for
+    /// header names, which arrive lowercased).
+    pub fn matches_ignoring_case(&self, input: &[u8]) -> bool {
+        self.needles.iter().any(|n| {
+            input
+                .windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n))
+        })
+    }
+
+    /// Redact a header map in place: values as [`Redactor::redact_bytes`],
+    /// and every header whose *name* carries a secret is renamed to
+    /// `x-chitin-redacted` (a name cannot hold `[REDACTED]`). Returns false
+    /// if a redacted value could not be re-encoded (that value is dropped).
+    pub fn redact_headers(&self, headers: &mut http::HeaderMap) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        if headers
+            .keys()
+            .any(|n| self.matches_ignoring_case(n.as_str().as_bytes()))
+        {
+            let old = std::mem::take(headers);
+            let mut name = None;
+            for (n, v) in old {
+                if let Some(n) = n {
+                    name = Some(if self.matches_ignoring_case(n.as_str().as_bytes()) {
+                        http::HeaderName::from_static(REDACTED_HEADER)
+                    } else {
+                        n
+                    });
+                }
+                if let Some(n) = &name {
+                    headers.append(n.clone(), v);
+                }
+            }
+        }
+        let mut ok = true;
+        for value in headers.values_mut() {
+            let clean = self.redact_bytes(value.as_bytes());
+            if clean != value.as_bytes() {
+                match http::HeaderValue::from_bytes(&clean) {
+                    Ok(v) => *value = v,
+                    Err(_) => {
+                        ok = false;
+                        *value = http::HeaderValue::from_static(REDACTED);
+                    }
+                }
+            }
+        }
+        ok
     }
 
     /// Redact a string.
@@ -144,6 +200,18 @@ mod tests {
         ] {
             assert_eq!(r.redact(text), "x [REDACTED] y", "{text}");
         }
+    }
+
+    #[test]
+    fn header_names_and_values_are_redacted() {
+        let r = Redactor::new(["Tok3nValue"]);
+        let mut h = http::HeaderMap::new();
+        h.insert("x-echo-tok3nvalue", http::HeaderValue::from_static("a"));
+        h.insert("x-plain", http::HeaderValue::from_static("Tok3nValue!"));
+        assert!(r.redact_headers(&mut h));
+        assert!(!h.keys().any(|k| k.as_str().contains("tok3n")), "{h:?}");
+        assert_eq!(h[REDACTED_HEADER], "a");
+        assert_eq!(h["x-plain"], "[REDACTED]!");
     }
 
     #[test]

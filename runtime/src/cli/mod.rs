@@ -134,6 +134,16 @@ impl Paths {
         }
     }
 
+    /// Everything of Chitin's own that no skill may be granted: config
+    /// (keys, trust store, secrets, token, cache key), data (install records,
+    /// sessions), the cache, and the secret store and cache wherever they are.
+    pub fn protected(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let dirs = self.dirs()?;
+        let mut out = vec![dirs.config, dirs.data, dirs.cache, self.secrets()?];
+        out.extend(self.cache_dir.clone());
+        Ok(out)
+    }
+
     /// The secret store file.
     pub fn secrets(&self) -> anyhow::Result<PathBuf> {
         match &self.secrets_file {

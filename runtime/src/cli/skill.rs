@@ -103,6 +103,8 @@ pub enum SkillCommand {
 pub fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
     Ok(SkillHost::new(HostConfig {
         cache_dir: paths.cache()?,
+        cache_key_file: Some(paths.dirs()?.cache_key()),
+        protected: paths.protected()?,
         ..HostConfig::default()
     })?)
 }

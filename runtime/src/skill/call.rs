@@ -8,7 +8,12 @@ use super::loader::LoadedSkill;
 use super::state::CallState;
 use crate::audit::{Audit, AuditEvent, Capability};
 use crate::capabilities::Grants;
-use crate::capabilities::fs;
+use crate::capabilities::cpu::{CpuMeter, Metered};
+use crate::capabilities::descriptors::Descriptors;
+use crate::capabilities::fs::guard::FsGuard;
+use crate::capabilities::fs::protected::ProtectedPaths;
+use crate::capabilities::fs::quota::{DiskBudget, QuotaKind};
+use crate::capabilities::fs::{self, FsError};
 use crate::capabilities::limits::{LimitKind, MemoryLimiter};
 use crate::capabilities::log::{LogLine, LogSink};
 use crate::capabilities::net::NetHooks;
@@ -220,6 +225,7 @@ fn redact_error(e: CallError, r: &Redactor) -> CallError {
 /// Build the store for one call: only what `grants` allow.
 fn new_store(
     engine: &SkillEngine,
+    protected: &ProtectedPaths,
     grants: &Grants,
     secrets: Vec<InjectedSecret>,
     redactor: &Redactor,
@@ -234,20 +240,26 @@ fn new_store(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
-    fs::apply(&grants.fs, &mut wasi).map_err(|e| CallError::Host(e.to_string()))?;
-    for g in &grants.fs {
-        audit.allow(
-            Capability::Fs,
-            format!("{} -> {}", g.guest, g.host.display()),
-            format!("{} mount granted", g.access),
-        );
+    let preopens = fs::prepare(&grants.fs, protected, audit).map_err(|e| match e {
+        FsError::Swapped { .. } | FsError::Protected { .. } => CallError::Denied(e.to_string()),
+        other => CallError::Host(other.to_string()),
+    })?;
+    let descriptors = Descriptors::new();
+    for (dir, _) in &preopens {
+        descriptors.opened(&dir.dir);
     }
+    let disk = DiskBudget::new(
+        limits.disk_bytes(),
+        u64::from(limits.disk_files),
+        audit.clone(),
+    );
     let net = NetHooks::new(
         grants.net.clone(),
         secrets,
         audit.clone(),
         limits.http_requests,
         u64::from(limits.http_response_kib) * 1024,
+        descriptors.clone(),
     );
     // Host-side memory a guest can pin through resources is bounded: at most
     // MAX_RESOURCES handles, and HTTP header maps of at most MAX_FIELDS_BYTES.
@@ -260,20 +272,17 @@ fn new_store(
         http,
         table,
         net,
+        fs: FsGuard::new(preopens, disk, descriptors, audit.clone()),
+        fs_ctx: Default::default(),
         limiter: MemoryLimiter::new(&limits),
         logs,
-        cpu_ticks: 0,
-        cpu_budget: limits.cpu_ticks(),
-        cpu_hit: false,
+        cpu: CpuMeter::new(limits.cpu_ns(), limits.cpu_ticks()),
     };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut ctx| {
-        let s = ctx.data_mut();
-        s.cpu_ticks += 1;
-        if s.cpu_ticks > s.cpu_budget {
-            s.cpu_hit = true;
+    store.epoch_deadline_callback(|ctx| {
+        if ctx.data().cpu.over_budget() {
             return Err(wasmtime::format_err!("cpu limit exceeded"));
         }
         // Yield so the wall-clock timeout can fire even in a busy loop.
@@ -288,12 +297,33 @@ pub(crate) fn new_store_for_describe(
     grants: &Grants,
     audit: &Audit,
 ) -> Result<Store<CallState>, CallError> {
-    new_store(engine, grants, Vec::new(), &Redactor::default(), audit)
+    new_store(
+        engine,
+        &ProtectedPaths::none(),
+        grants,
+        Vec::new(),
+        &Redactor::default(),
+        audit,
+    )
+}
+
+/// Cap a message the skill controls at the call's output limit.
+fn cap_error(e: CallError, max: usize) -> CallError {
+    let cap = |m: String| crate::text::cap(&m, max).into_owned();
+    match e {
+        CallError::UnknownTool(m) => CallError::UnknownTool(cap(m)),
+        CallError::InvalidInput(m) => CallError::InvalidInput(cap(m)),
+        CallError::Denied(m) => CallError::Denied(cap(m)),
+        CallError::Failed(m) => CallError::Failed(cap(m)),
+        CallError::Trap(m) => CallError::Trap(cap(m)),
+        other => other,
+    }
 }
 
 /// Run `tool` of `skill` with `input` under `grants`.
 pub async fn call(
     engine: &SkillEngine,
+    protected: &ProtectedPaths,
     skill: &LoadedSkill,
     grants: &Grants,
     secrets: &dyn SecretSource,
@@ -308,7 +338,7 @@ pub async fn call(
     let ungranted = ungranted(skill, grants);
     let limits = grants.limits;
 
-    let mut store = match new_store(engine, grants, injected, &redactor, &audit) {
+    let mut store = match new_store(engine, protected, grants, injected, &redactor, &audit) {
         Ok(s) => s,
         Err(e) => {
             return CallOutcome {
@@ -323,6 +353,7 @@ pub async fn call(
         }
     };
 
+    let meter = store.data().cpu.clone();
     let mut instantiated = false;
     let run = async {
         let instance = skill.pre.instantiate_async(&mut store).await?;
@@ -332,9 +363,12 @@ pub async fn call(
             .call_call(&mut store, tool, input)
             .await
     };
-    let raw = tokio::time::timeout(limits.timeout(), run).await;
+    let raw = tokio::time::timeout(limits.timeout(), Metered::new(meter, run)).await;
 
     let state = store.data();
+    let disk_hit = state.fs.disk.hit();
+    let descriptors_refused = state.fs.descriptors.refused();
+    let failed = !matches!(raw, Ok(Ok(Ok(_))));
     let (limit, result) = match raw {
         Err(_) => (
             Some(LimitKind::Timeout),
@@ -343,16 +377,13 @@ pub async fn call(
                 limits.timeout_ms
             )),
         ),
-        Ok(Err(e)) if state.cpu_hit => {
-            let _ = e;
-            (
+        Ok(Err(_)) if state.cpu.hit() => (
                 Some(LimitKind::Cpu),
                 Err(format!(
                     "the skill used more than {} ms of CPU (cpu limit)",
                     limits.cpu_ms
                 )),
-            )
-        }
+            ),
         Ok(Err(_)) if state.limiter.hit => (
             Some(LimitKind::Memory),
             Err(format!(
@@ -363,6 +394,28 @@ pub async fn call(
         Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => (
             Some(LimitKind::Stack),
             Err("the skill overflowed its stack (recursion too deep)".to_string()),
+        ),
+        // A failure after the host refused disk or descriptors is that limit.
+        _ if failed && disk_hit == Some(QuotaKind::Bytes) => (
+            Some(LimitKind::Disk),
+            Err(format!(
+                "the skill tried to write more than {} MiB to its directories (disk quota)",
+                limits.disk_mib
+            )),
+        ),
+        _ if failed && disk_hit == Some(QuotaKind::Files) => (
+            Some(LimitKind::DiskFiles),
+            Err(format!(
+                "the skill tried to create more than {} files (disk quota)",
+                limits.disk_files
+            )),
+        ),
+        _ if failed && descriptors_refused => (
+            Some(LimitKind::Descriptors),
+            Err(format!(
+                "the skill tried to hold more than {} files and connections open at once (descriptor limit)",
+                crate::capabilities::descriptors::PER_CALL
+            )),
         ),
         Ok(Err(e)) if !instantiated => {
             tracing::warn!("cannot instantiate skill {}: {e:?}", skill.name);
@@ -393,7 +446,13 @@ pub async fn call(
     };
     let result = match result {
         Err(limit_message) => {
-            if let Some(kind) = limit {
+            // Disk and descriptor refusals were audited when they happened.
+            if let Some(kind) = limit.filter(|k| {
+                !matches!(
+                    k,
+                    LimitKind::Disk | LimitKind::DiskFiles | LimitKind::Descriptors
+                )
+            }) {
                 audit.deny(
                     Capability::Limit,
                     kind.to_string(),
@@ -406,7 +465,10 @@ pub async fn call(
             Err(CallError::Limit(limit_message))
         }
         Ok(Ok(out)) => Ok(redactor.redact(&out)),
-        Ok(Err(e)) => Err(redact_error(e, &redactor)),
+        Ok(Err(e)) => Err(cap_error(
+            redact_error(e, &redactor),
+            limits.output_bytes(),
+        )),
     };
     let (logs, logs_dropped) = store.data().logs.take();
     drop(store);

@@ -210,6 +210,44 @@ impl Manifest {
         if s.publisher.trim().is_empty() {
             return bad("skill.publisher".into(), "must not be empty".into());
         }
+        // Text the host shows as part of its own review: one plain line each.
+        let mut texts = vec![
+            ("skill.description".to_string(), s.description.as_str(), 1024),
+            ("skill.publisher".to_string(), s.publisher.as_str(), 128),
+        ];
+        if let Some(c) = &s.component {
+            texts.push(("skill.component".into(), c.as_str(), 1024));
+        }
+        for (i, fs) in self.capabilities.fs.iter().enumerate() {
+            if let Some(h) = &fs.host {
+                texts.push((format!("capabilities.fs[{i}].host"), h.as_str(), 1024));
+            }
+            if let Some(w) = &fs.why {
+                texts.push((format!("capabilities.fs[{i}].why"), w.as_str(), 1024));
+            }
+        }
+        for (i, n) in self.capabilities.net.iter().enumerate() {
+            if let Some(w) = &n.why {
+                texts.push((format!("capabilities.net[{i}].why"), w.as_str(), 1024));
+            }
+        }
+        for (i, sec) in self.capabilities.secrets.iter().enumerate() {
+            texts.push((format!("capabilities.secrets[{i}].prefix"), sec.prefix.as_str(), 256));
+        }
+        for (key, text, max) in texts {
+            if let Some(c) = crate::text::find_control(text, false) {
+                return bad(
+                    key,
+                    format!(
+                        "contains the control or formatting character {}; use plain text",
+                        c.escape_unicode()
+                    ),
+                );
+            }
+            if text.len() > max {
+                return bad(key, format!("is longer than {max} bytes"));
+            }
+        }
         match semver::Version::parse(&s.contract) {
             Err(e) => {
                 return bad(
@@ -387,6 +425,26 @@ memory_mib = 32
             ),
             (("memory_mib = 32", "memory_mib = 0"), "limits.memory_mib"),
             (("memory_mib = 32", "memory = 32"), "memory"),
+            (
+                ("guest = \"/workspace\"", "guest = \"/w\\u001b[8m\""),
+                "capabilities.fs[0].guest",
+            ),
+            (
+                ("description = \"GitHub\"", "description = \"Git\\u001b[2KHub\""),
+                "skill.description",
+            ),
+            (
+                ("description = \"GitHub\"", "description = \"Git\\u202eHub\""),
+                "skill.description",
+            ),
+            (
+                ("publisher = \"chitin\"", "publisher = \"chi\\ntin\""),
+                "skill.publisher",
+            ),
+            (
+                ("prefix = \"Bearer \"", "prefix = \"Bearer\\r\""),
+                "capabilities.secrets[0].prefix",
+            ),
             (
                 (
                     "publisher = \"chitin\"",

@@ -1,11 +1,16 @@
-//! The per-call store state: the WASI context built from the grants, the
-//! network hooks, the memory limiter, the CPU meter and the log sink.
+//! The per-call store state: what each capability prepared for this call
+//! (WASI context without preopens, the filesystem guard, the network hooks),
+//! the memory limiter, the CPU meter and the log sink.
 
 use super::bindings::chitin::skill::log;
+use crate::capabilities::cpu::CpuMeter;
+use crate::capabilities::fs::guard::{FsGuard, FsView};
 use crate::capabilities::limits::MemoryLimiter;
 use crate::capabilities::log::LogSink;
 use crate::capabilities::net::NetHooks;
+use std::sync::Arc;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::filesystem::{WasiFilesystemCtx, WasiFilesystemCtxView};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -15,12 +20,25 @@ pub struct CallState {
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     pub(crate) net: NetHooks,
+    pub(crate) fs: FsGuard,
+    /// wasmtime's filesystem context (no preopens: the guard serves them).
+    pub(crate) fs_ctx: WasiFilesystemCtx,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: LogSink,
-    /// Epoch ticks observed while executing WebAssembly.
-    pub(crate) cpu_ticks: u64,
-    pub(crate) cpu_budget: u64,
-    pub(crate) cpu_hit: bool,
+    pub(crate) cpu: Arc<CpuMeter>,
+}
+
+impl CallState {
+    /// The guarded filesystem view the linker hands to `wasi:filesystem`.
+    pub(crate) fn fs_view(&mut self) -> FsView<'_> {
+        FsView {
+            inner: WasiFilesystemCtxView {
+                ctx: &mut self.fs_ctx,
+                table: &mut self.table,
+            },
+            guard: &mut self.fs,
+        }
+    }
 }
 
 impl WasiView for CallState {

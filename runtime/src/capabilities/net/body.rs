@@ -76,14 +76,8 @@ impl Body for GuardedBody {
                 // Trailers: redact their values too.
                 Err(frame) => match frame.into_trailers() {
                     Ok(mut trailers) => {
-                        for value in trailers.values_mut() {
-                            let clean = this.redact.redactor().redact_bytes(value.as_bytes());
-                            if clean != value.as_bytes()
-                                && let Ok(v) = http::HeaderValue::from_bytes(&clean)
-                            {
-                                *value = v;
-                            }
-                        }
+                        // Values that cannot be re-encoded are dropped by the redactor.
+                        this.redact.redactor().redact_headers(&mut trailers);
                         Poll::Ready(Some(Ok(Frame::trailers(trailers))))
                     }
                     Err(other) => Poll::Ready(Some(Ok(other))),

@@ -2,7 +2,11 @@
 //! address itself (an IP literal or localhost): only
 //! public unicast ones. Loopback, private, link-local (cloud metadata),
 //! unspecified, shared, multicast and reserved ranges are refused, including
-//! when hidden in IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6 forms.
+//! when hidden in IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6 forms;
+//! IPv6 ranges that only a local translator or network gives meaning to
+//! (local-use NAT64, SIIT-translated, discard, IETF protocol assignments such
+//! as Teredo, documentation, unique-local, link- and site-local, multicast)
+//! are refused outright.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -80,7 +84,22 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     {
         return Some(r);
     }
-    if (s[0] & 0xfe00) == 0xfc00 {
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // 64:ff9b:1::/48 (RFC 8215): a local translator decides where it goes.
+        Some("local-use NAT64 address")
+    } else if s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0 {
+        // ::ffff:0:0:0/96 (RFC 2765 SIIT): IPv4-translated, meaningful only to a translator.
+        Some("IPv4-translated (SIIT) address")
+    } else if s[0] == 0x100 && s[1..4] == [0, 0, 0] {
+        Some("discard-only address")
+    } else if s[0] == 0x2001 && s[1] < 0x200 {
+        // 2001::/23: Teredo, benchmarking, ORCHID and other protocol assignments.
+        Some("IETF protocol-assignment address (Teredo, benchmarking ...)")
+    } else if s[0] == 0x3fff && s[1] < 0x1000 {
+        Some("documentation address")
+    } else if s[0] == 0x5f00 {
+        Some("segment-routing address")
+    } else if (s[0] & 0xfe00) == 0xfc00 {
         Some("unique-local (private) address")
     } else if (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xffc0) == 0xfec0 {
         Some("link-local address")
@@ -120,6 +139,18 @@ mod tests {
             ("fd00::1", false),
             ("fe80::1", false),
             ("ff02::1", false),
+            ("64:ff9b:1::a00:1", false),
+            ("64:ff9b:1:ffff::808:808", false),
+            ("::ffff:0:7f00:1", false),
+            ("::ffff:0:808:808", false),
+            ("100::1", false),
+            ("2001::1", false),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", false),
+            ("2001:2::1", false),
+            ("3fff::1", false),
+            ("5f00::1", false),
+            ("64:ff9b::808:808", true),
+            ("2001:4860:4860::8888", true),
             ("8.8.8.8", true),
             ("140.82.112.6", true),
             ("2606:4700::1111", true),

@@ -14,6 +14,7 @@ pub mod rules;
 mod send;
 
 use crate::audit::{Audit, Capability};
+use crate::capabilities::descriptors::Descriptors;
 use crate::capabilities::redact::Redactor;
 use crate::capabilities::secrets::InjectedSecret;
 use http::HeaderName;
@@ -37,6 +38,7 @@ pub struct NetHooks {
     max_requests: u32,
     requests: u32,
     response_budget: Arc<AtomicI64>,
+    descriptors: Arc<Descriptors>,
 }
 
 /// A request that passed the synchronous checks, ready to resolve and send.
@@ -64,13 +66,15 @@ type SendFuture = Box<
 >;
 
 impl NetHooks {
-    /// Hooks enforcing `rules` and injecting `secrets`, with per-call caps.
+    /// Hooks enforcing `rules` and injecting `secrets`, with per-call caps;
+    /// each open connection counts against `descriptors`.
     pub fn new(
         rules: Vec<NetRule>,
         secrets: Vec<InjectedSecret>,
         audit: Audit,
         max_requests: u32,
         max_response_bytes: u64,
+        descriptors: Arc<Descriptors>,
     ) -> Self {
         let redactor = Redactor::new(secrets.iter().map(|s| s.value.as_str()));
         NetHooks {
@@ -83,6 +87,7 @@ impl NetHooks {
             response_budget: Arc::new(AtomicI64::new(
                 i64::try_from(max_response_bytes).unwrap_or(i64::MAX),
             )),
+            descriptors,
         }
     }
 
@@ -231,14 +236,26 @@ impl WasiHttpHooks for NetHooks {
     ) -> SendFuture {
         match self.check(&request) {
             Err(e) => Box::new(async move { Err(e) }),
-            Ok(plan) => Box::new(send::send(
-                plan,
-                request,
-                options,
-                self.audit.clone(),
-                self.redactor.clone(),
-                self.response_budget.clone(),
-            )),
+            Ok(plan) => match self.descriptors.connection() {
+                Err(refusal) => {
+                    let e = self.deny(
+                        Capability::Limit,
+                        &plan.display,
+                        refusal.to_string(),
+                        Some("drop responses the skill no longer needs".into()),
+                    );
+                    Box::new(async move { Err(e) })
+                }
+                Ok(permit) => Box::new(send::send(
+                    plan,
+                    request,
+                    options,
+                    self.audit.clone(),
+                    self.redactor.clone(),
+                    self.response_budget.clone(),
+                    permit,
+                )),
+            },
         }
     }
 }

@@ -64,7 +64,7 @@ impl NetRule {
     /// ```
     pub fn parse(entry: &str) -> Result<Self, RuleError> {
         let err = |why| RuleError {
-            entry: entry.to_string(),
+            entry: crate::text::one_line(entry, 200),
             why,
         };
         let (scheme, rest) = match entry.split_once("://") {
@@ -102,6 +102,14 @@ impl NetRule {
             ),
         };
         let host = normalize_host(&host);
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '*' | ':'))
+        {
+            return Err(err(
+                "a host is letters, digits, `-`, `.` and `_` (IDNs in punycode), or an IP address",
+            ));
+        }
         let host = if host == "*" {
             HostPattern::Any
         } else if let Some(domain) = host.strip_prefix("*.") {

@@ -6,6 +6,7 @@ use super::Plan;
 use super::body::GuardedBody;
 use super::ip::non_public_reason;
 use crate::audit::{Audit, Capability};
+use crate::capabilities::descriptors::Permit;
 use crate::capabilities::redact::Redactor;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -71,15 +72,19 @@ type Connection = (
     wasmtime_wasi::runtime::AbortOnDropJoinHandle<Result<(), HttpError>>,
 );
 
-/// HTTP/1 over `io`; the connection task is aborted when its handle drops.
-async fn handshake<S>(io: S) -> Result<Connection, HttpError>
+/// HTTP/1 over `io`; the connection task is aborted when its handle drops,
+/// and holds the call's descriptor `permit` while it lives.
+async fn handshake<S>(io: S, permit: Permit) -> Result<Connection, HttpError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     Ok((
         sender,
-        wasmtime_wasi::runtime::spawn(async move { conn.await.map_err(HttpError::from) }),
+        wasmtime_wasi::runtime::spawn(async move {
+            let _permit = permit;
+            conn.await.map_err(HttpError::from)
+        }),
     ))
 }
 
@@ -90,6 +95,7 @@ pub(crate) async fn send(
     audit: Audit,
     redactor: Redactor,
     budget: Arc<AtomicI64>,
+    permit: Permit,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
     let ips = resolve(&plan).await?;
     let addr = vet(&plan, &ips, &audit)?;
@@ -145,9 +151,9 @@ pub(crate) async fn send(
             .connect(name, tcp)
             .await
             .map_err(HttpError::Tls)?;
-        handshake(tls).await?
+        handshake(tls, permit).await?
     } else {
-        handshake(tcp).await?
+        handshake(tcp, permit).await?
     };
 
     let resp = tokio::time::timeout(first_byte_timeout, sender.send_request(req))
@@ -161,7 +167,7 @@ pub(crate) async fn send(
             &plan.display,
             format!(
                 "redirect to {} (not followed by the host; a new request is checked again)",
-                String::from_utf8_lossy(location.as_bytes())
+                redactor.redact(&String::from_utf8_lossy(location.as_bytes()))
             ),
         );
     }
@@ -179,14 +185,8 @@ pub(crate) async fn send(
         );
         return Err(HttpError::HttpResponseContentCoding(None));
     }
-    if !redactor.is_empty() {
-        for value in parts.headers.values_mut() {
-            let clean = redactor.redact_bytes(value.as_bytes());
-            if clean != value.as_bytes() {
-                *value = http::HeaderValue::from_bytes(&clean)
-                    .map_err(|_| HttpError::HttpProtocolError)?;
-            }
-        }
+    if !redactor.redact_headers(&mut parts.headers) {
+        return Err(HttpError::HttpProtocolError);
     }
     let body =
         GuardedBody::new(incoming, redactor, budget, audit, plan.display.clone()).boxed_unsync();

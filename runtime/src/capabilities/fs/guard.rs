@@ -1,0 +1,457 @@
+//! The `wasi:filesystem` host a skill gets: wasmtime-wasi's implementation
+//! (paths confined to each preopen, read-only mounts enforced) behind one
+//! guard that adds what a hostile skill needs refused:
+//!
+//! - the preopens are the directories opened as granted (see
+//!   [`super::open`]), never reopened by path during the call;
+//! - only regular files and directories can be opened: a FIFO, socket or
+//!   device would block a host thread in `open` (or worse);
+//! - at most [`descriptors::PER_CALL`] files open at once;
+//! - writes and creations spend the call's disk budget ([`super::quota`]).
+
+use super::quota::{DiskBudget, QuotaExceeded, QuotaStream};
+use crate::audit::{Audit, Capability};
+use crate::capabilities::descriptors::Descriptors;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Resource};
+use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
+use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream,
+};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
+
+/// The filesystem side of one call.
+pub struct FsGuard {
+    pub(crate) preopens: Vec<(Dir, String)>,
+    pub(crate) disk: Arc<DiskBudget>,
+    pub(crate) descriptors: Arc<Descriptors>,
+    audit: Audit,
+}
+
+impl FsGuard {
+    /// A guard serving `preopens`, spending `disk` and counting into
+    /// `descriptors`.
+    pub fn new(
+        preopens: Vec<(Dir, String)>,
+        disk: Arc<DiskBudget>,
+        descriptors: Arc<Descriptors>,
+        audit: Audit,
+    ) -> Self {
+        FsGuard {
+            preopens,
+            disk,
+            descriptors,
+            audit,
+        }
+    }
+}
+
+/// [`HasData`] marker linking the guard into the linker.
+pub struct GuardedFs;
+
+impl HasData for GuardedFs {
+    type Data<'a> = FsView<'a>;
+}
+
+/// The guard with wasmtime's view of the call's resources.
+pub struct FsView<'a> {
+    /// wasmtime-wasi's implementation, over the call's resource table.
+    pub inner: WasiFilesystemCtxView<'a>,
+    /// What the guard adds.
+    pub guard: &'a mut FsGuard,
+}
+
+fn borrow(fd: &Resource<types::Descriptor>) -> Resource<types::Descriptor> {
+    Resource::new_borrow(fd.rep())
+}
+
+fn quota(e: QuotaExceeded) -> FsError {
+    let _ = e;
+    ErrorCode::Quota.into()
+}
+
+/// What kind of object an open would reach, when it must not be opened.
+fn unopenable(t: DescriptorType) -> Option<&'static str> {
+    match t {
+        DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink => {
+            None
+        }
+        DescriptorType::Fifo => Some("a FIFO (named pipe)"),
+        DescriptorType::Socket => Some("a socket"),
+        DescriptorType::CharacterDevice => Some("a character device"),
+        DescriptorType::BlockDevice => Some("a block device"),
+        DescriptorType::Unknown => Some("a special file"),
+    }
+}
+
+impl FsView<'_> {
+    fn shown(path: &str) -> String {
+        crate::text::cap(path, 256).into_owned()
+    }
+
+    fn writable_file(&mut self, fd: &Resource<types::Descriptor>) -> bool {
+        matches!(
+            self.inner.table.get(fd),
+            Ok(Descriptor::File(f)) if !f.perms.write_not_permitted()
+        )
+    }
+
+    fn writable_dir(&mut self, fd: &Resource<types::Descriptor>) -> bool {
+        matches!(
+            self.inner.table.get(fd),
+            Ok(Descriptor::Dir(d)) if !d.perms.write_not_permitted()
+        )
+    }
+
+    fn refuse_descriptor(&self, path: &str, why: String) -> FsError {
+        self.guard.audit.deny(
+            Capability::Limit,
+            format!("open {}", Self::shown(path)),
+            why,
+            Some("close files the skill no longer needs".into()),
+        );
+        ErrorCode::InsufficientMemory.into()
+    }
+}
+
+impl preopens::Host for FsView<'_> {
+    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+        let mut out = Vec::with_capacity(self.guard.preopens.len());
+        for (dir, name) in &self.guard.preopens {
+            out.push((self.inner.table.push(Descriptor::Dir(dir.clone()))?, name.clone()));
+        }
+        Ok(out)
+    }
+}
+
+impl types::Host for FsView<'_> {
+    fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<ErrorCode> {
+        types::Host::convert_error_code(&mut self.inner, err)
+    }
+
+    fn filesystem_error_code(
+        &mut self,
+        err: Resource<wasmtime::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        if self
+            .inner
+            .table
+            .get(&err)?
+            .downcast_ref::<QuotaExceeded>()
+            .is_some()
+        {
+            return Ok(Some(ErrorCode::Quota));
+        }
+        types::Host::filesystem_error_code(&mut self.inner, err)
+    }
+}
+
+impl HostDescriptor for FsView<'_> {
+    async fn advise(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        offset: types::Filesize,
+        len: types::Filesize,
+        advice: types::Advice,
+    ) -> FsResult<()> {
+        HostDescriptor::advise(&mut self.inner, fd, offset, len, advice).await
+    }
+
+    async fn sync_data(&mut self, fd: Resource<types::Descriptor>) -> FsResult<()> {
+        HostDescriptor::sync_data(&mut self.inner, fd).await
+    }
+
+    async fn get_flags(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+    ) -> FsResult<types::DescriptorFlags> {
+        HostDescriptor::get_flags(&mut self.inner, fd).await
+    }
+
+    async fn get_type(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+    ) -> FsResult<types::DescriptorType> {
+        HostDescriptor::get_type(&mut self.inner, fd).await
+    }
+
+    async fn set_size(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        size: types::Filesize,
+    ) -> FsResult<()> {
+        if self.writable_file(&fd) {
+            let now = HostDescriptor::stat(&mut self.inner, borrow(&fd)).await?.size;
+            if size > now {
+                self.guard.disk.write(size - now).map_err(quota)?;
+            }
+        }
+        HostDescriptor::set_size(&mut self.inner, fd, size).await
+    }
+
+    async fn set_times(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        atim: types::NewTimestamp,
+        mtim: types::NewTimestamp,
+    ) -> FsResult<()> {
+        HostDescriptor::set_times(&mut self.inner, fd, atim, mtim).await
+    }
+
+    async fn read(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        len: types::Filesize,
+        offset: types::Filesize,
+    ) -> FsResult<(Vec<u8>, bool)> {
+        HostDescriptor::read(&mut self.inner, fd, len, offset).await
+    }
+
+    async fn write(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        buf: Vec<u8>,
+        offset: types::Filesize,
+    ) -> FsResult<types::Filesize> {
+        if self.writable_file(&fd) {
+            self.guard.disk.write(buf.len() as u64).map_err(quota)?;
+        }
+        HostDescriptor::write(&mut self.inner, fd, buf, offset).await
+    }
+
+    async fn read_directory(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+    ) -> FsResult<Resource<types::DirectoryEntryStream>> {
+        HostDescriptor::read_directory(&mut self.inner, fd).await
+    }
+
+    async fn sync(&mut self, fd: Resource<types::Descriptor>) -> FsResult<()> {
+        HostDescriptor::sync(&mut self.inner, fd).await
+    }
+
+    async fn create_directory_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path: String,
+    ) -> FsResult<()> {
+        if self.writable_dir(&fd) {
+            self.guard.disk.create().map_err(quota)?;
+        }
+        HostDescriptor::create_directory_at(&mut self.inner, fd, path).await
+    }
+
+    async fn stat(&mut self, fd: Resource<types::Descriptor>) -> FsResult<types::DescriptorStat> {
+        HostDescriptor::stat(&mut self.inner, fd).await
+    }
+
+    async fn stat_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+    ) -> FsResult<types::DescriptorStat> {
+        HostDescriptor::stat_at(&mut self.inner, fd, path_flags, path).await
+    }
+
+    async fn set_times_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+        atim: types::NewTimestamp,
+        mtim: types::NewTimestamp,
+    ) -> FsResult<()> {
+        HostDescriptor::set_times_at(&mut self.inner, fd, path_flags, path, atim, mtim).await
+    }
+
+    async fn link_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        old_path_flags: types::PathFlags,
+        old_path: String,
+        new_descriptor: Resource<types::Descriptor>,
+        new_path: String,
+    ) -> FsResult<()> {
+        if self.writable_dir(&new_descriptor) {
+            self.guard.disk.create().map_err(quota)?;
+        }
+        HostDescriptor::link_at(
+            &mut self.inner,
+            fd,
+            old_path_flags,
+            old_path,
+            new_descriptor,
+            new_path,
+        )
+        .await
+    }
+
+    async fn open_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+        oflags: types::OpenFlags,
+        flags: types::DescriptorFlags,
+    ) -> FsResult<Resource<types::Descriptor>> {
+        // Look before opening: open(2) on a FIFO blocks until a writer
+        // appears, pinning a host thread past the call's timeout.
+        let creates = oflags.contains(types::OpenFlags::CREATE);
+        let target =
+            HostDescriptor::stat_at(&mut self.inner, borrow(&fd), path_flags, path.clone()).await;
+        let new_file = match target {
+            Ok(stat) => {
+                if let Some(what) = unopenable(stat.type_) {
+                    self.guard.audit.deny(
+                        Capability::Fs,
+                        format!("open {}", Self::shown(&path)),
+                        format!(
+                            "it is {what}; only regular files and directories can be opened (opening it could block the host)"
+                        ),
+                        None,
+                    );
+                    return Err(ErrorCode::Access.into());
+                }
+                false
+            }
+            Err(_) => creates,
+        };
+        if let Err(refusal) = self.guard.descriptors.check_file() {
+            return Err(self.refuse_descriptor(&path, refusal.to_string()));
+        }
+        if new_file && self.writable_dir(&fd) {
+            self.guard.disk.create().map_err(quota)?;
+        }
+        let opened =
+            HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await?;
+        match self.inner.table.get(&opened) {
+            Ok(Descriptor::File(f)) => self.guard.descriptors.opened(&f.file),
+            Ok(Descriptor::Dir(d)) => self.guard.descriptors.opened(&d.dir),
+            Err(_) => {}
+        }
+        Ok(opened)
+    }
+
+    fn drop(&mut self, fd: Resource<types::Descriptor>) -> wasmtime::Result<()> {
+        HostDescriptor::drop(&mut self.inner, fd)
+    }
+
+    async fn readlink_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path: String,
+    ) -> FsResult<String> {
+        HostDescriptor::readlink_at(&mut self.inner, fd, path).await
+    }
+
+    async fn remove_directory_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path: String,
+    ) -> FsResult<()> {
+        HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await
+    }
+
+    async fn rename_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        old_path: String,
+        new_fd: Resource<types::Descriptor>,
+        new_path: String,
+    ) -> FsResult<()> {
+        HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await
+    }
+
+    async fn symlink_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        src_path: String,
+        dest_path: String,
+    ) -> FsResult<()> {
+        if self.writable_dir(&fd) {
+            self.guard.disk.create().map_err(quota)?;
+        }
+        HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path).await
+    }
+
+    async fn unlink_file_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path: String,
+    ) -> FsResult<()> {
+        HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await
+    }
+
+    fn read_via_stream(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        offset: types::Filesize,
+    ) -> FsResult<Resource<DynInputStream>> {
+        HostDescriptor::read_via_stream(&mut self.inner, fd, offset)
+    }
+
+    fn write_via_stream(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        offset: types::Filesize,
+    ) -> FsResult<Resource<DynOutputStream>> {
+        let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
+        self.metered(stream)
+    }
+
+    fn append_via_stream(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+    ) -> FsResult<Resource<DynOutputStream>> {
+        let stream = HostDescriptor::append_via_stream(&mut self.inner, fd)?;
+        self.metered(stream)
+    }
+
+    async fn is_same_object(
+        &mut self,
+        a: Resource<types::Descriptor>,
+        b: Resource<types::Descriptor>,
+    ) -> wasmtime::Result<bool> {
+        HostDescriptor::is_same_object(&mut self.inner, a, b).await
+    }
+
+    async fn metadata_hash(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+    ) -> FsResult<types::MetadataHashValue> {
+        HostDescriptor::metadata_hash(&mut self.inner, fd).await
+    }
+
+    async fn metadata_hash_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+    ) -> FsResult<types::MetadataHashValue> {
+        HostDescriptor::metadata_hash_at(&mut self.inner, fd, path_flags, path).await
+    }
+}
+
+impl FsView<'_> {
+    /// Replace a new file output stream by one that spends the budget.
+    fn metered(&mut self, stream: Resource<DynOutputStream>) -> FsResult<Resource<DynOutputStream>> {
+        let inner: DynOutputStream = self.inner.table.delete(stream)?;
+        let wrapped: DynOutputStream = Box::new(QuotaStream::new(inner, self.guard.disk.clone()));
+        Ok(self.inner.table.push(wrapped)?)
+    }
+}
+
+impl HostDirectoryEntryStream for FsView<'_> {
+    async fn read_directory_entry(
+        &mut self,
+        stream: Resource<types::DirectoryEntryStream>,
+    ) -> FsResult<Option<types::DirectoryEntry>> {
+        HostDirectoryEntryStream::read_directory_entry(&mut self.inner, stream).await
+    }
+
+    fn drop(&mut self, stream: Resource<types::DirectoryEntryStream>) -> wasmtime::Result<()> {
+        HostDirectoryEntryStream::drop(&mut self.inner, stream)
+    }
+}

@@ -1,0 +1,164 @@
+//! Hostile text: everything a skill, a package, a model or a remote peer
+//! controls is cleaned before it reaches a terminal ([`clean`]), capped in
+//! size ([`cap`]), and refused where it names something the host shows as
+//! its own (guest paths, tool names, descriptions: [`find_control`]).
+//!
+//! One function decides what is dangerous on a terminal, so every path that
+//! prints such text escapes the same characters.
+
+use std::borrow::Cow;
+
+/// Whether `c` can change what a terminal shows beyond printing a glyph:
+/// C0 and C1 controls and DEL (escape sequences, carriage return, backspace),
+/// and the bidirectional and zero-width formatting characters that reorder or
+/// hide text. Newline and tab are handled by the callers.
+pub fn is_dangerous(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// `text` with every dangerous character (see [`is_dangerous`]) except
+/// newline and tab shown as an escape (`\u{1b}`), so no escape sequence,
+/// carriage return or bidi override reaches a terminal. Borrowed when there
+/// is nothing to escape.
+///
+/// ```
+/// use chitin::text::clean;
+/// assert_eq!(clean("ok\u{1b}[2J"), "ok\\u{1b}[2J");
+/// assert_eq!(clean("two\nlines\tand tab"), "two\nlines\tand tab");
+/// ```
+pub fn clean(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| is_dangerous(c) && c != '\n' && c != '\t')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_dangerous(c) && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`clean`], on one line: newlines and tabs become spaces, and the text is
+/// cut at `max` characters (with `…`).
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = clean(text)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// Serialized JSON made safe for a terminal: JSON already escapes C0
+/// controls inside strings, but not DEL, C1 controls or bidi characters;
+/// those are written as `\uXXXX` escapes (still valid JSON, same value).
+pub fn clean_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(is_dangerous_in_json) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_dangerous_in_json(c) {
+            // Every such character is in the Basic Multilingual Plane.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_dangerous_in_json(c: char) -> bool {
+    // Newline, tab and other C0 controls can only appear between tokens
+    // (whitespace) or already escaped; leave them.
+    is_dangerous(c) && (c as u32) >= 0x7f
+}
+
+/// `text` cut to at most `max_bytes` bytes (at a character boundary), with a
+/// note saying how much was cut. Borrowed when it fits.
+pub fn cap(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max_bytes;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… [cut: {} more bytes]",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
+/// The first character of `text` that must not appear in a name, path or
+/// description a package declares: any dangerous character, except newline
+/// and tab when `multiline` allows them.
+pub fn find_control(text: &str, multiline: bool) -> Option<char> {
+    text.chars()
+        .find(|&c| is_dangerous(c) && !(multiline && (c == '\n' || c == '\t')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_reach_the_terminal_only_as_text() {
+        let hostile = "ok\u{1b}]52;c;Y3VybCBldmlsfHNo\u{7}\r\u{9b}2J\u{202e}txt.exe\u{200b}\u{7f}";
+        let shown = clean(hostile);
+        assert!(
+            !shown.chars().any(is_dangerous),
+            "{shown:?}"
+        );
+        assert!(shown.starts_with("ok\\u{1b}]52;"), "{shown}");
+        assert_eq!(clean("line\n\ttab é"), "line\n\ttab é");
+        assert!(matches!(clean("plain"), Cow::Borrowed(_)));
+        assert_eq!(one_line("a\nb\u{1b}c", 100), "a b\\u{1b}c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn json_stays_valid_and_equal() {
+        let v = serde_json::json!({"t": "a\u{1b}b\u{9b}c\u{202e}d\u{7f}"});
+        let s = serde_json::to_string(&v).unwrap();
+        let safe = clean_json(&s);
+        assert!(!safe.chars().any(is_dangerous), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn caps_at_a_char_boundary() {
+        assert_eq!(cap("short", 10), "short");
+        let c = cap("ééééé", 3);
+        assert!(c.starts_with("é…"), "{c}");
+        assert!(c.contains("8 more bytes"), "{c}");
+    }
+
+    #[test]
+    fn control_characters_are_found() {
+        assert_eq!(find_control("/workspace", false), None);
+        assert_eq!(find_control("/work\u{1b}[1A", false), Some('\u{1b}'));
+        assert_eq!(find_control("two\nlines", true), None);
+        assert_eq!(find_control("two\nlines", false), Some('\n'));
+        assert_eq!(find_control("rtl\u{202e}", true), Some('\u{202e}'));
+    }
+}
