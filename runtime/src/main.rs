@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
+    chitin::capabilities::descriptors::raise_process_limit();
     let args = cli::Cli::parse();
     let filter = match args.verbose {
         0 => "warn",
@@ -34,7 +35,8 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote files, packages and skills: never raw to the terminal.
+            eprintln!("error: {}", chitin::text::clean(&format!("{e:#}")));
             ExitCode::from(cli::EXIT_USAGE)
         }
     }

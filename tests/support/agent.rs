@@ -158,6 +158,12 @@ impl Home {
         let host = Arc::new(
             SkillHost::new(HostConfig {
                 cache_dir: Some(self.home.join("cache/components")),
+                cache_key_file: Some(self.home.join("config/cache.key")),
+                protected: vec![
+                    self.home.join("config"),
+                    self.home.join("data"),
+                    self.home.join("cache"),
+                ],
                 ..HostConfig::default()
             })
             .unwrap(),
@@ -166,11 +172,6 @@ impl Home {
             host,
             &Installed::new(&self.home.join("data/skills")),
             self.home.join("config/secrets.json"),
-            &[
-                self.home.join("config"),
-                self.home.join("data"),
-                self.home.join("cache"),
-            ],
         );
         self.problems.lock().unwrap().extend(problems);
         let store = Arc::new(Store::open(&self.home.join("data/sessions.db")).unwrap());

@@ -110,16 +110,18 @@ impl Agent {
             .inner
             .toolbox
             .get(tool)
-            .map(|t| t.package.as_str())
-            .unwrap_or("");
-        self.inner.store.set_policy(tool, package, policy)
+            .map(|t| t.package.clone())
+            .unwrap_or_default();
+        self.inner.store.set_policy(tool, &package, policy)
     }
 
-    /// Every tool with its policy.
+    /// Every tool with its policy (after following the install records).
     pub fn tools(&self) -> Vec<ToolView> {
+        self.inner.toolbox.refresh();
         self.inner
             .toolbox
             .entries()
+            .into_iter()
             .map(|t| ToolView {
                 name: t.name.clone(),
                 description: t.info.description.clone(),

@@ -1,6 +1,13 @@
 //! The tools the model sees: every installed skill's tools, namespaced
 //! `skill__tool`, each run in the sandbox with exactly the grants recorded at
 //! install time. Nothing here can change a grant.
+//!
+//! The toolbox follows the install records on disk, so a running daemon
+//! serves what is installed *now*: every call first checks its skill's
+//! record (one `stat`), and the tool list is refreshed before each model
+//! call. An install, upgrade, grant, revoke or remove (which each replace or
+//! delete `record.json`) takes effect on the next call; a call already
+//! running may finish.
 
 use super::events::CapabilityUse;
 use super::messages::ToolSpec;
@@ -8,21 +15,24 @@ use crate::audit::AuditEvent;
 use crate::capabilities::Grants;
 use crate::capabilities::secrets::SecretStore;
 use crate::host::SkillHost;
-use crate::package::state::Installed;
+use crate::package::state::{Installed, Record, RecordStamp};
 use crate::skill::call::{CallError, NoSecrets};
 use crate::skill::loader::{LoadedSkill, SkillSource};
 use crate::skill::tools::ToolInfo;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Separator between skill and tool in a namespaced name.
 pub const SEPARATOR: &str = "__";
 
 struct SkillEntry {
-    loaded: LoadedSkill,
+    loaded: Arc<LoadedSkill>,
     grants: Grants,
+    /// The install record this entry was built from (`None`: added by hand).
+    stamp: Option<RecordStamp>,
+    version: String,
 }
 
 /// One tool the model may call.
@@ -39,6 +49,19 @@ pub struct ToolEntry {
     pub reaches_out: bool,
     /// SHA-256 of the skill's package (policies are bound to it).
     pub package: String,
+}
+
+/// What the toolbox serves for one skill (for `chitin doctor`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Served {
+    /// Skill name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Package digest.
+    pub digest: String,
+    /// The granted capability IDs (`fs:/workspace`, `net:…`, `secret:…`).
+    pub grants: Vec<String>,
 }
 
 /// The result of one tool call, for the model and the record.
@@ -82,122 +105,317 @@ impl ToolResult {
     }
 }
 
+/// One consistent view of the loaded skills and their tools.
+#[derive(Default)]
+struct Catalog {
+    skills: BTreeMap<String, Arc<SkillEntry>>,
+    tools: BTreeMap<String, Arc<ToolEntry>>,
+    /// Skills left out, with the record they were tried from and why (not
+    /// retried until their record changes).
+    failed: BTreeMap<String, (RecordStamp, String)>,
+    /// Tools left out (names too long).
+    left_out: Vec<String>,
+}
+
+impl Catalog {
+    fn problems(&self) -> Vec<String> {
+        self.failed
+            .values()
+            .map(|(_, p)| p.clone())
+            .chain(self.left_out.iter().cloned())
+            .collect()
+    }
+}
+
+impl Catalog {
+    /// Add a skill and its tools; returns the tools left out, and why.
+    fn insert(&mut self, name: &str, entry: SkillEntry, tools: &[ToolInfo]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let reaches_out = !entry.grants.net.is_empty() || !entry.grants.secrets.is_empty();
+        for info in tools {
+            let full = format!("{name}{SEPARATOR}{}", info.name);
+            if full.len() > 64 {
+                problems.push(format!(
+                    "tool {full} left out: namespaced tool names are limited to 64 characters"
+                ));
+                continue;
+            }
+            self.tools.insert(
+                full.clone(),
+                Arc::new(ToolEntry {
+                    name: full,
+                    skill: name.to_string(),
+                    info: info.clone(),
+                    reaches_out,
+                    package: entry.loaded.digest.clone(),
+                }),
+            );
+        }
+        self.skills.insert(name.to_string(), Arc::new(entry));
+        problems
+    }
+}
+
 /// Installed skills, loaded and ready to call.
 pub struct Toolbox {
     host: Arc<SkillHost>,
-    skills: BTreeMap<String, SkillEntry>,
-    tools: BTreeMap<String, ToolEntry>,
     secrets_file: PathBuf,
+    /// Where the install records are; `None` for a toolbox built by hand.
+    installed: Option<Installed>,
+    catalog: RwLock<Arc<Catalog>>,
+    /// Serializes refreshes (so a changed skill is loaded once).
+    refreshing: Mutex<()>,
 }
 
 impl Toolbox {
-    /// No tools.
+    /// No tools, and no install records to follow.
     pub fn empty(host: Arc<SkillHost>, secrets_file: PathBuf) -> Self {
         Toolbox {
             host,
-            skills: BTreeMap::new(),
-            tools: BTreeMap::new(),
             secrets_file,
+            installed: None,
+            catalog: RwLock::default(),
+            refreshing: Mutex::new(()),
         }
     }
 
-    /// Load every installed skill. A skill that cannot be loaded, whose
-    /// package changed on disk, or that was granted a directory overlapping
-    /// one of `protected` (Chitin's own config and data: the token, secrets,
-    /// install records, sessions) is left out; the strings say which and why.
+    /// Every installed skill, followed from now on. A skill that cannot be
+    /// loaded, whose package changed on disk, or that was granted a
+    /// directory overlapping Chitin's own files is left out; the strings say
+    /// which and why.
     pub fn load(
         host: Arc<SkillHost>,
         installed: &Installed,
         secrets_file: PathBuf,
-        protected: &[PathBuf],
     ) -> (Self, Vec<String>) {
-        let mut tb = Toolbox::empty(host, secrets_file);
-        let mut problems = Vec::new();
-        let records = match installed.list() {
-            Ok(r) => r,
-            Err(e) => return (tb, vec![e.to_string()]),
+        let tb = Toolbox {
+            installed: Some(installed.clone()),
+            ..Toolbox::empty(host, secrets_file)
         };
-        for record in records {
-            if let Some(dir) = overlap(&record.grants, protected) {
-                problems.push(format!(
-                    "skill {} not loaded: it is granted {}, which overlaps Chitin's own files ({}); revoke that grant with `chitin skill revoke`",
-                    record.name,
-                    dir.display(),
-                    protected.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                ));
-                continue;
-            }
-            let source = SkillSource {
-                manifest: Some(record.manifest.clone()),
-                component: installed.package_path(&record),
-            };
-            let loaded = match tb.host.load_source(source) {
-                Ok(l) => l,
-                Err(e) => {
-                    problems.push(format!("skill {} not loaded: {e}", record.name));
-                    continue;
-                }
-            };
-            if loaded.digest != record.provenance.digest {
-                problems.push(format!(
-                    "skill {} not loaded: its package changed on disk since it was installed; reinstall it",
-                    record.name
-                ));
-                continue;
-            }
-            problems.extend(tb.add(loaded, record.grants.clone(), &record.tools));
-        }
+        let problems = tb.refresh();
         (tb, problems)
     }
 
     /// Add a loaded skill with its grants and tools (as its package
     /// describes them). Returns the tools left out, and why.
     pub fn add(&mut self, loaded: LoadedSkill, grants: Grants, tools: &[ToolInfo]) -> Vec<String> {
-        let mut problems = Vec::new();
-        let skill = loaded.name.clone();
-        let reaches_out = !grants.net.is_empty() || !grants.secrets.is_empty();
-        let package = loaded.digest.clone();
-        for info in tools {
-            let name = format!("{skill}{SEPARATOR}{}", info.name);
-            if name.len() > 64 {
-                problems.push(format!(
-                    "tool {name} left out: namespaced tool names are limited to 64 characters"
-                ));
+        let catalog = self
+            .catalog
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next = Catalog {
+            skills: catalog.skills.clone(),
+            tools: catalog.tools.clone(),
+            failed: catalog.failed.clone(),
+            left_out: catalog.left_out.clone(),
+        };
+        let name = loaded.name.clone();
+        let problems = next.insert(
+            &name,
+            SkillEntry {
+                loaded: Arc::new(loaded),
+                grants,
+                stamp: None,
+                version: String::new(),
+            },
+            tools,
+        );
+        *catalog = Arc::new(next);
+        problems
+    }
+
+    fn current(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Bring the toolbox in line with the install records: new skills are
+    /// loaded, changed ones reloaded (their grants re-read), removed ones
+    /// dropped. Cheap when nothing changed (one `stat` per skill). Returns
+    /// the problems of the skills left out.
+    pub fn refresh(&self) -> Vec<String> {
+        let Some(installed) = &self.installed else {
+            return self.current().problems();
+        };
+        let _one_at_a_time = self
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = self.current();
+        let names = match installed.names() {
+            Ok(n) => n,
+            Err(e) => return vec![e.to_string()],
+        };
+        let stamps: Vec<(String, Result<Option<RecordStamp>, String>)> = names
+            .into_iter()
+            .map(|n| {
+                let s = installed.stamp(&n).map_err(|e| e.to_string());
+                (n, s)
+            })
+            .collect();
+        let known = |name: &str, stamp: &RecordStamp| {
+            old.skills
+                .get(name)
+                .is_some_and(|e| e.stamp.as_ref() == Some(stamp))
+                || old.failed.get(name).is_some_and(|(s, _)| s == stamp)
+        };
+        let present = stamps.iter().filter(|(_, s)| matches!(s, Ok(Some(_)))).count();
+        let unchanged = present == old.skills.len() + old.failed.len()
+            && stamps.iter().all(|(n, s)| match s {
+                Ok(Some(stamp)) => known(n, stamp),
+                Ok(None) => true,
+                Err(_) => false,
+            });
+        if unchanged {
+            return old.problems();
+        }
+        let mut next = Catalog::default();
+        for (name, stamp) in stamps {
+            let stamp = match stamp {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(e) => {
+                    next.left_out.push(format!("skill {name} not loaded: {e}"));
+                    continue;
+                }
+            };
+            if let Some(e) = old.skills.get(&name).filter(|e| e.stamp == Some(stamp)) {
+                let tools: Vec<ToolInfo> = old
+                    .tools
+                    .values()
+                    .filter(|t| t.skill == name)
+                    .map(|t| t.info.clone())
+                    .collect();
+                let entry = SkillEntry {
+                    loaded: e.loaded.clone(),
+                    grants: e.grants.clone(),
+                    stamp: e.stamp,
+                    version: e.version.clone(),
+                };
+                next.insert(&name, entry, &tools);
                 continue;
             }
-            self.tools.insert(
-                name.clone(),
-                ToolEntry {
-                    name,
-                    skill: skill.clone(),
-                    info: info.clone(),
-                    reaches_out,
-                    package: package.clone(),
-                },
-            );
+            if let Some(f) = old.failed.get(&name).filter(|(s, _)| *s == stamp) {
+                next.failed.insert(name, f.clone());
+                continue;
+            }
+            match self.load_record(installed, &name, stamp, &old) {
+                Ok((entry, tools)) => {
+                    let left_out = next.insert(&name, entry, &tools);
+                    next.left_out.extend(left_out);
+                }
+                Err(problem) => {
+                    next.failed.insert(name, (stamp, problem));
+                }
+            }
         }
-        self.skills.insert(skill, SkillEntry { loaded, grants });
+        let problems = next.problems();
+        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         problems
+    }
+
+    /// Build the entry for `name` from its record (reusing the compiled
+    /// skill when only the grants changed).
+    fn load_record(
+        &self,
+        installed: &Installed,
+        name: &str,
+        stamp: RecordStamp,
+        old: &Catalog,
+    ) -> Result<(SkillEntry, Vec<ToolInfo>), String> {
+        let record: Record = installed
+            .get(name)
+            .map_err(|e| format!("skill {name} not loaded: {e}"))?
+            .ok_or_else(|| format!("skill {name} not loaded: it was removed"))?;
+        if let Err(e) = self.host.check_grants(&record.grants) {
+            return Err(format!(
+                "skill {name} not loaded: {e}; revoke that grant with `chitin skill revoke {name} ID`"
+            ));
+        }
+        let reuse = old
+            .skills
+            .get(name)
+            .filter(|e| e.loaded.digest == record.provenance.digest)
+            .map(|e| e.loaded.clone());
+        let loaded = match reuse {
+            Some(l) => l,
+            None => {
+                let source = SkillSource {
+                    manifest: Some(record.manifest.clone()),
+                    component: installed.package_path(&record),
+                };
+                let loaded = self
+                    .host
+                    .load_source(source)
+                    .map_err(|e| format!("skill {name} not loaded: {e}"))?;
+                if loaded.digest != record.provenance.digest {
+                    return Err(format!(
+                        "skill {name} not loaded: its package changed on disk since it was installed; reinstall it"
+                    ));
+                }
+                Arc::new(loaded)
+            }
+        };
+        Ok((
+            SkillEntry {
+                loaded,
+                grants: record.grants,
+                stamp: Some(stamp),
+                version: record.version,
+            },
+            record.tools,
+        ))
+    }
+
+    /// The skill entry to run a call with: re-checked against its install
+    /// record first, so a grant withdrawn a moment ago is never used.
+    fn entry_for_call(&self, skill: &str) -> Option<Arc<SkillEntry>> {
+        let entry = self.current().skills.get(skill).cloned()?;
+        let (Some(installed), Some(stamp)) = (&self.installed, entry.stamp) else {
+            return Some(entry);
+        };
+        if installed.stamp(skill).ok().flatten() == Some(stamp) {
+            return Some(entry);
+        }
+        self.refresh();
+        self.current().skills.get(skill).cloned()
     }
 
     /// How many skills are loaded.
     pub fn skill_count(&self) -> usize {
-        self.skills.len()
+        self.current().skills.len()
     }
 
     /// Every tool.
-    pub fn entries(&self) -> impl Iterator<Item = &ToolEntry> {
-        self.tools.values()
+    pub fn entries(&self) -> Vec<Arc<ToolEntry>> {
+        self.current().tools.values().cloned().collect()
     }
 
     /// A tool by namespaced name.
-    pub fn get(&self, name: &str) -> Option<&ToolEntry> {
-        self.tools.get(name)
+    pub fn get(&self, name: &str) -> Option<Arc<ToolEntry>> {
+        self.current().tools.get(name).cloned()
+    }
+
+    /// The skills served, with their versions, digests and grants.
+    pub fn served(&self) -> Vec<Served> {
+        self.current()
+            .skills
+            .iter()
+            .map(|(name, e)| Served {
+                name: name.clone(),
+                version: e.version.clone(),
+                digest: e.loaded.digest.clone(),
+                grants: grant_ids(&e.grants),
+            })
+            .collect()
     }
 
     /// The tools as offered to the model.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools
+        self.current()
+            .tools
             .values()
             .map(|t| ToolSpec {
                 name: t.name.clone(),
@@ -210,8 +428,9 @@ impl Toolbox {
     /// Run a tool. Unknown tools and arguments that are not a JSON object
     /// come back as errors for the model, without running anything.
     pub async fn call(&self, name: &str, arguments: &str) -> ToolResult {
-        let Some(entry) = self.tools.get(name) else {
-            let known: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        let Some(entry) = self.get(name) else {
+            let catalog = self.current();
+            let known: Vec<&str> = catalog.tools.keys().map(String::as_str).collect();
             return ToolResult::error(format!(
                 "unknown tool `{name}`; the available tools are: {}",
                 if known.is_empty() {
@@ -239,9 +458,16 @@ impl Toolbox {
                 ));
             }
         }
-        let Some(skill) = self.skills.get(&entry.skill) else {
-            return ToolResult::error(format!("tool `{name}` is not loaded"));
+        let Some(skill) = self.entry_for_call(&entry.skill) else {
+            return ToolResult::error(format!(
+                "tool `{name}` is no longer available: its skill was removed"
+            ));
         };
+        if !self.current().tools.contains_key(name) {
+            return ToolResult::error(format!(
+                "tool `{name}` is no longer available: its skill changed"
+            ));
+        }
         let outcome = if skill.grants.secrets.is_empty() {
             self.host
                 .call(
@@ -275,16 +501,13 @@ impl Toolbox {
     }
 }
 
-/// A granted directory that contains or lies inside a protected one.
-fn overlap<'a>(grants: &'a Grants, protected: &[PathBuf]) -> Option<&'a std::path::Path> {
-    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let protected: Vec<PathBuf> = protected.iter().map(|p| canon(p)).collect();
-    grants.fs.iter().map(|g| g.host.as_path()).find(|h| {
-        let h = canon(h);
-        protected
-            .iter()
-            .any(|p| p.starts_with(&h) || h.starts_with(p))
-    })
+/// The capability IDs of grants, as `skill info` and `skill revoke` name them.
+pub fn grant_ids(g: &Grants) -> Vec<String> {
+    g.fs.iter()
+        .map(|f| format!("fs:{}", f.guest))
+        .chain(g.net.iter().map(|n| format!("net:{n}")))
+        .chain(g.secrets.iter().map(|s| format!("secret:{}", s.name)))
+        .collect()
 }
 
 fn describe_error(e: &CallError) -> String {

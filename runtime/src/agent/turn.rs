@@ -135,11 +135,13 @@ impl Turn<'_> {
             },
         )?;
         let provider = agent.provider().map_err(|e| e.to_string())?;
-        let tools = agent.toolbox().specs();
         for _step in 0..settings.max_steps {
             if let Some(stop) = self.over_budget()? {
                 return Ok(stop);
             }
+            // Installs, upgrades, grants and removals since the last step apply now.
+            agent.toolbox().refresh();
+            let tools = agent.toolbox().specs();
             let fitted = context::fit(&history, settings.context_tokens);
             let req = ChatRequest {
                 system: &settings.system_prompt,

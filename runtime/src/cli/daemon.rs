@@ -46,7 +46,7 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     let listen = loaded.config.listen()?;
     let (agent, problems) = setup::build_agent(paths, &loaded)?;
     for p in &problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", chitin::text::clean(p));
     }
     match agent.provider() {
         Ok(p) => eprintln!("provider: {}", p.describe()),
@@ -74,7 +74,7 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     eprintln!(
         "skills: {} ({} tools); sessions: {}",
         agent.toolbox().skill_count(),
-        agent.toolbox().entries().count(),
+        agent.toolbox().entries().len(),
         agent.store().path().display()
     );
     // The link carries the token: only to a terminal, never into log files.

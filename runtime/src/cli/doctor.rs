@@ -4,23 +4,88 @@
 use super::client::DaemonClient;
 use super::setup::{self, ProviderFlags};
 use super::{EXIT_FAILED, EXIT_OK, Paths};
+use chitin::agent::toolbox::{Served, grant_ids};
+use chitin::package::state::Installed;
 use chitin::provider;
+use chitin::text::clean;
 use std::time::Duration;
 
 struct Report {
     failed: bool,
 }
 
+/// What the running daemon serves against what is installed: each skill,
+/// its package digest and its grants must agree.
+async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
+    let health = match client.request(http::Method::GET, "/api/health", None).await {
+        Ok(h) => h,
+        Err(e) => return r.fail("daemon skills", format!("cannot ask the daemon: {e:#}")),
+    };
+    let Ok(served) = serde_json::from_value::<Vec<Served>>(health["served"].clone()) else {
+        return r.fail(
+            "daemon skills",
+            "the daemon does not say which skills it serves (an older version? restart it)",
+        );
+    };
+    let installed = match paths
+        .dirs()
+        .map(|d| Installed::new(&d.skills()))
+        .and_then(|i| Ok(i.list()?))
+    {
+        Ok(l) => l,
+        Err(e) => return r.fail("daemon skills", format!("{e:#}")),
+    };
+    let mut differences = Vec::new();
+    for rec in &installed {
+        match served.iter().find(|s| s.name == rec.name) {
+            None => differences.push(format!("{} is installed but not served", rec.name)),
+            Some(s) if s.digest != rec.provenance.digest => differences.push(format!(
+                "{} is served from another package than the one installed",
+                rec.name
+            )),
+            Some(s) if s.grants != grant_ids(&rec.grants) => differences.push(format!(
+                "{} is served with grants [{}] but installed with [{}]",
+                rec.name,
+                s.grants.join(", "),
+                grant_ids(&rec.grants).join(", ")
+            )),
+            Some(_) => {}
+        }
+    }
+    for s in &served {
+        if !installed.iter().any(|rec| rec.name == s.name) {
+            differences.push(format!("{} is served but no longer installed", s.name));
+        }
+    }
+    let problems: Vec<String> = health["skill_problems"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if differences.is_empty() {
+        r.ok(
+            "daemon skills",
+            format!("serves exactly the {} installed skill(s) with their recorded grants", served.len()),
+        );
+    } else {
+        for d in differences {
+            r.fail("daemon skills", d);
+        }
+        for p in problems {
+            r.fail("daemon skills", format!("the daemon says: {p}"));
+        }
+    }
+}
+
 impl Report {
     fn ok(&self, what: &str, detail: impl std::fmt::Display) {
-        println!("ok    {what}: {detail}");
+        println!("ok    {what}: {}", clean(&detail.to_string()));
     }
     fn warn(&self, what: &str, detail: impl std::fmt::Display) {
-        println!("warn  {what}: {detail}");
+        println!("warn  {what}: {}", clean(&detail.to_string()));
     }
     fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.failed = true;
-        println!("FAIL  {what}: {detail}");
+        println!("FAIL  {what}: {}", clean(&detail.to_string()));
     }
 }
 
@@ -68,7 +133,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             } else {
                 r.ok(
                     "skills",
-                    format!("{n} loaded, {} tools", agent.toolbox().entries().count()),
+                    format!("{n} loaded, {} tools", agent.toolbox().entries().len()),
                 );
             }
             for p in problems {
@@ -121,7 +186,10 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
         }
     }
     match DaemonClient::find(paths).await {
-        Ok(Some(c)) => r.ok("daemon", format!("running at http://{}/", c.addr)),
+        Ok(Some(c)) => {
+            r.ok("daemon", format!("running at http://{}/", c.addr));
+            compare_served(&mut r, paths, &c).await;
+        }
         _ => r.warn("daemon", "not running; start it with `chitin daemon`"),
     }
     if r.failed {

@@ -34,7 +34,7 @@ pub struct GrantFlags {
     pub grant_requested: bool,
 
     /// Override a limit: memory_mib, cpu_ms, timeout_ms, output_kib, log_kib,
-    /// http_requests, http_response_kib.
+    /// http_requests, http_response_kib, disk_mib, disk_files.
     #[arg(long = "limit", value_name = "KEY=VALUE")]
     pub limit: Vec<String>,
 }
@@ -101,8 +101,11 @@ fn set_limit(limits: &mut Limits, kv: &str) -> anyhow::Result<()> {
         "log_kib" => &mut limits.log_kib,
         "http_requests" => &mut limits.http_requests,
         "http_response_kib" => &mut limits.http_response_kib,
+        "disk_mib" => &mut limits.disk_mib,
+        "disk_files" => &mut limits.disk_files,
         other => bail!(
-            "--limit: unknown limit `{other}` (memory_mib, cpu_ms, timeout_ms, output_kib, log_kib, http_requests, http_response_kib)"
+            "--limit: unknown limit `{}` (memory_mib, cpu_ms, timeout_ms, output_kib, log_kib, http_requests, http_response_kib, disk_mib, disk_files)",
+            chitin::text::clean(other)
         ),
     };
     *slot = v;
@@ -192,7 +195,8 @@ pub fn build(flags: &GrantFlags, manifest: Option<&Manifest>) -> anyhow::Result<
     Ok(grants)
 }
 
-/// A one-line description of each grant, for the user.
+/// A one-line description of each grant, for the user (cleaned: paths and
+/// names may come from a package).
 pub fn describe(grants: &Grants) -> Vec<String> {
     let mut out = Vec::new();
     for g in &grants.fs {
@@ -212,7 +216,15 @@ pub fn describe(grants: &Grants) -> Vec<String> {
             s.name, s.host, s.header
         ));
     }
-    out
+    if grants.fs.iter().any(|g| g.access == Access::ReadWrite) {
+        out.push(format!(
+            "write at most {} MiB and create at most {} files per call (disk quota)",
+            grants.limits.disk_mib, grants.limits.disk_files
+        ));
+    }
+    out.into_iter()
+        .map(|l| chitin::text::clean(&l).into_owned())
+        .collect()
 }
 
 /// The component path, for messages.

@@ -5,7 +5,11 @@ use super::{EXIT_FAILED, EXIT_OK, Paths};
 use anyhow::{Context, bail};
 use chitin::capabilities::Grants;
 use chitin::package::review::{self, ReviewOptions};
+use chitin::capabilities::fs::protected::ProtectedPaths;
 use chitin::package::state::{Installed, Record};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use chitin::text::{clean, one_line};
 
 fn installed(paths: &Paths) -> anyhow::Result<Installed> {
     Ok(Installed::new(&paths.dirs()?.skills()))
@@ -22,7 +26,7 @@ pub fn record(paths: &Paths, name: &str) -> anyhow::Result<(Installed, Record)> 
 
 fn trust_label(r: &Record) -> String {
     match &r.provenance.publisher {
-        Some(p) if r.provenance.verified => format!("signed by {p}"),
+        Some(p) if r.provenance.verified => format!("signed by {}", clean(p)),
         _ => "UNVERIFIED".to_string(),
     }
 }
@@ -36,10 +40,10 @@ pub fn list(paths: &Paths) -> anyhow::Result<u8> {
     for r in all {
         println!(
             "{}\t{}\t{}\t{}",
-            r.name,
-            r.version,
+            clean(&r.name),
+            clean(&r.version),
             trust_label(&r),
-            r.manifest.skill.description
+            one_line(&r.manifest.skill.description, 200)
         );
     }
     Ok(EXIT_OK)
@@ -50,11 +54,13 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     let (_, r) = record(paths, name)?;
     println!(
         "{} {} — {}",
-        r.name, r.version, r.manifest.skill.description
+        clean(&r.name),
+        clean(&r.version),
+        one_line(&r.manifest.skill.description, 1024)
     );
     println!(
         "publisher:   {} ({})",
-        r.manifest.skill.publisher,
+        one_line(&r.manifest.skill.publisher, 128),
         trust_label(&r)
     );
     if let Some(fp) = &r.provenance.fingerprint {
@@ -63,11 +69,13 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     println!("digest:      sha256:{}", r.provenance.digest);
     println!(
         "tools:       {}",
-        r.tools
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        clean(
+            &r.tools
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     );
     println!("granted:");
     for line in super::grants::describe(&r.grants) {
@@ -81,7 +89,7 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     if !not.is_empty() {
         println!("requested, not granted:");
         for q in not {
-            println!("  {:<40} {}", q.id, q.words);
+            println!("  {:<40} {}", clean(&q.id), clean(&q.words));
         }
     }
     Ok(EXIT_OK)
@@ -89,30 +97,118 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
 
 /// The IDs of everything granted to an installed skill.
 pub fn ids_granted(r: &Record) -> Vec<String> {
-    let g = &r.grants;
-    g.fs.iter()
-        .map(|f| format!("fs:{}", f.guest))
-        .chain(g.net.iter().map(|n| format!("net:{n}")))
-        .chain(g.secrets.iter().map(|s| format!("secret:{}", s.name)))
-        .collect()
+    chitin::agent::toolbox::grant_ids(&r.grants)
 }
 
-/// `skill grant NAME ID [--dir GUEST=PATH]`.
+/// Ask on the terminal which directory to grant at `guest`.
+fn ask_directory(name: &str, guest: &str, words: &str) -> anyhow::Result<Option<PathBuf>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    eprint!(
+        "{name} asks to {}; which directory should it see as {}? ",
+        clean(words),
+        clean(guest)
+    );
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim();
+    if line.is_empty() {
+        bail!("no directory given; nothing was granted");
+    }
+    let dirs = super::package::parse_dirs(&[format!("{guest}={line}")])?;
+    Ok(dirs.get(guest).cloned())
+}
+
+/// `skill grant NAME ID [--dir GUEST=PATH]`. A directory is always named by
+/// the user (flag or terminal), never guessed, and the message says what it
+/// replaced.
 pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Result<u8> {
     let (inst, mut r) = record(paths, name)?;
+    let mut dirs = super::package::parse_dirs(dirs)?;
+    let request = review::requests(&r.manifest, &dirs)
+        .into_iter()
+        .find(|q| q.id == id)
+        .with_context(|| {
+            format!(
+                "{name} does not request `{}` (see `chitin skill info {name}`)",
+                clean(id)
+            )
+        })?;
+    let before = r
+        .grants
+        .fs
+        .iter()
+        .find(|g| format!("fs:{}", g.guest) == id)
+        .cloned();
+    if let Some(guest) = id.strip_prefix("fs:")
+        && !dirs.contains_key(guest)
+    {
+        match ask_directory(name, guest, &request.words)? {
+            Some(d) => {
+                dirs.insert(guest.to_string(), d);
+            }
+            None => bail!(
+                "granting {id} needs the directory the skill will see as {guest}: pass --dir {guest}=PATH{}",
+                before
+                    .as_ref()
+                    .map(|b| format!(" (now: {})", b.host.display()))
+                    .unwrap_or_default()
+            ),
+        }
+    }
     let opts = ReviewOptions {
         grant: vec![id.to_string()],
-        dirs: super::package::parse_dirs(dirs)?,
+        dirs,
         undecided_denied: true,
         ..Default::default()
     };
     let (grants, _) = review::decide(&r.manifest, Some(&r.grants), &opts, None)?;
+    let protected = ProtectedPaths::new(paths.protected()?);
+    for g in &grants.fs {
+        g.check_protected(&protected)?;
+    }
+    let after = grants
+        .fs
+        .iter()
+        .find(|g| format!("fs:{}", g.guest) == id)
+        .cloned();
+    let unchanged = grants == Grants {
+        limits: grants.limits,
+        ..r.grants.clone()
+    };
     r.grants = Grants {
         limits: r.grants.limits,
         ..grants
     };
-    inst.commit(&r)?;
-    eprintln!("granted {id} to {name}");
+    if !unchanged {
+        inst.commit(&r)?;
+    }
+    match (after, before) {
+        (Some(a), Some(b)) if a.host == b.host && a.access == b.access => eprintln!(
+            "{name} already has {id}: {} access to {}, seen as {}",
+            a.access,
+            a.host.display(),
+            clean(&a.guest)
+        ),
+        (Some(a), Some(b)) => eprintln!(
+            "granted {id} to {name}: {} access to {}, seen as {} (replacing {} access to {})",
+            a.access,
+            a.host.display(),
+            clean(&a.guest),
+            b.access,
+            b.host.display()
+        ),
+        (Some(a), None) => eprintln!(
+            "granted {id} to {name}: {} access to {}, seen as {}",
+            a.access,
+            a.host.display(),
+            clean(&a.guest)
+        ),
+        _ if unchanged => eprintln!("{name} already has {id}: {}", clean(&request.words)),
+        _ => eprintln!("granted {id} to {name}: {}", clean(&request.words)),
+    }
     Ok(EXIT_OK)
 }
 
@@ -120,7 +216,10 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
 pub fn revoke(paths: &Paths, name: &str, id: &str) -> anyhow::Result<u8> {
     let (inst, mut r) = record(paths, name)?;
     if !ids_granted(&r).iter().any(|g| g == id) {
-        bail!("{name} has no grant `{id}` (see `chitin skill info {name}`)");
+        bail!(
+            "{name} has no grant `{}` (see `chitin skill info {name}`)",
+            clean(id)
+        );
     }
     let g = &mut r.grants;
     g.fs.retain(|f| format!("fs:{}", f.guest) != id);

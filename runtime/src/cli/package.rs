@@ -7,6 +7,7 @@ use chitin::package::review::{Outcome, Prompt, Request, ReviewOptions};
 use chitin::package::state::Installed;
 use chitin::package::trust::TrustStore;
 use chitin::package::{format, keys, verify};
+use chitin::text::{clean, one_line};
 use clap::Args;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -97,15 +98,22 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
     } else {
         args.dir.clone()
     };
-    let manifest_text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let read = chitin::capabilities::fs::open::read_plain_file;
+    let manifest_text = String::from_utf8(
+        read(&manifest_path, 1024 * 1024)
+            .with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{} is not UTF-8 text", manifest_path.display()))?;
     let host = super::skill::host(paths)?;
     eprintln!(
         "reading tool descriptions from {}",
         source.component.display()
     );
-    let component = std::fs::read(&source.component)
-        .with_context(|| format!("reading {}", source.component.display()))?;
+    let component = read(
+        &source.component,
+        chitin::skill::loader::MAX_COMPONENT_BYTES,
+    )
+    .with_context(|| format!("reading {}", source.component.display()))?;
     let skill = host.load_source(source)?;
     let tools = host.tools(&skill).await?;
     let bytes = format::pack(&component, &manifest_text, &tools, &key)?;
@@ -136,9 +144,13 @@ pub fn verify(file: &Path, paths: &Paths) -> anyhow::Result<u8> {
     let trust = TrustStore::open(&paths.dirs()?.trust_file())?;
     println!(
         "skill:       {} {}",
-        pkg.manifest.skill.name, pkg.manifest.skill.version
+        clean(&pkg.manifest.skill.name),
+        clean(&pkg.manifest.skill.version)
     );
-    println!("publisher:   {} (claimed)", pkg.manifest.skill.publisher);
+    println!(
+        "publisher:   {} (claimed)",
+        one_line(&pkg.manifest.skill.publisher, 128)
+    );
     println!("key:         {}", keys::public_text(&pk));
     println!("fingerprint: {}", keys::fingerprint(&pk));
     println!("digest:      sha256:{}", pkg.digest);
@@ -146,9 +158,9 @@ pub fn verify(file: &Path, paths: &Paths) -> anyhow::Result<u8> {
     match verify::verify(&pkg, &trust, false) {
         Ok(p) => println!(
             "trust:       trusted as `{}`",
-            p.publisher.unwrap_or_default()
+            clean(&p.publisher.unwrap_or_default())
         ),
-        Err(e) => println!("trust:       NOT trusted: {e}"),
+        Err(e) => println!("trust:       NOT trusted: {}", clean(&e.to_string())),
     }
     Ok(EXIT_OK)
 }
@@ -158,7 +170,7 @@ struct TtyPrompt;
 
 impl Prompt for TtyPrompt {
     fn ask(&mut self, request: &Request) -> bool {
-        eprint!("  allow it to {}? [y/N] ", request.words);
+        eprint!("  allow it to {}? [y/N] ", clean(&request.words));
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
@@ -236,7 +248,7 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         } else {
             ""
         };
-        eprintln!("    {:<40} {}{note}", r.id, r.words);
+        eprintln!("    {:<40} {}{note}", clean(&r.id), clean(&r.words));
     }
     let interactive = !args.yes && std::io::stdin().is_terminal();
     let mut tty = TtyPrompt;
@@ -249,12 +261,12 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
             Outcome::Granted => "granted",
             Outcome::Denied => "denied ",
         };
-        eprintln!("  {tag} {}", line.request.words);
+        eprintln!("  {tag} {}", clean(&line.request.words));
     }
     if let Some(prev) = &report.previous {
         for r in chitin::package::review::requests(&prev.manifest, &HashMap::new()) {
             if !report.review.iter().any(|l| l.request.id == r.id) {
-                eprintln!("  dropped {} (no longer requested)", r.words);
+                eprintln!("  dropped {} (no longer requested)", clean(&r.words));
             }
         }
     }

@@ -1,40 +1,12 @@
 //! Showing a turn in the terminal: answer text on stdout as it streams,
 //! tool calls, capability uses and approvals on stderr. Everything printed
 //! comes from the model, a skill or a provider, so control characters are
-//! escaped first: no escape sequence reaches the terminal.
+//! escaped first (`chitin::text::clean`): no escape sequence reaches the
+//! terminal.
 
 use chitin::agent::events::{Stop, TurnEvent};
+use chitin::text::{clean, one_line};
 use std::io::{BufRead, IsTerminal, Write};
-
-/// `text` with every control character (except newline and tab), DEL, C1
-/// controls and bidirectional or zero-width formatting characters escaped.
-pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi_or_invisible = matches!(
-            c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
-        );
-        if (c.is_control() && c != '\n' && c != '\t') || bidi_or_invisible {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn one_line(text: &str, max: usize) -> String {
-    let flat: String = clean(text)
-        .chars()
-        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
-        .collect();
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max).collect::<String>())
-    } else {
-        flat
-    }
-}
 
 /// Print one event.
 pub fn show(event: &TurnEvent, verbose: u8) {
@@ -127,7 +99,7 @@ pub fn prompt_approval(
     timeout_secs: u64,
 ) -> Option<bool> {
     let tool = clean(tool);
-    let effects = clean(&effects.join(", "));
+    let effects = clean(&effects.join(", ")).into_owned();
     if !std::io::stdin().is_terminal() {
         eprintln!(
             "\n? {tool} needs approval ({effects}), but there is no terminal to ask: denied (use --yes to approve tools up front)"
@@ -150,17 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_reach_the_terminal_only_as_text() {
-        let hostile = "ok\u{1b}]52;c;Y3VybCBldmlsfHNo\u{7}\r\u{9b}2J\u{202e}txt.exe\u{200b}";
-        let shown = clean(hostile);
-        assert!(
-            !shown
-                .chars()
-                .any(|c| c.is_control() || c == '\u{202e}' || c == '\u{200b}'),
-            "{shown:?}"
-        );
-        assert!(shown.starts_with("ok\\u{1b}]52;"), "{shown}");
-        assert_eq!(clean("line\n\ttab é"), "line\n\ttab é");
+    fn approvals_show_whole_arguments() {
         let args = format!(
             r#"{{"content":"{}","path":".git/hooks/post-checkout"}}"#,
             "a".repeat(500)
@@ -169,5 +131,7 @@ mod tests {
             full_arguments(&args).contains(".git/hooks/post-checkout"),
             "nothing is cut from what is approved"
         );
+        // JSON escapes decode to ESC, which is shown escaped again.
+        assert!(!full_arguments(r#"{"a":"\u001b[2J"}"#).contains('\u{1b}'));
     }
 }

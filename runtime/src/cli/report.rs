@@ -1,23 +1,37 @@
 //! Human-readable output: tool lists, call results, denials with the flag
-//! that would grant what was missing.
+//! that would grant what was missing. Everything the skill wrote (tool
+//! descriptions, outputs, errors, logs) is cleaned of control characters and
+//! set apart from the host's own lines, so it cannot forge them.
 
 use chitin::skill::call::CallOutcome;
+use chitin::text::{clean, clean_json};
 use chitin::{Decision, LoadedSkill, ToolInfo};
 
-/// Print tools as text.
+/// Print `text` (the skill's words) one indented, marked line at a time.
+fn quoted(text: &str, indent: &str) {
+    for line in clean(text).lines() {
+        println!("{indent}│ {line}");
+    }
+}
+
+/// Print tools as text. The host's facts (name, declared effects) come
+/// first on the tool's own line; the description follows, marked as the
+/// skill's words.
 pub fn print_tools(skill: &LoadedSkill, tools: &[ToolInfo]) {
     println!("{} — {} tool(s)", skill.name, tools.len());
     for t in tools {
         println!();
-        println!("  {}.{}", skill.name, t.name);
-        println!("    {}", t.description);
-        if !t.effects.is_empty() {
-            println!("    effects: {}", t.effects.join(", "));
-        }
+        let effects = if t.effects.is_empty() {
+            "no declared effects".to_string()
+        } else {
+            format!("effects: {}", t.effects.join(", "))
+        };
+        println!("  {}.{}  [{}]", skill.name, clean(&t.name), clean(&effects));
+        quoted(&t.description, "    ");
         let schema = serde_json::to_string_pretty(&t.input_schema).unwrap_or_default();
         println!("    input schema:");
-        for line in schema.lines() {
-            println!("      {line}");
+        for line in clean_json(&schema).lines() {
+            println!("      {}", clean(line));
         }
     }
 }
@@ -34,7 +48,9 @@ pub fn print_outcome(
 ) {
     if verbose > 0 {
         for l in &outcome.logs {
-            eprintln!("[{}] {}", l.level, l.message);
+            for line in clean(&l.message).lines() {
+                eprintln!("[{}] {line}", l.level);
+            }
         }
         if outcome.logs_dropped > 0 {
             eprintln!(
@@ -51,8 +67,8 @@ pub fn print_outcome(
             eprintln!(
                 "audit: {d} {:<6} {} — {}",
                 e.capability.to_string(),
-                e.target,
-                e.reason
+                chitin::text::one_line(&e.target, 500),
+                chitin::text::one_line(&e.reason, 500)
             );
         }
     }
@@ -60,19 +76,26 @@ pub fn print_outcome(
         Ok(out) => match serde_json::from_str::<serde_json::Value>(out) {
             Ok(v) if v.is_object() || v.is_array() => println!(
                 "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_else(|_| out.clone())
+                clean(&clean_json(
+                    &serde_json::to_string_pretty(&v).unwrap_or_else(|_| out.clone())
+                ))
             ),
-            _ => println!("{out}"),
+            _ => println!("{}", clean(out)),
         },
         Err(err) => {
-            eprintln!("error: {}.{tool}: {err}", skill.name);
+            eprintln!("error: {}.{}: {}", skill.name, clean(tool), clean(&err.to_string()));
             let denials: Vec<_> = outcome.denials().collect();
             if !denials.is_empty() {
                 eprintln!("the sandbox refused:");
                 for d in denials {
-                    eprintln!("  - {}: {} — {}", d.capability, d.target, d.reason);
+                    eprintln!(
+                        "  - {}: {} — {}",
+                        d.capability,
+                        chitin::text::one_line(&d.target, 500),
+                        chitin::text::one_line(&d.reason, 500)
+                    );
                     if let Some(h) = d.hint.as_ref().filter(|_| !installed) {
-                        eprintln!("    {h}");
+                        eprintln!("    {}", clean(h));
                     }
                 }
             }
@@ -81,7 +104,8 @@ pub fn print_outcome(
                 for u in &outcome.ungranted {
                     eprintln!(
                         "the skill requests to {}, not granted: chitin skill grant {name} {}",
-                        u.what, u.id
+                        clean(&u.what),
+                        clean(&u.id)
                     );
                 }
                 eprintln!(
@@ -90,8 +114,8 @@ pub fn print_outcome(
             } else if !outcome.ungranted.is_empty() {
                 eprintln!("the skill requests capabilities you did not grant:");
                 for u in &outcome.ungranted {
-                    eprintln!("  - {}: {}", u.capability, u.what);
-                    eprintln!("    grant it with {}", u.hint);
+                    eprintln!("  - {}: {}", u.capability, clean(&u.what));
+                    eprintln!("    grant it with {}", clean(&u.hint));
                 }
                 eprintln!("  (or accept everything the skill requests with --grant-requested)");
             }

@@ -1,7 +1,7 @@
 //! `chitin sessions list|show|export` and `chitin audit`: reading the
 //! session database (safe while the daemon runs: SQLite WAL).
 
-use super::render::clean;
+use chitin::text::clean;
 use super::{EXIT_OK, Paths};
 use anyhow::Context;
 use chitin::agent::messages::Message;

@@ -79,15 +79,9 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
         Ok(s) => provider::build(s).map_err(|e| NotConfigured(e.to_string())),
         Err(e) => Err(e),
     };
+    // The host refuses grants overlapping Chitin's own files (see `Paths::protected`).
     let host = Arc::new(super::skill::host(paths)?);
-    // The cache too: writing a compiled component there would run native code.
-    let protected = [dirs.config.clone(), dirs.data.clone(), dirs.cache.clone()];
-    let (toolbox, problems) = Toolbox::load(
-        host,
-        &Installed::new(&dirs.skills()),
-        paths.secrets()?,
-        &protected,
-    );
+    let (toolbox, problems) = Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
     Ok((
         Agent::new(l.config.agent.clone(), provider, toolbox, store),

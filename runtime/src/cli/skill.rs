@@ -182,7 +182,10 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             let skill = load(&host, &skill)?;
             let tools = host.tools(&skill).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tools)?);
+                println!(
+                    "{}",
+                    chitin::text::clean_json(&serde_json::to_string_pretty(&tools)?)
+                );
             } else {
                 report::print_tools(&skill, &tools);
             }
@@ -228,6 +231,7 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
                     (skill, grants)
                 }
             };
+            host.check_grants(&grants)?;
             if flags.grant_requested || verbose > 0 {
                 for line in grants::describe(&grants) {
                     eprintln!("granted: {line}");
@@ -255,7 +259,10 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
                 }
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                println!(
+                    "{}",
+                    chitin::text::clean_json(&serde_json::to_string_pretty(&outcome)?)
+                );
             } else {
                 report::print_outcome(&skill, &tool, &outcome, verbose, installed);
             }

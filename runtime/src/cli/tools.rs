@@ -26,7 +26,7 @@ pub fn run(cmd: ToolsCommand, paths: &Paths) -> anyhow::Result<u8> {
     let loaded = setup::load_config(paths, &ProviderFlags::default())?;
     let (agent, problems) = setup::build_agent(paths, &loaded)?;
     for p in problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", chitin::text::clean(&p));
     }
     match cmd {
         ToolsCommand::List => {
@@ -42,10 +42,10 @@ pub fn run(cmd: ToolsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 };
                 println!(
                     "{:<32} {:<6} {:<28} {}",
-                    t.name,
+                    chitin::text::clean(&t.name),
                     t.policy.as_str(),
-                    effects,
-                    t.description
+                    chitin::text::clean(&effects),
+                    chitin::text::one_line(&t.description, 120)
                 );
             }
         }

@@ -69,13 +69,17 @@ async fn page() -> Response {
 
 async fn health(State(t): Shared) -> Json<serde_json::Value> {
     let agent = t.agent();
+    // What is installed now, not what was installed at start.
+    let problems = agent.toolbox().refresh();
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "provider": agent.provider().ok().map(|p| p.describe()),
         "provider_problem": agent.provider().err().map(|e| e.to_string()),
         "skills": agent.toolbox().skill_count(),
-        "tools": agent.toolbox().entries().count(),
+        "tools": agent.toolbox().entries().len(),
+        "served": agent.toolbox().served(),
+        "skill_problems": problems,
     }))
 }
 
@@ -93,6 +97,7 @@ async fn set_policy(
     Path(name): Path<String>,
     Json(body): Json<PolicyBody>,
 ) -> Result<StatusCode, ApiError> {
+    t.agent().toolbox().refresh();
     if t.agent().toolbox().get(&name).is_none() {
         return Err(ApiError(
             StatusCode::NOT_FOUND,

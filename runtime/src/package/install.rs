@@ -61,6 +61,9 @@ pub enum InstallError {
     /// The component cannot be loaded.
     #[error("the package's component cannot be loaded: {0}")]
     Load(#[from] LoadError),
+    /// A chosen directory may not be granted.
+    #[error(transparent)]
+    Grant(#[from] crate::capabilities::fs::FsError),
     /// Writing state failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -174,6 +177,7 @@ pub fn install(
         &opts.review,
         prompt,
     )?;
+    host.check_grants(&grants)?;
 
     // Write the package under a temporary name in the skill's directory.
     let dir = installed.skill_dir(&name);

@@ -5,6 +5,7 @@
 
 use crate::capabilities::Grants;
 use crate::capabilities::fs::{Access, FsGrant};
+use crate::capabilities::limits::Limits;
 use crate::skill::manifest::Manifest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,14 +129,20 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
             || format!("a directory you choose (seen as {})", fs.guest),
             |d| shown(&d),
         );
-        let verb = if fs.access == Access::ReadWrite {
-            "read and write files in"
+        let words = if fs.access == Access::ReadWrite {
+            // The quota that applies unless more is granted under `limits`.
+            let (asked, d) = (m.requested_limits(), Limits::default());
+            format!(
+                "read and write files in {place} (disk quota: {} MiB written, {} files created per call)",
+                asked.disk_mib.min(d.disk_mib),
+                asked.disk_files.min(d.disk_files)
+            )
         } else {
-            "read files in"
+            format!("read files in {place}")
         };
         out.push(Request {
             id: format!("fs:{}", fs.guest),
-            words: format!("{verb} {place}"),
+            words,
         });
     }
     for net in &m.capabilities.net {
@@ -171,7 +178,7 @@ pub const LIMITS_ID: &str = "limits";
 
 /// Plain words for the limits a manifest asks above the defaults, if any.
 fn limits_words(m: &Manifest) -> Option<String> {
-    let (req, d) = (m.limits?, crate::capabilities::limits::Limits::default());
+    let (req, d) = (m.limits?, Limits::default());
     let mut more = Vec::new();
     let mut add = |name: &str, v: u32, dv: u32, unit: &str| {
         if v > dv {
@@ -190,6 +197,8 @@ fn limits_words(m: &Manifest) -> Option<String> {
         d.http_response_kib,
         " KiB",
     );
+    add("disk writes", req.disk_mib, d.disk_mib, " MiB");
+    add("files created", req.disk_files, d.disk_files, "");
     (!more.is_empty()).then(|| format!("use more resources per call: {}", more.join(", ")))
 }
 

@@ -52,6 +52,40 @@ pub struct Record {
     pub file: String,
 }
 
+/// Which version of an install record is on disk: every commit replaces
+/// the file (a new inode, time and usually size), so a changed stamp means
+/// the record changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl RecordStamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let (dev, ino) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let (dev, ino) = (0, 0);
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        RecordStamp {
+            dev,
+            ino,
+            len: meta.len(),
+            mtime_ns,
+        }
+    }
+}
+
 /// The installed-skills directory.
 #[derive(Debug, Clone)]
 pub struct Installed {
@@ -100,8 +134,9 @@ impl Installed {
         }
     }
 
-    /// All records, by name.
-    pub fn list(&self) -> Result<Vec<Record>, StateError> {
+    /// The names of the skill directories, sorted (a directory without a
+    /// record is not installed; see [`Installed::stamp`]).
+    pub fn names(&self) -> Result<Vec<String>, StateError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -112,12 +147,32 @@ impl Installed {
             let entry = entry.map_err(io(&self.dir))?;
             if let Some(name) = entry.file_name().to_str()
                 && !name.starts_with('.')
-                && let Some(r) = self.get(name)?
             {
+                out.push(name.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The stamp of `name`'s record, `None` when it is not installed.
+    pub fn stamp(&self, name: &str) -> Result<Option<RecordStamp>, StateError> {
+        let path = self.skill_dir(name).join("record.json");
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) => Ok(Some(RecordStamp::of(&m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// All records, by name.
+    pub fn list(&self) -> Result<Vec<Record>, StateError> {
+        let mut out = Vec::new();
+        for name in self.names()? {
+            if let Some(r) = self.get(&name)? {
                 out.push(r);
             }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 

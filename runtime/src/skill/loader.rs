@@ -148,6 +148,9 @@ fn exported_contract(engine: &SkillEngine, component: &Component) -> Option<Stri
         .find_map(|(name, _)| name.strip_prefix("chitin:skill/tools@").map(str::to_string))
 }
 
+/// Largest component read from a skill project.
+pub const MAX_COMPONENT_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// Compile (or load from `cache`) and pre-link a skill.
 pub fn load(
     engine: &SkillEngine,
@@ -156,7 +159,13 @@ pub fn load(
 ) -> Result<LoadedSkill, LoadError> {
     let start = Instant::now();
     let path = source.component.clone();
-    let bytes = std::fs::read(&path).map_err(|e| LoadError::Read {
+    let read = if source.manifest.is_some() {
+        // A project's component: no symlink or special file is followed.
+        crate::capabilities::fs::open::read_plain_file(&path, MAX_COMPONENT_BYTES)
+    } else {
+        std::fs::read(&path)
+    };
+    let bytes = read.map_err(|e| LoadError::Read {
         hint: if e.kind() == std::io::ErrorKind::NotFound && source.manifest.is_some() {
             " (build the skill first, e.g. `scripts/build-skills`)".into()
         } else {

@@ -156,10 +156,19 @@ pub struct NetRequest {
 
 impl Manifest {
     /// Read and validate `path`.
+    /// The file may sit in a directory a skill can write: a symlink or a
+    /// special file is refused rather than followed.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+        let io = |source| ManifestError::Io {
             path: path.into(),
             source,
+        };
+        let bytes = crate::capabilities::fs::open::read_plain_file(path, 1024 * 1024).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "it is not UTF-8 text",
+            ))
         })?;
         Self::parse(&text, path)
     }

@@ -131,6 +131,50 @@ fn walk(path: &Path) -> Result<File, OpenRefusal> {
     File::open(path).map_err(|e| refusal(path, e))
 }
 
+/// Read a file of a skill project (its `skill.toml` or component) that a
+/// skill may have been able to write: a symlink at the last component is
+/// refused (it could point at any file of the user's, which an error
+/// message would then quote), so are FIFOs and devices (they would block)
+/// and files over `max` bytes.
+pub fn read_plain_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let refuse = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} {why}; refusing to read it", path.display()),
+        )
+    };
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(refuse("is a symlink"));
+    }
+    #[cfg(unix)]
+    let file = {
+        use rustix::fs::{CWD, Mode, OFlags, openat};
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        File::from(openat(CWD, path, flags, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::LOOP {
+                refuse("is a symlink")
+            } else {
+                io::Error::from(e)
+            }
+        })?)
+    };
+    #[cfg(not(unix))]
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(refuse(&format!("is larger than {max} bytes")));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut io::Read::take(file, max + 1), &mut out)?;
+    if out.len() as u64 > max {
+        return Err(refuse(&format!("is larger than {max} bytes")));
+    }
+    Ok(out)
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -164,5 +208,19 @@ mod tests {
             Err(OpenRefusal::Missing)
         ));
         assert!(walk(&root.join("a/b")).is_ok());
+    }
+
+    #[test]
+    fn project_files_are_read_only_when_plain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("skill.toml");
+        std::fs::write(&f, "x = 1").unwrap();
+        assert_eq!(read_plain_file(&f, 100).unwrap(), b"x = 1");
+        assert!(read_plain_file(&f, 2).is_err());
+        let link = tmp.path().join("link.toml");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        let e = read_plain_file(&link, 100).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert!(read_plain_file(tmp.path(), 100).is_err());
     }
 }
