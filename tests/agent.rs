@@ -385,9 +385,25 @@ async fn independent_tool_calls_run_concurrently() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skill_granted_chitins_own_files_is_not_loaded() {
     // Granting the directory that holds Chitin's home (token, secrets,
-    // records, compiled code) would let the agent rewrite its own grants.
+    // records, compiled code) would let the agent rewrite its own grants:
+    // install refuses it, and a record that has such a grant anyway (made
+    // before the check, or Chitin's home moved under it) is not loaded.
     let home = Home::new();
-    home.install_files_granting(home.tmp.path());
+    home.install_files();
+    let pkg = home.tmp.path().join("files.wasm");
+    let grant = format!("/workspace={}", home.tmp.path().display());
+    let (code, _, err) = home.chitin(&["skill", "install", pkg.to_str().unwrap(), "--yes", "--dir", &grant]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("overlaps Chitin's own files"), "{err}");
+    let record = home.home.join("data/skills/files/record.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let ws = home.workspace.canonicalize().unwrap();
+    let tmp = home.tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        &record,
+        text.replace(ws.to_str().unwrap(), tmp.to_str().unwrap()),
+    )
+    .unwrap();
     let server = ModelServer::start(vec![Reply::text("no tools")]);
     let agent = home.agent(ProviderKind::Openai, &server, "");
     assert_eq!(agent.toolbox().skill_count(), 0);
@@ -399,13 +415,16 @@ async fn a_skill_granted_chitins_own_files_is_not_loaded() {
             .any(|p| p.contains("overlaps Chitin's own files")),
         "{problems:?}"
     );
-    // The daemon and doctor say the same.
+    // Doctor says the same, and `skill run` refuses to run it.
     let (code, out, _) = home.chitin(&["doctor"]);
     assert_eq!(code, 1);
     assert!(
         out.contains("FAIL  skills: skill files not loaded"),
         "{out}"
     );
+    let (code, _, err) = home.chitin(&["skill", "run", "files", "list"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("overlaps Chitin's own files"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -222,3 +222,216 @@ async fn nothing_is_visible_without_a_grant() {
         out.ungranted
     );
 }
+
+/// Two grants: `/workspace` read-write on `ws`, and `/inner` on `ws/inner`.
+fn nested(l: &Layout, inner_access: Access) -> Grants {
+    std::fs::create_dir_all(l.ws.join("inner")).unwrap();
+    std::fs::write(l.ws.join("inner/note.txt"), "inner note").unwrap();
+    Grants {
+        fs: vec![
+            chitin::capabilities::fs::FsGrant::new(&l.ws, "/workspace", Access::ReadWrite)
+                .unwrap(),
+            chitin::capabilities::fs::FsGrant::new(&l.ws.join("inner"), "/inner", inner_access)
+                .unwrap(),
+        ],
+        ..Grants::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_cannot_redirect_a_grant_by_swapping_its_directory() {
+    // (attack, swap input): a symlink to the secret directory in place of a
+    // nested grant, and another directory renamed into its place.
+    for (attack, swap) in [
+        ("symlink", json!({"target": "../outside"})),
+        ("rename", json!({"rename_from": "/workspace/decoy"})),
+    ] {
+        let l = layout();
+        let grants = nested(&l, Access::ReadOnly);
+        std::fs::create_dir_all(l.ws.join("decoy")).unwrap();
+        let skill = hostile();
+        let out = call(&skill, &grants, "read", json!({"path": "/inner/note.txt"})).await;
+        assert_eq!(ok(&out), "inner note", "{attack}: the nested grant works");
+        let mut input = swap.clone();
+        input["dir"] = json!("/workspace/inner");
+        let out = call(&skill, &grants, "swap", input).await;
+        assert!(ok(&out).contains("swapped"), "{attack}: {:?}", out.result);
+        // The next call would have opened the swapped path.
+        let out = call(&skill, &grants, "read", json!({"path": "/inner/secret.txt"})).await;
+        let text = format!("{:?}", out.result);
+        assert!(!text.contains(CANARY), "{attack}: read outside every grant: {text}");
+        assert!(
+            matches!(&out.result, Err(chitin::CallError::Denied(m)) if m.contains("no longer the one you granted")),
+            "{attack}: {text}"
+        );
+        assert!(
+            out.denials()
+                .any(|d| d.capability == chitin::Capability::Fs && d.target.starts_with("/inner")),
+            "{attack}: audited: {:#?}",
+            out.audit
+        );
+        // The untouched grant alone still works, and so does the host.
+        let ws_only = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
+        let out = call(&skill, &ws_only, "read", json!({"path": "/workspace/inside.txt"})).await;
+        assert_eq!(ok(&out), "inside text");
+        assert_host_alive().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_is_refused_at_open_and_pins_no_thread() {
+    let l = layout();
+    let fifo = l.ws.join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let skill = hostile();
+    let mut grants = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
+    grants.limits.timeout_ms = 3_000;
+    for (tool, input) in [
+        ("read", json!({"path": "/workspace/pipe"})),
+        ("write", json!({"path": "/workspace/pipe", "content": "x"})),
+    ] {
+        let out = call(&skill, &grants, tool, input).await;
+        assert!(out.result.is_err(), "{tool}: {:?}", out.result);
+        assert_ne!(out.limit, Some(chitin::capabilities::limits::LimitKind::Timeout), "{tool}: it blocked");
+        assert!(
+            out.denials().any(|d| d.reason.contains("FIFO")),
+            "{tool}: {:#?}",
+            out.audit
+        );
+    }
+    // No thread is left blocked in open(2) on the FIFO: opening its write
+    // end without blocking finds no reader (ENXIO).
+    use std::os::unix::fs::OpenOptionsExt;
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo);
+    assert_eq!(
+        w.err().and_then(|e| e.raw_os_error()),
+        Some(rustix::io::Errno::NXIO.raw_os_error()),
+        "a host thread is still waiting in open() on the FIFO"
+    );
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_descriptors_are_capped_per_call() {
+    let l = layout();
+    let skill = hostile();
+    let grants = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
+    let out = call(&skill, &grants, "hold", json!({"dir": "/workspace", "n": 5000})).await;
+    assert_eq!(
+        out.limit,
+        Some(chitin::capabilities::limits::LimitKind::Descriptors),
+        "{:?}",
+        out.result
+    );
+    assert!(
+        matches!(&out.result, Err(chitin::CallError::Limit(m)) if m.contains("descriptor limit")),
+        "{:?}",
+        out.result
+    );
+    // Within the cap, fine; and the host has descriptors left.
+    let out = call(&skill, &grants, "hold", json!({"dir": "/workspace", "n": 100})).await;
+    assert_eq!(ok(&out), "holding 100 files");
+    assert!(std::fs::File::open(l.ws.join("inside.txt")).is_ok());
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_creations_are_held_to_the_disk_quota() {
+    use chitin::capabilities::limits::{LimitKind, Limits};
+    let l = layout();
+    let skill = hostile();
+    let quota = |mib, files| {
+        let mut g = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
+        g.limits = Limits {
+            disk_mib: mib,
+            disk_files: files,
+            ..Limits::default()
+        };
+        g
+    };
+    // (attack, tool, input, grants, expected limit)
+    let table = [
+        (
+            "one big file",
+            "fill",
+            json!({"path": "/workspace/big", "mib": 40}),
+            quota(8, 1000),
+            LimitKind::Disk,
+        ),
+        (
+            "a sparse giant",
+            "fill",
+            json!({"path": "/workspace/sparse", "mib": 0, "set_len": 1u64 << 40}),
+            quota(8, 1000),
+            LimitKind::Disk,
+        ),
+        (
+            "many files",
+            "spray",
+            json!({"dir": "/workspace", "n": 3000}),
+            quota(8, 100),
+            LimitKind::DiskFiles,
+        ),
+    ];
+    for (attack, tool, input, grants, kind) in table {
+        let out = call(&skill, &grants, tool, input).await;
+        assert_eq!(out.limit, Some(kind), "{attack}: {:?}", out.result);
+        assert!(
+            out.denials().any(|d| d.capability == chitin::Capability::Limit && d.target == "disk"),
+            "{attack}: audited"
+        );
+        assert_host_alive().await;
+    }
+    let big = std::fs::metadata(l.ws.join("big")).map(|m| m.len()).unwrap_or(0);
+    assert!(big <= 8 << 20, "wrote {big} bytes past an 8 MiB quota");
+    let sparse = std::fs::metadata(l.ws.join("sparse")).map(|m| m.len()).unwrap_or(0);
+    assert!(sparse < 1 << 30, "grew a file to {sparse} bytes");
+    let sprayed = std::fs::read_dir(&l.ws)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("spray-"))
+        .count();
+    assert!(sprayed <= 100, "created {sprayed} files past a quota of 100");
+    // The default quota lets normal work through, and a granted larger one more.
+    let out = call(&skill, &quota(64, 1000), "fill", json!({"path": "/workspace/ok", "mib": 3})).await;
+    assert_eq!(ok(&out), "wrote 3 MiB");
+    let out = call(&skill, &quota(100, 1000), "fill", json!({"path": "/workspace/big", "mib": 40})).await;
+    assert_eq!(ok(&out), "wrote 40 MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chitins_own_files_are_never_opened_for_a_skill() {
+    // A host that protects a directory refuses, at the call, any grant that
+    // contains it or lies inside it, however the grant was made.
+    let l = layout();
+    let own = l.outside.clone();
+    let host = chitin::SkillHost::new(chitin::HostConfig {
+        protected: vec![own.join("config")],
+        ..chitin::HostConfig::default()
+    })
+    .unwrap();
+    std::fs::create_dir_all(own.join("config")).unwrap();
+    std::fs::write(own.join("config/secrets.json"), CANARY).unwrap();
+    let skill = host.load(&component("hostile")).unwrap();
+    for dir in [own.clone(), own.join("config")] {
+        let grants = dir_grant(&dir, "/workspace", Access::ReadWrite);
+        assert!(host.check_grants(&grants).is_err());
+        let out = host
+            .call(&skill, &grants, &chitin::NoSecrets, "read", &json!({"path": "/workspace/config/secrets.json"}).to_string())
+            .await;
+        let text = format!("{:?}", out.result);
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(
+            matches!(&out.result, Err(chitin::CallError::Denied(m)) if m.contains("Chitin's own files")),
+            "{text}"
+        );
+    }
+    let fine = dir_grant(&l.ws, "/workspace", Access::ReadOnly);
+    let out = host
+        .call(&skill, &fine, &chitin::NoSecrets, "read", &json!({"path": "/workspace/inside.txt"}).to_string())
+        .await;
+    assert_eq!(ok(&out), "inside text");
+}

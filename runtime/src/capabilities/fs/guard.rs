@@ -81,7 +81,8 @@ fn unopenable(t: DescriptorType) -> Option<&'static str> {
         DescriptorType::Socket => Some("a socket"),
         DescriptorType::CharacterDevice => Some("a character device"),
         DescriptorType::BlockDevice => Some("a block device"),
-        DescriptorType::Unknown => Some("a special file"),
+        // wasmtime reports FIFOs (and sockets) as unknown.
+        DescriptorType::Unknown => Some("a FIFO, socket or other special file"),
     }
 }
 
