@@ -248,3 +248,99 @@ async fn empty_log_lines_are_not_free() {
     assert!(out.logs_dropped >= 199_000, "dropped {}", out.logs_dropped);
     assert_host_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_is_one_budget_for_every_memory_of_a_component() {
+    // A component with extra core instances, each with its own memory that
+    // grows to 48 MiB: each is under the 64 MiB default, together they are not.
+    let base = std::fs::read(component("hostile")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = |name: &str, count: usize, pages: u32| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, shapes::with_memory_hogs(&base, count, pages)).unwrap();
+        host().load(&path).unwrap()
+    };
+    let hogs = build("hogs.wasm", 6, 768);
+    let out = call(&hogs, &Grants::default(), "output", json!({"n": 3})).await;
+    assert_eq!(out.limit, Some(LimitKind::Memory), "{:?}", out.result);
+    assert!(matches!(out.result, Err(CallError::Limit(_))), "{:?}", out.result);
+    assert_host_alive().await;
+
+    // The same shape within the budget runs.
+    let small = build("small.wasm", 3, 64);
+    let out = call(&small, &Grants::default(), "output", json!({"n": 3})).await;
+    assert_eq!(ok(&out), "AAA");
+
+    // More memories than any real skill has are refused when loaded.
+    let path = tmp.path().join("many.wasm");
+    std::fs::write(&path, shapes::with_memory_hogs(&base, 16, 0)).unwrap();
+    let err = host().load(&path).unwrap_err().to_string();
+    assert!(err.contains("linear memories"), "{err}");
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_spent_inside_host_calls_is_metered() {
+    // Each round is one cheap-looking import (random bytes) that costs the
+    // host real CPU. Measure a round, then give the call a budget of about
+    // two rounds: it must stop after a few, not run on while only the time
+    // spent back in WebAssembly is counted.
+    let skill = hostile();
+    let rounds = |out: &chitin::CallOutcome| -> Vec<u64> {
+        out.logs
+            .iter()
+            .filter_map(|l| {
+                let mut w = l.message.split_whitespace();
+                (w.next() == Some("round")).then(|| w.nth(1)?.parse().ok())?
+            })
+            .collect()
+    };
+    let len = 8 * 1024 * 1024;
+    let generous = with(Limits {
+        memory_mib: 128,
+        ..Limits::default()
+    });
+    let out = call(&skill, &generous, "random", json!({"n": 5, "len": len})).await;
+    assert!(ok(&out).contains("5 rounds"));
+    let mut per_round = rounds(&out);
+    per_round.sort();
+    let round_ms = (per_round[2] / 1_000_000).max(5);
+    let budget = (2 * round_ms as u32).max(20);
+    let capped = with(Limits {
+        memory_mib: 128,
+        cpu_ms: budget,
+        timeout_ms: 60_000,
+        ..Limits::default()
+    });
+    let out = call(&skill, &capped, "random", json!({"n": 400, "len": len})).await;
+    assert_eq!(out.limit, Some(LimitKind::Cpu), "{:?}", out.result);
+    let done = rounds(&out).len();
+    assert!(
+        done <= 6,
+        "{done} rounds of ~{round_ms} ms ran under a {budget} ms CPU budget"
+    );
+    assert_host_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_capped_like_outputs() {
+    let skill = hostile();
+    let out = call(
+        &skill,
+        &with(Limits {
+            output_kib: 1,
+            ..Limits::default()
+        }),
+        "fail",
+        json!({"n": 8 * 1024 * 1024}),
+    )
+    .await;
+    match &out.result {
+        Err(CallError::Failed(m)) => {
+            assert!(m.len() < 2048, "a {} byte error passed a 1 KiB cap", m.len());
+            assert!(m.contains("more bytes"), "says it was cut: {}", &m[m.len() - 40..]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_host_alive().await;
+}

@@ -45,6 +45,58 @@ fn cache_hits_after_a_miss_and_survives_corruption() {
     assert_eq!(host2.load(&wasm).unwrap().cache, CacheStatus::Miss);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_entry_copied_under_another_skill_is_refused() {
+    // What a skill with write access to the cache did: put its own compiled
+    // entry (a valid one) in place of another skill's, so that skill's name
+    // and grants would run its code. The copy is refused and recompiled.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let config = || HostConfig {
+        cache_dir: Some(dir.path().join("cache")),
+        cache_key_file: Some(key.clone()),
+        ..HostConfig::default()
+    };
+    let host = SkillHost::new(config()).unwrap();
+    let files = host.load(&component("files")).unwrap();
+    let attacker = host.load(&component("hostile")).unwrap();
+    let cache = host.cache().unwrap();
+    std::fs::copy(
+        cache.entry_path(&attacker.digest),
+        cache.entry_path(&files.digest),
+    )
+    .unwrap();
+    let restarted = SkillHost::new(config()).unwrap();
+    let reloaded = restarted.load(&component("files")).unwrap();
+    assert_eq!(reloaded.cache, CacheStatus::Miss, "the copied entry was loaded");
+    let out = restarted
+        .call(&reloaded, &chitin::Grants::default(), &chitin::NoSecrets, "output", "{\"n\":3}")
+        .await;
+    assert!(
+        matches!(out.result, Err(chitin::CallError::UnknownTool(_))),
+        "the files skill ran the attacker's code: {:?}",
+        out.result
+    );
+    // Rewritten properly, it hits again.
+    assert_eq!(restarted.load(&component("files")).unwrap().cache, CacheStatus::Hit);
+
+    // An entry rewritten with another key (a forged header) is refused too.
+    let other = tempfile::tempdir().unwrap();
+    let forger = SkillHost::new(HostConfig {
+        cache_dir: Some(other.path().join("cache")),
+        cache_key_file: Some(other.path().join("key")),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let forged = forger.load(&component("hostile")).unwrap();
+    std::fs::copy(
+        forger.cache().unwrap().entry_path(&forged.digest),
+        cache.entry_path(&forged.digest),
+    )
+    .unwrap();
+    assert_eq!(restarted.load(&component("hostile")).unwrap().cache, CacheStatus::Miss);
+}
+
 #[test]
 fn non_skills_are_refused_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

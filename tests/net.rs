@@ -119,6 +119,20 @@ async fn wildcard_grants_never_reach_internal_addresses() {
         "an internal address was contacted: {:?}",
         server.requests()
     );
+    // Forms only a translator gives meaning to are refused by the host
+    // itself, before any connection: local-use NAT64 (RFC 8215), SIIT
+    // IPv4-translated (RFC 2765), Teredo and the other 2001::/23 assignments.
+    for url in [
+        format!("http://[64:ff9b:1::7f00:1]:{p}/text"),
+        format!("http://[::ffff:0:7f00:1]:{p}/text"),
+        format!("http://[::ffff:0:a9fe:a9fe]:{p}/text"),
+        format!("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{p}/text"),
+        format!("http://[100::1]:{p}/text"),
+    ] {
+        let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
+        assert!(is_denied(&out), "{url}: not refused by the host: {:?}", out.result);
+        assert_host_alive().await;
+    }
 
     // The exact host, granted on purpose, is reachable.
     let exact = net_grant(&[&server.base()]);

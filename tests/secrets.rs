@@ -120,7 +120,8 @@ async fn an_echoing_server_cannot_hand_the_secret_to_the_skill() {
         "the skill exfiltrated a transformed secret: {v}"
     );
     assert!(v["body"].as_str().unwrap().contains("]DETCADER["), "{v}");
-    assert_eq!(v["headers"]["x-echo"], "Bearer [REDACTED]", "{v}");
+    // Headers were reversed by the skill too: redacted before it saw them.
+    assert_eq!(v["headers"]["ohce-x"], "]DETCADER[ reraeB", "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,4 +290,37 @@ async fn audit_events_never_hold_the_secret() {
         out.audit
     );
     assert!(!all.contains(TOKEN) && !all.contains("ghp_live"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_echoed_as_a_header_name_is_redacted() {
+    // The server reflects the token into a response header *name*, which
+    // arrives lowercased (so an exact match misses a mixed-case secret); the
+    // skill reverses what it got, so only redaction on the way in can help.
+    const MIXED: &str = "Tok3n_MIXED_Case_987654";
+    let server = TestServer::start();
+    let skill = hostile();
+    let secrets = HashMap::from([("GITHUB_TOKEN".to_string(), MIXED.to_string())]);
+    for reverse in [false, true] {
+        let out = call_with(
+            &skill,
+            &grants_for(&server),
+            &secrets,
+            "fetch",
+            json!({"url": format!("{}/echo-auth-name", server.base()), "reverse": reverse}),
+        )
+        .await;
+        let shown = ok(&out).to_ascii_lowercase();
+        let lower = MIXED.to_ascii_lowercase();
+        let reversed: String = lower.chars().rev().collect();
+        assert!(
+            !shown.contains(&lower) && !shown.contains(&reversed),
+            "the skill saw the secret in a header name: {shown}"
+        );
+        assert!(
+            server.requests().last().unwrap().headers["authorization"].contains(MIXED),
+            "the server did get it"
+        );
+    }
+    assert_host_alive().await;
 }

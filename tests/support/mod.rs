@@ -7,6 +7,7 @@ pub mod agent;
 pub mod browser;
 pub mod model;
 pub mod server;
+pub mod shapes;
 
 use chitin::capabilities::Grants;
 use chitin::capabilities::fs::{Access, FsGrant};

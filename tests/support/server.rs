@@ -103,6 +103,11 @@ fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, files: &Files, 
             Some(bytes) => respond(&mut stream, "200 OK", &[("Content-Type", "application/wasm".into())], &bytes),
             None => respond(&mut stream, "404 Not Found", &[], b"no such file"),
         },
+        "/echo-auth-name" => {
+            // The token as a response header *name* (HTTP lowercases names).
+            let token = auth.rsplit(' ').next().unwrap_or("").to_string();
+            respond(&mut stream, "200 OK", &[(&format!("X-Echo-{token}"), "1".into())], b"ok")
+        }
         "/encoded-echo" => respond(
             &mut stream,
             "200 OK",
