@@ -17,10 +17,12 @@ struct Run {
     stderr: String,
 }
 
-fn chitin(args: &[&str], cache: &Path, stdin: Option<&str>) -> Run {
+/// Run the CLI with its state (home and cache) under `state`.
+fn chitin(args: &[&str], state: &Path, stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chitin"));
     cmd.args(args)
-        .env("CHITIN_CACHE_DIR", cache)
+        .env("CHITIN_CACHE_DIR", state.join("cache"))
+        .env("CHITIN_HOME", state.join("home"))
         .env_remove("CHITIN_SECRETS")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -364,7 +366,8 @@ fn a_closed_stdout_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
         .args(["skill", "tools", &s(&skill_dir("files"))])
-        .env("CHITIN_CACHE_DIR", tmp.path())
+        .env("CHITIN_CACHE_DIR", tmp.path().join("cache"))
+        .env("CHITIN_HOME", tmp.path().join("home"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -376,4 +379,157 @@ fn a_closed_stdout_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
+/// The characters that must never reach a terminal raw from a skill.
+fn has_raw_escapes(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}')
+    })
+}
+
+#[test]
+fn escape_sequences_from_a_skill_never_reach_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = s(&component("hostile"));
+    // (where the skill puts them, extra flags, stream they show up on)
+    for (place, flags, on_stdout) in [
+        ("output", vec![], true),
+        ("output", vec!["--json"], true),
+        ("error", vec![], false),
+        ("error", vec!["--json"], true),
+        ("log", vec!["-v"], false),
+        ("log", vec!["-vv"], false),
+    ] {
+        let input = format!("{{\"where\":\"{place}\"}}");
+        let mut args = vec!["skill", "run", &hostile, "escape", "-i", &input];
+        args.extend(flags.iter());
+        let r = chitin(&args, tmp.path(), None);
+        let shown = if on_stdout { &r.stdout } else { &r.stderr };
+        assert!(shown.contains("safe"), "{place} {flags:?}: {shown}");
+        for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            assert_eq!(
+                has_raw_escapes(text),
+                None,
+                "{place} {flags:?}: a raw control character on {name}: {text:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tool_descriptions_cannot_forge_the_hosts_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = component("hostile");
+    let r = chitin(&["skill", "tools", &s(&hostile)], tmp.path(), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The tool's real effects are on its own line; its description, which
+    // claims other lines, is shown as the skill's words only.
+    assert!(
+        r.stdout.contains("skill-hostile.forge  [effects: writes-files, network]"),
+        "{}",
+        r.stdout
+    );
+    for line in r.stdout.lines() {
+        let t = line.trim_start();
+        assert!(
+            !(t.starts_with("effects: (none)") || t.starts_with("hostile.forge  [no declared")),
+            "a forged line: {line:?}\n{}",
+            r.stdout
+        );
+    }
+    assert!(r.stdout.contains("│     effects: (none)"), "{}", r.stdout);
+
+    // The same component with escape sequences patched into a description
+    // is refused, and the refusal prints none of them.
+    let mut bytes = std::fs::read(&hostile).unwrap();
+    let marker = b"MARKER-FOR-DESCRIPTION-PATCHING-0123456789";
+    let evil = b"\x1b[2J\x1b[1A\x1b[2K\x1b]0;pwned\x07\r\xc2\x9b0m---------------";
+    assert_eq!(evil.len(), marker.len());
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("marker in the component");
+    bytes[at..at + marker.len()].copy_from_slice(evil);
+    let patched = tmp.path().join("patched.wasm");
+    std::fs::write(&patched, &bytes).unwrap();
+    let r = chitin(&["skill", "tools", &s(&patched)], tmp.path(), None);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("control"), "{}", r.stderr);
+    assert_eq!(has_raw_escapes(&r.stderr), None, "{:?}", r.stderr);
+    assert_eq!(has_raw_escapes(&r.stdout), None, "{:?}", r.stdout);
+}
+
+#[test]
+fn a_symlinked_skill_toml_is_not_followed() {
+    // A skill with write access to a project plants skill.toml -> a file of
+    // the user's; running or packing the project must not read it (a parse
+    // error would quote it).
+    let tmp = tempfile::tempdir().unwrap();
+    let private = tmp.path().join("private.txt");
+    std::fs::write(&private, "PRIVATE-CANARY-8842 = [unterminated").unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::os::unix::fs::symlink(&private, project.join("skill.toml")).unwrap();
+    for args in [
+        vec!["skill", "run", &s(&project), "x"],
+        vec!["skill", "tools", &s(&project)],
+        vec!["skill", "pack", &s(&project)],
+    ] {
+        let r = chitin(&args, tmp.path(), None);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains("symlink"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("PRIVATE-CANARY"), "{args:?}: {}", r.stderr);
+        assert!(!r.stdout.contains("PRIVATE-CANARY"), "{args:?}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn a_fifo_cannot_keep_the_cli_from_exiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    assert!(Command::new("mkfifo").arg(ws.join("pipe")).status().unwrap().success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
+        .args(["skill", "run", &s(&component("hostile")), "read", "-i", r#"{"path":"/workspace/pipe"}"#])
+        .args(["--allow-dir", &format!("{}:/workspace:ro", s(&ws)), "--limit", "timeout_ms=2000"])
+        .env("CHITIN_CACHE_DIR", tmp.path().join("cache"))
+        .env("CHITIN_HOME", tmp.path().join("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    if status.is_none() {
+        // Unblock the stuck open() so the process can be reaped.
+        let _ = std::fs::OpenOptions::new().write(true).open(ws.join("pipe"));
+        let _ = child.kill();
+        panic!("chitin did not exit: a thread is stuck opening the FIFO");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FIFO"));
+}
+
+#[test]
+fn chitins_own_files_cannot_be_granted_to_skill_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    let files = s(&skill_dir("files"));
+    for dir in [tmp.path().to_path_buf(), home.clone(), home.join("config"), tmp.path().join("cache")] {
+        std::fs::create_dir_all(&dir).unwrap();
+        let grant = format!("{}:/workspace:rw", s(&dir));
+        let r = chitin(&["skill", "run", &files, "list", "--allow-dir", &grant], tmp.path(), None);
+        assert_eq!(r.code, 2, "{}: {}", dir.display(), r.stderr);
+        assert!(r.stderr.contains("overlaps Chitin's own files"), "{}", r.stderr);
+    }
 }

@@ -79,6 +79,8 @@ pub struct Audit {
 
 /// Most events kept per call; a hostile skill cannot grow the list forever.
 const MAX_EVENTS: usize = 1000;
+/// Longest target or reason kept in an event, in bytes.
+const MAX_FIELD: usize = 2048;
 
 impl Audit {
     /// A new, empty audit trail for a call of `skill`'s `tool`.
@@ -142,18 +144,22 @@ impl Audit {
             Some(r) => (r.redact(&target), r.redact(&reason)),
             None => (target, reason),
         };
+        // Targets and reasons quote what the skill asked for: bounded.
+        let target = crate::text::cap(&target, MAX_FIELD).into_owned();
+        let reason = crate::text::cap(&reason, MAX_FIELD).into_owned();
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         if events.len() >= MAX_EVENTS {
             return;
         }
+        let shown = |s: &str| crate::text::one_line(s, 500);
         match decision {
             Decision::Allow => {
-                tracing::debug!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
-                %capability, %target, %reason, "allow")
+                tracing::debug!(target: "chitin::audit", skill = %shown(&self.skill), tool = %shown(&self.tool),
+                %capability, target = %shown(&target), reason = %shown(&reason), "allow")
             }
             Decision::Deny => {
-                tracing::info!(target: "chitin::audit", skill = %self.skill, tool = %self.tool,
-                %capability, %target, %reason, "deny")
+                tracing::info!(target: "chitin::audit", skill = %shown(&self.skill), tool = %shown(&self.tool),
+                %capability, target = %shown(&target), reason = %shown(&reason), "deny")
             }
         }
         let at_ms = SystemTime::now()

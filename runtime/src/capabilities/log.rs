@@ -68,7 +68,8 @@ impl LogSink {
         }
         inner.used += cost;
         let message = inner.redactor.redact(message);
-        tracing::debug!(target: "chitin::skill_log", level, %message);
+        // The skill's text: never raw into the host's log output.
+        tracing::debug!(target: "chitin::skill_log", level, message = %crate::text::one_line(&message, 2000));
         inner.lines.push(LogLine {
             level: level.to_string(),
             message,

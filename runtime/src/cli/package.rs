@@ -81,12 +81,12 @@ pub fn parse_dirs(flags: &[String]) -> anyhow::Result<HashMap<String, PathBuf>> 
 
 /// Pack and sign a skill directory.
 pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
+    let source = chitin::skill::loader::locate(&args.dir)?;
     let key_path = match args.key {
         Some(k) => k,
         None => paths.dirs()?.default_key(),
     };
     let key = keys::load(&key_path)?;
-    let source = chitin::skill::loader::locate(&args.dir)?;
     let Some(manifest) = source.manifest.clone() else {
         bail!(
             "{} has no skill.toml; a package needs a manifest",
