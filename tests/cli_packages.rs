@@ -186,7 +186,29 @@ fn cli_round_trip() {
         err.contains("chitin skill grant notes fs:/workspace") && !err.contains("--allow-dir"),
         "{err}"
     );
-    assert_eq!(cli.run(&["skill", "grant", "notes", "fs:/workspace"]).0, 0);
+    // Granting a directory always names it: no silent default.
+    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dir /workspace=PATH"), "{err}");
+    let ws_canon = ws.canonicalize().unwrap();
+    let grant = format!("/workspace={}", s(&ws));
+    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &grant]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("read-write access to {}, seen as /workspace", ws_canon.display())),
+        "{err}"
+    );
+    // Changing it says what it replaced; Chitin's own files are refused.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &format!("/workspace={}", s(&other))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("replacing read-write access to {}", ws_canon.display())), "{err}");
+    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &format!("/workspace={}", s(&cli.home))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("overlaps Chitin's own files"), "{err}");
+    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &grant]);
+    assert_eq!(code, 0, "{err}");
     let (code, out, _) = cli.run(&[
         "skill",
         "run",
@@ -271,4 +293,66 @@ fn cli_round_trip() {
     assert!(err.contains("do not trust"), "{err}");
     assert_eq!(cli.run(&["skill", "list"]).1, "");
     assert_eq!(cli.run(&["skill", "remove", "notes"]).0, 1);
+}
+
+#[test]
+fn hostile_packages_are_refused_before_the_terminal_sees_them() {
+    // A trusted publisher's package built without `chitin skill pack` (so
+    // nothing checked it): escape sequences in a guest path (to hide the
+    // review lines after it) and in a tool description.
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let (code, public, _) = cli.run(&["key", "generate"]);
+    assert_eq!(code, 0);
+    assert_eq!(cli.run(&["trust", "add", "chitin", public.trim()]).0, 0);
+    let key = chitin::package::keys::load(&cli.home.join("config/keys/publisher.pem")).unwrap();
+    let wasm = std::fs::read(component("files")).unwrap();
+    let hide = "\\u001b[1A\\u001b[2K\\u001b[8m";
+    let base = manifest("0.1.0", NEW_HOST);
+    let tool = |description: &str| chitin::ToolInfo {
+        name: "read".into(),
+        description: description.into(),
+        input_schema: serde_json::json!({"type": "object"}),
+        effects: vec![],
+    };
+    // (what is hostile, manifest, tools)
+    let cases = [
+        (
+            "guest path",
+            base.replace("guest = \"/workspace\"", &format!("guest = \"/workspace{hide}\"")),
+            vec![tool("Read a file")],
+        ),
+        (
+            "description",
+            base.replace("description = \"Notes\"", &format!("description = \"Notes{hide}\"")),
+            vec![tool("Read a file")],
+        ),
+        ("tool description", base.clone(), vec![tool("Read\u{1b}[2J\u{1b}]52;c;eA==\u{7}")]),
+        ("tool schema", base.clone(), vec![chitin::ToolInfo {
+            input_schema: serde_json::json!({"type": "object", "description": "\u{202e}gpj.exe"}),
+            ..tool("Read a file")
+        }]),
+    ];
+    for (what, manifest_text, tools) in cases {
+        let bytes = chitin::package::format::pack(&wasm, &manifest_text, &tools, &key).unwrap();
+        let pkg = tmp.path().join("evil.wasm");
+        std::fs::write(&pkg, bytes).unwrap();
+        for args in [
+            vec!["skill", "install", pkg.to_str().unwrap(), "--yes"],
+            vec!["skill", "verify", pkg.to_str().unwrap()],
+        ] {
+            let (code, out, err) = cli.run(&args);
+            assert_ne!(code, 0, "{what}: {args:?} accepted it: {err}");
+            for text in [&out, &err] {
+                assert!(
+                    !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' || c == '\u{202e}'),
+                    "{what}: {args:?}: raw control characters: {text:?}"
+                );
+            }
+            assert!(err.contains("control") || err.contains("character"), "{what}: {err}");
+        }
+        assert_eq!(cli.run(&["skill", "list"]).1, "", "{what}: installed anyway");
+    }
 }

@@ -451,3 +451,67 @@ async fn idle_and_excess_connections_cannot_pin_the_daemon() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// The output of the one tool call in a turn.
+fn tool_result(events: &[TurnEvent]) -> (bool, String) {
+    events
+        .iter()
+        .find_map(|e| match e {
+            TurnEvent::ToolCallFinished { ok, output, .. } => Some((*ok, output.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no tool call finished: {events:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_daemon_follows_every_revoke_remove_and_install() {
+    let home = Home::new();
+    home.install_files();
+    std::fs::write(home.workspace.join("note.txt"), "hello").unwrap();
+    let list = || Reply::tool("files__list", "{}");
+    let server = ModelServer::start(vec![
+        list(),
+        Reply::text("listed"),
+        list(),
+        Reply::text("refused"),
+        list(),
+        Reply::text("gone"),
+    ]);
+    home.configure("openai", &server, "");
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api.call("POST", "/api/sessions", Some(serde_json::json!({}))).await;
+    let id = s["id"].as_str().unwrap().to_string();
+
+    let (ok, output) = tool_result(&api.turn(&id, "list", Some(true)).await);
+    assert!(ok && output.contains("note.txt"), "{output}");
+
+    // Revoked while the daemon runs: the very next call has no directory.
+    let (code, _, err) = home.chitin(&["skill", "revoke", "files", "fs:/workspace"]);
+    assert_eq!(code, 0, "{err}");
+    let (ok, output) = tool_result(&api.turn(&id, "list", Some(true)).await);
+    assert!(!ok && !output.contains("note.txt"), "{output}");
+    assert!(output.contains("/workspace"), "{output}");
+
+    // Removed: its tools are gone.
+    let (code, _, err) = home.chitin(&["skill", "remove", "files"]);
+    assert_eq!(code, 0, "{err}");
+    let (ok, output) = tool_result(&api.turn(&id, "list", Some(true)).await);
+    assert!(!ok && output.contains("unknown tool"), "{output}");
+    let (_, tools) = api.call("GET", "/api/tools", None).await;
+    assert_eq!(tools, serde_json::json!([]));
+
+    // Installed after start: served, and doctor agrees with what is installed.
+    let pkg = home.tmp.path().join("files.wasm");
+    let grant = format!("/workspace={}", home.workspace.display());
+    let (code, _, err) = home.chitin(&["skill", "install", pkg.to_str().unwrap(), "--yes", "--dir", &grant]);
+    assert_eq!(code, 0, "{err}");
+    let (_, health) = api.call("GET", "/api/health", None).await;
+    assert_eq!(health["skills"], 1, "{health}");
+    assert_eq!(health["served"][0]["grants"], serde_json::json!(["fs:/workspace"]));
+    let (code, out, _) = home.chitin(&["doctor"]);
+    assert!(
+        out.contains("ok    daemon skills: serves exactly the 1 installed skill(s)"),
+        "{code}: {out}"
+    );
+}
