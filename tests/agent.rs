@@ -392,7 +392,14 @@ async fn a_skill_granted_chitins_own_files_is_not_loaded() {
     home.install_files();
     let pkg = home.tmp.path().join("files.wasm");
     let grant = format!("/workspace={}", home.tmp.path().display());
-    let (code, _, err) = home.chitin(&["skill", "install", pkg.to_str().unwrap(), "--yes", "--dir", &grant]);
+    let (code, _, err) = home.chitin(&[
+        "skill",
+        "install",
+        pkg.to_str().unwrap(),
+        "--yes",
+        "--dir",
+        &grant,
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("overlaps Chitin's own files"), "{err}");
     let record = home.home.join("data/skills/files/record.json");

@@ -427,7 +427,8 @@ fn tool_descriptions_cannot_forge_the_hosts_lines() {
     // The tool's real effects are on its own line; its description, which
     // claims other lines, is shown as the skill's words only.
     assert!(
-        r.stdout.contains("skill-hostile.forge  [effects: writes-files, network]"),
+        r.stdout
+            .contains("skill-hostile.forge  [effects: writes-files, network]"),
         "{}",
         r.stdout
     );
@@ -447,7 +448,10 @@ fn tool_descriptions_cannot_forge_the_hosts_lines() {
     let marker = b"MARKER-FOR-DESCRIPTION-PATCHING-0123456789";
     let evil = b"\x1b[2J\x1b[1A\x1b[2K\x1b]0;pwned\x07\r\xc2\x9b0m---------------";
     assert_eq!(evil.len(), marker.len());
-    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("marker in the component");
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("marker in the component");
     bytes[at..at + marker.len()].copy_from_slice(evil);
     let patched = tmp.path().join("patched.wasm");
     std::fs::write(&patched, &bytes).unwrap();
@@ -477,8 +481,16 @@ fn a_symlinked_skill_toml_is_not_followed() {
         let r = chitin(&args, tmp.path(), None);
         assert_ne!(r.code, 0, "{args:?}");
         assert!(r.stderr.contains("symlink"), "{args:?}: {}", r.stderr);
-        assert!(!r.stderr.contains("PRIVATE-CANARY"), "{args:?}: {}", r.stderr);
-        assert!(!r.stdout.contains("PRIVATE-CANARY"), "{args:?}: {}", r.stdout);
+        assert!(
+            !r.stderr.contains("PRIVATE-CANARY"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stdout.contains("PRIVATE-CANARY"),
+            "{args:?}: {}",
+            r.stdout
+        );
     }
 }
 
@@ -487,10 +499,28 @@ fn a_fifo_cannot_keep_the_cli_from_exiting() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
     std::fs::create_dir(&ws).unwrap();
-    assert!(Command::new("mkfifo").arg(ws.join("pipe")).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(ws.join("pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
-        .args(["skill", "run", &s(&component("hostile")), "read", "-i", r#"{"path":"/workspace/pipe"}"#])
-        .args(["--allow-dir", &format!("{}:/workspace:ro", s(&ws)), "--limit", "timeout_ms=2000"])
+        .args([
+            "skill",
+            "run",
+            &s(&component("hostile")),
+            "read",
+            "-i",
+            r#"{"path":"/workspace/pipe"}"#,
+        ])
+        .args([
+            "--allow-dir",
+            &format!("{}:/workspace:ro", s(&ws)),
+            "--limit",
+            "timeout_ms=2000",
+        ])
         .env("CHITIN_CACHE_DIR", tmp.path().join("cache"))
         .env("CHITIN_HOME", tmp.path().join("home"))
         .stdin(Stdio::null())
@@ -510,12 +540,19 @@ fn a_fifo_cannot_keep_the_cli_from_exiting() {
     };
     if status.is_none() {
         // Unblock the stuck open() so the process can be reaped.
-        let _ = std::fs::OpenOptions::new().write(true).open(ws.join("pipe"));
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(ws.join("pipe"));
         let _ = child.kill();
         panic!("chitin did not exit: a thread is stuck opening the FIFO");
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("FIFO"));
 }
 
@@ -525,11 +562,24 @@ fn chitins_own_files_cannot_be_granted_to_skill_run() {
     let home = tmp.path().join("home");
     std::fs::create_dir_all(home.join("config")).unwrap();
     let files = s(&skill_dir("files"));
-    for dir in [tmp.path().to_path_buf(), home.clone(), home.join("config"), tmp.path().join("cache")] {
+    for dir in [
+        tmp.path().to_path_buf(),
+        home.clone(),
+        home.join("config"),
+        tmp.path().join("cache"),
+    ] {
         std::fs::create_dir_all(&dir).unwrap();
         let grant = format!("{}:/workspace:rw", s(&dir));
-        let r = chitin(&["skill", "run", &files, "list", "--allow-dir", &grant], tmp.path(), None);
+        let r = chitin(
+            &["skill", "run", &files, "list", "--allow-dir", &grant],
+            tmp.path(),
+            None,
+        );
         assert_eq!(r.code, 2, "{}: {}", dir.display(), r.stderr);
-        assert!(r.stderr.contains("overlaps Chitin's own files"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("overlaps Chitin's own files"),
+            "{}",
+            r.stderr
+        );
     }
 }

@@ -195,16 +195,39 @@ fn cli_round_trip() {
     let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &grant]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains(&format!("read-write access to {}, seen as /workspace", ws_canon.display())),
+        err.contains(&format!(
+            "read-write access to {}, seen as /workspace",
+            ws_canon.display()
+        )),
         "{err}"
     );
     // Changing it says what it replaced; Chitin's own files are refused.
     let other = tmp.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &format!("/workspace={}", s(&other))]);
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "grant",
+        "notes",
+        "fs:/workspace",
+        "--dir",
+        &format!("/workspace={}", s(&other)),
+    ]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains(&format!("replacing read-write access to {}", ws_canon.display())), "{err}");
-    let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &format!("/workspace={}", s(&cli.home))]);
+    assert!(
+        err.contains(&format!(
+            "replacing read-write access to {}",
+            ws_canon.display()
+        )),
+        "{err}"
+    );
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "grant",
+        "notes",
+        "fs:/workspace",
+        "--dir",
+        &format!("/workspace={}", s(&cli.home)),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("overlaps Chitin's own files"), "{err}");
     let (code, _, err) = cli.run(&["skill", "grant", "notes", "fs:/workspace", "--dir", &grant]);
@@ -321,19 +344,33 @@ fn hostile_packages_are_refused_before_the_terminal_sees_them() {
     let cases = [
         (
             "guest path",
-            base.replace("guest = \"/workspace\"", &format!("guest = \"/workspace{hide}\"")),
+            base.replace(
+                "guest = \"/workspace\"",
+                &format!("guest = \"/workspace{hide}\""),
+            ),
             vec![tool("Read a file")],
         ),
         (
             "description",
-            base.replace("description = \"Notes\"", &format!("description = \"Notes{hide}\"")),
+            base.replace(
+                "description = \"Notes\"",
+                &format!("description = \"Notes{hide}\""),
+            ),
             vec![tool("Read a file")],
         ),
-        ("tool description", base.clone(), vec![tool("Read\u{1b}[2J\u{1b}]52;c;eA==\u{7}")]),
-        ("tool schema", base.clone(), vec![chitin::ToolInfo {
-            input_schema: serde_json::json!({"type": "object", "description": "\u{202e}gpj.exe"}),
-            ..tool("Read a file")
-        }]),
+        (
+            "tool description",
+            base.clone(),
+            vec![tool("Read\u{1b}[2J\u{1b}]52;c;eA==\u{7}")],
+        ),
+        (
+            "tool schema",
+            base.clone(),
+            vec![chitin::ToolInfo {
+                input_schema: serde_json::json!({"type": "object", "description": "\u{202e}gpj.exe"}),
+                ..tool("Read a file")
+            }],
+        ),
     ];
     for (what, manifest_text, tools) in cases {
         let bytes = chitin::package::format::pack(&wasm, &manifest_text, &tools, &key).unwrap();
@@ -347,12 +384,21 @@ fn hostile_packages_are_refused_before_the_terminal_sees_them() {
             assert_ne!(code, 0, "{what}: {args:?} accepted it: {err}");
             for text in [&out, &err] {
                 assert!(
-                    !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' || c == '\u{202e}'),
+                    !text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t' || c == '\u{202e}'),
                     "{what}: {args:?}: raw control characters: {text:?}"
                 );
             }
-            assert!(err.contains("control") || err.contains("character"), "{what}: {err}");
+            assert!(
+                err.contains("control") || err.contains("character"),
+                "{what}: {err}"
+            );
         }
-        assert_eq!(cli.run(&["skill", "list"]).1, "", "{what}: installed anyway");
+        assert_eq!(
+            cli.run(&["skill", "list"]).1,
+            "",
+            "{what}: installed anyway"
+        );
     }
 }

@@ -480,7 +480,9 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
     home.configure("openai", &server, "");
     let daemon = DaemonProc::start(&home);
     let api = daemon.client(&daemon.token);
-    let (_, s) = api.call("POST", "/api/sessions", Some(serde_json::json!({}))).await;
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
     let id = s["id"].as_str().unwrap().to_string();
 
     let (ok, output) = tool_result(&api.turn(&id, "list", Some(true)).await);
@@ -504,11 +506,21 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
     // Installed after start: served, and doctor agrees with what is installed.
     let pkg = home.tmp.path().join("files.wasm");
     let grant = format!("/workspace={}", home.workspace.display());
-    let (code, _, err) = home.chitin(&["skill", "install", pkg.to_str().unwrap(), "--yes", "--dir", &grant]);
+    let (code, _, err) = home.chitin(&[
+        "skill",
+        "install",
+        pkg.to_str().unwrap(),
+        "--yes",
+        "--dir",
+        &grant,
+    ]);
     assert_eq!(code, 0, "{err}");
     let (_, health) = api.call("GET", "/api/health", None).await;
     assert_eq!(health["skills"], 1, "{health}");
-    assert_eq!(health["served"][0]["grants"], serde_json::json!(["fs:/workspace"]));
+    assert_eq!(
+        health["served"][0]["grants"],
+        serde_json::json!(["fs:/workspace"])
+    );
     let (code, out, _) = home.chitin(&["doctor"]);
     assert!(
         out.contains("ok    daemon skills: serves exactly the 1 installed skill(s)"),

@@ -229,8 +229,7 @@ fn nested(l: &Layout, inner_access: Access) -> Grants {
     std::fs::write(l.ws.join("inner/note.txt"), "inner note").unwrap();
     Grants {
         fs: vec![
-            chitin::capabilities::fs::FsGrant::new(&l.ws, "/workspace", Access::ReadWrite)
-                .unwrap(),
+            chitin::capabilities::fs::FsGrant::new(&l.ws, "/workspace", Access::ReadWrite).unwrap(),
             chitin::capabilities::fs::FsGrant::new(&l.ws.join("inner"), "/inner", inner_access)
                 .unwrap(),
         ],
@@ -257,9 +256,18 @@ async fn a_skill_cannot_redirect_a_grant_by_swapping_its_directory() {
         let out = call(&skill, &grants, "swap", input).await;
         assert!(ok(&out).contains("swapped"), "{attack}: {:?}", out.result);
         // The next call would have opened the swapped path.
-        let out = call(&skill, &grants, "read", json!({"path": "/inner/secret.txt"})).await;
+        let out = call(
+            &skill,
+            &grants,
+            "read",
+            json!({"path": "/inner/secret.txt"}),
+        )
+        .await;
         let text = format!("{:?}", out.result);
-        assert!(!text.contains(CANARY), "{attack}: read outside every grant: {text}");
+        assert!(
+            !text.contains(CANARY),
+            "{attack}: read outside every grant: {text}"
+        );
         assert!(
             matches!(&out.result, Err(chitin::CallError::Denied(m)) if m.contains("no longer the one you granted")),
             "{attack}: {text}"
@@ -272,7 +280,13 @@ async fn a_skill_cannot_redirect_a_grant_by_swapping_its_directory() {
         );
         // The untouched grant alone still works, and so does the host.
         let ws_only = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
-        let out = call(&skill, &ws_only, "read", json!({"path": "/workspace/inside.txt"})).await;
+        let out = call(
+            &skill,
+            &ws_only,
+            "read",
+            json!({"path": "/workspace/inside.txt"}),
+        )
+        .await;
         assert_eq!(ok(&out), "inside text");
         assert_host_alive().await;
     }
@@ -282,7 +296,10 @@ async fn a_skill_cannot_redirect_a_grant_by_swapping_its_directory() {
 async fn a_fifo_is_refused_at_open_and_pins_no_thread() {
     let l = layout();
     let fifo = l.ws.join("pipe");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let skill = hostile();
     let mut grants = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
@@ -293,7 +310,11 @@ async fn a_fifo_is_refused_at_open_and_pins_no_thread() {
     ] {
         let out = call(&skill, &grants, tool, input).await;
         assert!(out.result.is_err(), "{tool}: {:?}", out.result);
-        assert_ne!(out.limit, Some(chitin::capabilities::limits::LimitKind::Timeout), "{tool}: it blocked");
+        assert_ne!(
+            out.limit,
+            Some(chitin::capabilities::limits::LimitKind::Timeout),
+            "{tool}: it blocked"
+        );
         assert!(
             out.denials().any(|d| d.reason.contains("FIFO")),
             "{tool}: {:#?}",
@@ -320,7 +341,13 @@ async fn open_descriptors_are_capped_per_call() {
     let l = layout();
     let skill = hostile();
     let grants = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
-    let out = call(&skill, &grants, "hold", json!({"dir": "/workspace", "n": 5000})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "hold",
+        json!({"dir": "/workspace", "n": 5000}),
+    )
+    .await;
     assert_eq!(
         out.limit,
         Some(chitin::capabilities::limits::LimitKind::Descriptors),
@@ -333,7 +360,13 @@ async fn open_descriptors_are_capped_per_call() {
         out.result
     );
     // Within the cap, fine; and the host has descriptors left.
-    let out = call(&skill, &grants, "hold", json!({"dir": "/workspace", "n": 100})).await;
+    let out = call(
+        &skill,
+        &grants,
+        "hold",
+        json!({"dir": "/workspace", "n": 100}),
+    )
+    .await;
     assert_eq!(ok(&out), "holding 100 files");
     assert!(std::fs::File::open(l.ws.join("inside.txt")).is_ok());
     assert_host_alive().await;
@@ -381,24 +414,50 @@ async fn writes_and_creations_are_held_to_the_disk_quota() {
         let out = call(&skill, &grants, tool, input).await;
         assert_eq!(out.limit, Some(kind), "{attack}: {:?}", out.result);
         assert!(
-            out.denials().any(|d| d.capability == chitin::Capability::Limit && d.target == "disk"),
+            out.denials()
+                .any(|d| d.capability == chitin::Capability::Limit && d.target == "disk"),
             "{attack}: audited"
         );
         assert_host_alive().await;
     }
-    let big = std::fs::metadata(l.ws.join("big")).map(|m| m.len()).unwrap_or(0);
+    let big = std::fs::metadata(l.ws.join("big"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     assert!(big <= 8 << 20, "wrote {big} bytes past an 8 MiB quota");
-    let sparse = std::fs::metadata(l.ws.join("sparse")).map(|m| m.len()).unwrap_or(0);
+    let sparse = std::fs::metadata(l.ws.join("sparse"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     assert!(sparse < 1 << 30, "grew a file to {sparse} bytes");
     let sprayed = std::fs::read_dir(&l.ws)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("spray-"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("spray-")
+        })
         .count();
-    assert!(sprayed <= 100, "created {sprayed} files past a quota of 100");
+    assert!(
+        sprayed <= 100,
+        "created {sprayed} files past a quota of 100"
+    );
     // The default quota lets normal work through, and a granted larger one more.
-    let out = call(&skill, &quota(64, 1000), "fill", json!({"path": "/workspace/ok", "mib": 3})).await;
+    let out = call(
+        &skill,
+        &quota(64, 1000),
+        "fill",
+        json!({"path": "/workspace/ok", "mib": 3}),
+    )
+    .await;
     assert_eq!(ok(&out), "wrote 3 MiB");
-    let out = call(&skill, &quota(100, 1000), "fill", json!({"path": "/workspace/big", "mib": 40})).await;
+    let out = call(
+        &skill,
+        &quota(100, 1000),
+        "fill",
+        json!({"path": "/workspace/big", "mib": 40}),
+    )
+    .await;
     assert_eq!(ok(&out), "wrote 40 MiB");
 }
 
@@ -420,7 +479,13 @@ async fn chitins_own_files_are_never_opened_for_a_skill() {
         let grants = dir_grant(&dir, "/workspace", Access::ReadWrite);
         assert!(host.check_grants(&grants).is_err());
         let out = host
-            .call(&skill, &grants, &chitin::NoSecrets, "read", &json!({"path": "/workspace/config/secrets.json"}).to_string())
+            .call(
+                &skill,
+                &grants,
+                &chitin::NoSecrets,
+                "read",
+                &json!({"path": "/workspace/config/secrets.json"}).to_string(),
+            )
             .await;
         let text = format!("{:?}", out.result);
         assert!(!text.contains(CANARY), "{text}");
@@ -431,7 +496,13 @@ async fn chitins_own_files_are_never_opened_for_a_skill() {
     }
     let fine = dir_grant(&l.ws, "/workspace", Access::ReadOnly);
     let out = host
-        .call(&skill, &fine, &chitin::NoSecrets, "read", &json!({"path": "/workspace/inside.txt"}).to_string())
+        .call(
+            &skill,
+            &fine,
+            &chitin::NoSecrets,
+            "read",
+            &json!({"path": "/workspace/inside.txt"}).to_string(),
+        )
         .await;
     assert_eq!(ok(&out), "inside text");
 }

@@ -263,7 +263,11 @@ async fn memory_is_one_budget_for_every_memory_of_a_component() {
     let hogs = build("hogs.wasm", 6, 768);
     let out = call(&hogs, &Grants::default(), "output", json!({"n": 3})).await;
     assert_eq!(out.limit, Some(LimitKind::Memory), "{:?}", out.result);
-    assert!(matches!(out.result, Err(CallError::Limit(_))), "{:?}", out.result);
+    assert!(
+        matches!(out.result, Err(CallError::Limit(_))),
+        "{:?}",
+        out.result
+    );
     assert_host_alive().await;
 
     // The same shape within the budget runs.
@@ -337,8 +341,16 @@ async fn errors_are_capped_like_outputs() {
     .await;
     match &out.result {
         Err(CallError::Failed(m)) => {
-            assert!(m.len() < 2048, "a {} byte error passed a 1 KiB cap", m.len());
-            assert!(m.contains("more bytes"), "says it was cut: {}", &m[m.len() - 40..]);
+            assert!(
+                m.len() < 2048,
+                "a {} byte error passed a 1 KiB cap",
+                m.len()
+            );
+            assert!(
+                m.contains("more bytes"),
+                "says it was cut: {}",
+                &m[m.len() - 40..]
+            );
         }
         other => panic!("{other:?}"),
     }

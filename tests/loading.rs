@@ -68,9 +68,19 @@ async fn a_cache_entry_copied_under_another_skill_is_refused() {
     .unwrap();
     let restarted = SkillHost::new(config()).unwrap();
     let reloaded = restarted.load(&component("files")).unwrap();
-    assert_eq!(reloaded.cache, CacheStatus::Miss, "the copied entry was loaded");
+    assert_eq!(
+        reloaded.cache,
+        CacheStatus::Miss,
+        "the copied entry was loaded"
+    );
     let out = restarted
-        .call(&reloaded, &chitin::Grants::default(), &chitin::NoSecrets, "output", "{\"n\":3}")
+        .call(
+            &reloaded,
+            &chitin::Grants::default(),
+            &chitin::NoSecrets,
+            "output",
+            "{\"n\":3}",
+        )
         .await;
     assert!(
         matches!(out.result, Err(chitin::CallError::UnknownTool(_))),
@@ -78,7 +88,10 @@ async fn a_cache_entry_copied_under_another_skill_is_refused() {
         out.result
     );
     // Rewritten properly, it hits again.
-    assert_eq!(restarted.load(&component("files")).unwrap().cache, CacheStatus::Hit);
+    assert_eq!(
+        restarted.load(&component("files")).unwrap().cache,
+        CacheStatus::Hit
+    );
 
     // An entry rewritten with another key (a forged header) is refused too.
     let other = tempfile::tempdir().unwrap();
@@ -94,7 +107,10 @@ async fn a_cache_entry_copied_under_another_skill_is_refused() {
         cache.entry_path(&forged.digest),
     )
     .unwrap();
-    assert_eq!(restarted.load(&component("hostile")).unwrap().cache, CacheStatus::Miss);
+    assert_eq!(
+        restarted.load(&component("hostile")).unwrap().cache,
+        CacheStatus::Miss
+    );
 }
 
 #[test]

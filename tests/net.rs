@@ -130,7 +130,11 @@ async fn wildcard_grants_never_reach_internal_addresses() {
         format!("http://[100::1]:{p}/text"),
     ] {
         let out = call(&skill, &grants, "fetch", json!({"url": url})).await;
-        assert!(is_denied(&out), "{url}: not refused by the host: {:?}", out.result);
+        assert!(
+            is_denied(&out),
+            "{url}: not refused by the host: {:?}",
+            out.result
+        );
         assert_host_alive().await;
     }
 

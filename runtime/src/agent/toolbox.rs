@@ -261,7 +261,10 @@ impl Toolbox {
                 .is_some_and(|e| e.stamp.as_ref() == Some(stamp))
                 || old.failed.get(name).is_some_and(|(s, _)| s == stamp)
         };
-        let present = stamps.iter().filter(|(_, s)| matches!(s, Ok(Some(_)))).count();
+        let present = stamps
+            .iter()
+            .filter(|(_, s)| matches!(s, Ok(Some(_))))
+            .count();
         let unchanged = present == old.skills.len() + old.failed.len()
             && stamps.iter().all(|(n, s)| match s {
                 Ok(Some(stamp)) => known(n, stamp),

@@ -14,8 +14,8 @@
 use super::limits::EPOCH_TICK;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 /// This thread's CPU time in nanoseconds, where the platform has the clock.
@@ -165,7 +165,10 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(Metered::new(meter.clone(), async move {
-            assert!(!m.over_budget(), "the first interruption only starts timing");
+            assert!(
+                !m.over_budget(),
+                "the first interruption only starts timing"
+            );
             burn(20);
             assert!(!m.over_budget());
             // Sleeping is not CPU.

@@ -54,11 +54,9 @@ impl Redactor {
     /// Whether `input` contains a secret, compared without ASCII case (for
     /// header names, which arrive lowercased).
     pub fn matches_ignoring_case(&self, input: &[u8]) -> bool {
-        self.needles.iter().any(|n| {
-            input
-                .windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n))
-        })
+        self.needles
+            .iter()
+            .any(|n| input.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)))
     }
 
     /// Redact a header map in place: values as [`Redactor::redact_bytes`],

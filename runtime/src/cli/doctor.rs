@@ -59,12 +59,19 @@ async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
     }
     let problems: Vec<String> = health["skill_problems"]
         .as_array()
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if differences.is_empty() {
         r.ok(
             "daemon skills",
-            format!("serves exactly the {} installed skill(s) with their recorded grants", served.len()),
+            format!(
+                "serves exactly the {} installed skill(s) with their recorded grants",
+                served.len()
+            ),
         );
     } else {
         for d in differences {

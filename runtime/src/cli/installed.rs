@@ -4,12 +4,12 @@
 use super::{EXIT_FAILED, EXIT_OK, Paths};
 use anyhow::{Context, bail};
 use chitin::capabilities::Grants;
-use chitin::package::review::{self, ReviewOptions};
 use chitin::capabilities::fs::protected::ProtectedPaths;
+use chitin::package::review::{self, ReviewOptions};
 use chitin::package::state::{Installed, Record};
+use chitin::text::{clean, one_line};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use chitin::text::{clean, one_line};
 
 fn installed(paths: &Paths) -> anyhow::Result<Installed> {
     Ok(Installed::new(&paths.dirs()?.skills()))
@@ -174,10 +174,11 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
         .iter()
         .find(|g| format!("fs:{}", g.guest) == id)
         .cloned();
-    let unchanged = grants == Grants {
-        limits: grants.limits,
-        ..r.grants.clone()
-    };
+    let unchanged = grants
+        == Grants {
+            limits: grants.limits,
+            ..r.grants.clone()
+        };
     r.grants = Grants {
         limits: r.grants.limits,
         ..grants

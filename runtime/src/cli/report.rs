@@ -83,7 +83,12 @@ pub fn print_outcome(
             _ => println!("{}", clean(out)),
         },
         Err(err) => {
-            eprintln!("error: {}.{}: {}", skill.name, clean(tool), clean(&err.to_string()));
+            eprintln!(
+                "error: {}.{}: {}",
+                skill.name,
+                clean(tool),
+                clean(&err.to_string())
+            );
             let denials: Vec<_> = outcome.denials().collect();
             if !denials.is_empty() {
                 eprintln!("the sandbox refused:");

@@ -1,11 +1,11 @@
 //! `chitin sessions list|show|export` and `chitin audit`: reading the
 //! session database (safe while the daemon runs: SQLite WAL).
 
-use chitin::text::clean;
 use super::{EXIT_OK, Paths};
 use anyhow::Context;
 use chitin::agent::messages::Message;
 use chitin::store::Store;
+use chitin::text::clean;
 use clap::Subcommand;
 use std::io::Write;
 use std::path::PathBuf;

@@ -81,7 +81,8 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
     };
     // The host refuses grants overlapping Chitin's own files (see `Paths::protected`).
     let host = Arc::new(super::skill::host(paths)?);
-    let (toolbox, problems) = Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
+    let (toolbox, problems) =
+        Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
     Ok((
         Agent::new(l.config.agent.clone(), provider, toolbox, store),

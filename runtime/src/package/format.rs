@@ -127,7 +127,10 @@ pub fn parse(bytes: Vec<u8>, max_bytes: u64) -> Result<Package, FormatError> {
     let tools: Vec<ToolInfo> =
         serde_json::from_str(&tools_text).map_err(|e| FormatError::Tools(e.to_string()))?;
     crate::skill::tools::validate_all(&tools).map_err(|(tool, why)| {
-        FormatError::Tools(format!("tool `{}`: {why}", crate::text::one_line(&tool, 64)))
+        FormatError::Tools(format!(
+            "tool `{}`: {why}",
+            crate::text::one_line(&tool, 64)
+        ))
     })?;
     let digest = crate::cache::digest(&bytes);
     Ok(Package {

@@ -378,12 +378,12 @@ pub async fn call(
             )),
         ),
         Ok(Err(_)) if state.cpu.hit() => (
-                Some(LimitKind::Cpu),
-                Err(format!(
-                    "the skill used more than {} ms of CPU (cpu limit)",
-                    limits.cpu_ms
-                )),
-            ),
+            Some(LimitKind::Cpu),
+            Err(format!(
+                "the skill used more than {} ms of CPU (cpu limit)",
+                limits.cpu_ms
+            )),
+        ),
         Ok(Err(_)) if state.limiter.hit => (
             Some(LimitKind::Memory),
             Err(format!(
@@ -465,10 +465,7 @@ pub async fn call(
             Err(CallError::Limit(limit_message))
         }
         Ok(Ok(out)) => Ok(redactor.redact(&out)),
-        Ok(Err(e)) => Err(cap_error(
-            redact_error(e, &redactor),
-            limits.output_bytes(),
-        )),
+        Ok(Err(e)) => Err(cap_error(redact_error(e, &redactor), limits.output_bytes())),
     };
     let (logs, logs_dropped) = store.data().logs.take();
     drop(store);

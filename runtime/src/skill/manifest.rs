@@ -163,7 +163,8 @@ impl Manifest {
             path: path.into(),
             source,
         };
-        let bytes = crate::capabilities::fs::open::read_plain_file(path, 1024 * 1024).map_err(io)?;
+        let bytes =
+            crate::capabilities::fs::open::read_plain_file(path, 1024 * 1024).map_err(io)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -221,7 +222,11 @@ impl Manifest {
         }
         // Text the host shows as part of its own review: one plain line each.
         let mut texts = vec![
-            ("skill.description".to_string(), s.description.as_str(), 1024),
+            (
+                "skill.description".to_string(),
+                s.description.as_str(),
+                1024,
+            ),
             ("skill.publisher".to_string(), s.publisher.as_str(), 128),
         ];
         if let Some(c) = &s.component {
@@ -241,7 +246,11 @@ impl Manifest {
             }
         }
         for (i, sec) in self.capabilities.secrets.iter().enumerate() {
-            texts.push((format!("capabilities.secrets[{i}].prefix"), sec.prefix.as_str(), 256));
+            texts.push((
+                format!("capabilities.secrets[{i}].prefix"),
+                sec.prefix.as_str(),
+                256,
+            ));
         }
         for (key, text, max) in texts {
             if let Some(c) = crate::text::find_control(text, false) {
@@ -439,11 +448,17 @@ memory_mib = 32
                 "capabilities.fs[0].guest",
             ),
             (
-                ("description = \"GitHub\"", "description = \"Git\\u001b[2KHub\""),
+                (
+                    "description = \"GitHub\"",
+                    "description = \"Git\\u001b[2KHub\"",
+                ),
                 "skill.description",
             ),
             (
-                ("description = \"GitHub\"", "description = \"Git\\u202eHub\""),
+                (
+                    "description = \"GitHub\"",
+                    "description = \"Git\\u202eHub\"",
+                ),
                 "skill.description",
             ),
             (

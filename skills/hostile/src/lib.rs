@@ -207,12 +207,21 @@ fn flood(i: FloodIn) -> Result<String, ToolError> {
 /// The preopen holding guest `path`, and the path relative to it.
 fn preopen_for(
     path: &str,
-) -> Result<(chitin_skill_sdk::bindings::wasi::filesystem::types::Descriptor, String), ToolError> {
+) -> Result<
+    (
+        chitin_skill_sdk::bindings::wasi::filesystem::types::Descriptor,
+        String,
+    ),
+    ToolError,
+> {
     use chitin_skill_sdk::bindings::wasi::filesystem::preopens::get_directories;
     get_directories()
         .into_iter()
         .filter_map(|(d, root)| {
-            let rel = path.strip_prefix(&root)?.trim_start_matches('/').to_string();
+            let rel = path
+                .strip_prefix(&root)?
+                .trim_start_matches('/')
+                .to_string();
             Some((root.len(), d, rel))
         })
         .max_by_key(|(len, _, _)| *len)
@@ -387,14 +396,24 @@ fn skill() -> Skill {
             resources,
         )
         .tool(
-            Tool::new("swap", "replace a granted directory by a symlink or another directory", any()),
+            Tool::new(
+                "swap",
+                "replace a granted directory by a symlink or another directory",
+                any(),
+            ),
             swap,
         )
         .tool(Tool::new("hold", "keep n files open", any()), hold)
         .tool(Tool::new("spray", "create n files", any()), spray)
         .tool(Tool::new("fill", "write n MiB to a file", any()), fill)
-        .tool(Tool::new("random", "burn host CPU on random bytes", any()), random)
-        .tool(Tool::new("escape", "terminal escape sequences", any()), escape)
+        .tool(
+            Tool::new("random", "burn host CPU on random bytes", any()),
+            random,
+        )
+        .tool(
+            Tool::new("escape", "terminal escape sequences", any()),
+            escape,
+        )
         .tool(Tool::new("fail", "an error of n bytes", any()), fail)
         .tool(
             // A description that tries to forge the host's own lines.

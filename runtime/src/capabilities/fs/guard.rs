@@ -15,10 +15,10 @@ use crate::capabilities::descriptors::Descriptors;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
-use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream,
 };
+use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
 /// The filesystem side of one call.
@@ -120,7 +120,10 @@ impl preopens::Host for FsView<'_> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut out = Vec::with_capacity(self.guard.preopens.len());
         for (dir, name) in &self.guard.preopens {
-            out.push((self.inner.table.push(Descriptor::Dir(dir.clone()))?, name.clone()));
+            out.push((
+                self.inner.table.push(Descriptor::Dir(dir.clone()))?,
+                name.clone(),
+            ));
         }
         Ok(out)
     }
@@ -183,7 +186,9 @@ impl HostDescriptor for FsView<'_> {
         size: types::Filesize,
     ) -> FsResult<()> {
         if self.writable_file(&fd) {
-            let now = HostDescriptor::stat(&mut self.inner, borrow(&fd)).await?.size;
+            let now = HostDescriptor::stat(&mut self.inner, borrow(&fd))
+                .await?
+                .size;
             if size > now {
                 self.guard.disk.write(size - now).map_err(quota)?;
             }
@@ -437,7 +442,10 @@ impl HostDescriptor for FsView<'_> {
 
 impl FsView<'_> {
     /// Replace a new file output stream by one that spends the budget.
-    fn metered(&mut self, stream: Resource<DynOutputStream>) -> FsResult<Resource<DynOutputStream>> {
+    fn metered(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> FsResult<Resource<DynOutputStream>> {
         let inner: DynOutputStream = self.inner.table.delete(stream)?;
         let wrapped: DynOutputStream = Box::new(QuotaStream::new(inner, self.guard.disk.clone()));
         Ok(self.inner.table.push(wrapped)?)

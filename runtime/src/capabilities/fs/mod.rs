@@ -237,7 +237,11 @@ pub fn prepare(
             Access::ReadOnly => (FsPerms::ReadOnly, OpenMode::READ),
             Access::ReadWrite => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
         };
-        audit.allow(Capability::Fs, target, format!("{} mount granted", g.access));
+        audit.allow(
+            Capability::Fs,
+            target,
+            format!("{} mount granted", g.access),
+        );
         preopens.push((Dir::new(dir, perms, mode, false), g.guest.clone()));
     }
     Ok(preopens)
@@ -252,7 +256,15 @@ mod tests {
         for ok in ["/workspace", "/", "/a/b", "/a/b/"] {
             assert!(validate_guest_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["workspace", "/a/../b", "/..", "/./a", "", "/w\u{1b}[1A", "/w\n"] {
+        for bad in [
+            "workspace",
+            "/a/../b",
+            "/..",
+            "/./a",
+            "",
+            "/w\u{1b}[1A",
+            "/w\n",
+        ] {
             assert!(validate_guest_path(bad).is_err(), "{bad}");
         }
     }

@@ -195,7 +195,10 @@ mod tests {
         );
         for bad in ["link/b", "leaf"] {
             assert!(
-                matches!(open_dir_nofollow(&root.join(bad)), Err(OpenRefusal::NotPlain(_))),
+                matches!(
+                    open_dir_nofollow(&root.join(bad)),
+                    Err(OpenRefusal::NotPlain(_))
+                ),
                 "{bad}"
             );
             assert!(
