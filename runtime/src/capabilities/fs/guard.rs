@@ -4,11 +4,13 @@
 //!
 //! - the preopens are the directories opened as granted (see
 //!   [`super::open`]), never reopened by path during the call;
-//! - only regular files and directories can be opened: a FIFO, socket or
-//!   device would block a host thread in `open` (or worse);
+//! - only regular files and directories can be opened, and the open never
+//!   blocks ([`super::guest_open`]): a FIFO, socket or device would pin a
+//!   host thread in `open` (or worse);
 //! - at most [`descriptors::PER_CALL`] files open at once;
 //! - writes and creations spend the call's disk budget ([`super::quota`]).
 
+use super::guest_open::{self, OpenRefused};
 use super::quota::{DiskBudget, QuotaExceeded, QuotaStream};
 use crate::audit::{Audit, Capability};
 use crate::capabilities::descriptors::Descriptors;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    DescriptorType, ErrorCode, HostDescriptor, HostDirectoryEntryStream,
+    ErrorCode, HostDescriptor, HostDirectoryEntryStream,
 };
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
@@ -69,21 +71,6 @@ fn borrow(fd: &Resource<types::Descriptor>) -> Resource<types::Descriptor> {
 fn quota(e: QuotaExceeded) -> FsError {
     let _ = e;
     ErrorCode::Quota.into()
-}
-
-/// What kind of object an open would reach, when it must not be opened.
-fn unopenable(t: DescriptorType) -> Option<&'static str> {
-    match t {
-        DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink => {
-            None
-        }
-        DescriptorType::Fifo => Some("a FIFO (named pipe)"),
-        DescriptorType::Socket => Some("a socket"),
-        DescriptorType::CharacterDevice => Some("a character device"),
-        DescriptorType::BlockDevice => Some("a block device"),
-        // wasmtime reports FIFOs (and sockets) as unknown.
-        DescriptorType::Unknown => Some("a FIFO, socket or other special file"),
-    }
 }
 
 impl FsView<'_> {
@@ -302,42 +289,48 @@ impl HostDescriptor for FsView<'_> {
         oflags: types::OpenFlags,
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<types::Descriptor>> {
-        // Look before opening: open(2) on a FIFO blocks until a writer
-        // appears, pinning a host thread past the call's timeout.
-        let creates = oflags.contains(types::OpenFlags::CREATE);
-        let target =
-            HostDescriptor::stat_at(&mut self.inner, borrow(&fd), path_flags, path.clone()).await;
-        let new_file = match target {
-            Ok(stat) => {
-                if let Some(what) = unopenable(stat.type_) {
-                    self.guard.audit.deny(
-                        Capability::Fs,
-                        format!("open {}", Self::shown(&path)),
-                        format!(
-                            "it is {what}; only regular files and directories can be opened (opening it could block the host)"
-                        ),
-                        None,
-                    );
-                    return Err(ErrorCode::Access.into());
-                }
-                false
-            }
-            Err(_) => creates,
+        let dir = match self.inner.table.get(&fd)? {
+            Descriptor::Dir(d) => d.clone(),
+            Descriptor::File(_) => return Err(ErrorCode::NotDirectory.into()),
         };
         if let Err(refusal) = self.guard.descriptors.check_file() {
             return Err(self.refuse_descriptor(&path, refusal.to_string()));
         }
-        if new_file && self.writable_dir(&fd) {
-            self.guard.disk.create().map_err(quota)?;
+        if oflags.contains(types::OpenFlags::CREATE) && !dir.perms.write_not_permitted() {
+            let exists =
+                HostDescriptor::stat_at(&mut self.inner, borrow(&fd), path_flags, path.clone())
+                    .await
+                    .is_ok();
+            if !exists {
+                self.guard.disk.create().map_err(quota)?;
+            }
         }
-        let opened =
-            HostDescriptor::open_at(&mut self.inner, fd, path_flags, path, oflags, flags).await?;
-        match self.inner.table.get(&opened) {
-            Ok(Descriptor::File(f)) => self.guard.descriptors.opened(&f.file),
-            Ok(Descriptor::Dir(d)) => self.guard.descriptors.opened(&d.dir),
-            Err(_) => {}
+        let shown = Self::shown(&path);
+        let opened = wasmtime_wasi::runtime::spawn_blocking(move || {
+            guest_open::open(&dir, &path, path_flags, oflags, flags)
+        })
+        .await;
+        let descriptor = match opened {
+            Ok(d) => d,
+            Err(OpenRefused::Code(code)) => return Err(code.into()),
+            Err(OpenRefused::Io(e)) => return Err(e.into()),
+            Err(OpenRefused::Special(what)) => {
+                self.guard.audit.deny(
+                    Capability::Fs,
+                    format!("open {shown}"),
+                    format!(
+                        "it is {what}; only regular files and directories can be opened (opening it could block the host)"
+                    ),
+                    None,
+                );
+                return Err(ErrorCode::Access.into());
+            }
+        };
+        match &descriptor {
+            Descriptor::File(f) => self.guard.descriptors.opened(&f.file),
+            Descriptor::Dir(d) => self.guard.descriptors.opened(&d.dir),
         }
-        Ok(opened)
+        Ok(self.inner.table.push(descriptor)?)
     }
 
     fn drop(&mut self, fd: Resource<types::Descriptor>) -> wasmtime::Result<()> {

@@ -12,6 +12,7 @@
 //!   open descriptors, and the disk quota ([`quota`]).
 
 pub mod guard;
+pub mod guest_open;
 pub mod open;
 pub mod protected;
 pub mod quota;
