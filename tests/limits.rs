@@ -285,10 +285,7 @@ async fn memory_is_one_budget_for_every_memory_of_a_component() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_spent_inside_host_calls_is_metered() {
-    // Each round is one cheap-looking import (random bytes) that costs the
-    // host real CPU. Measure a round, then give the call a budget of about
-    // two rounds: it must stop after a few, not run on while only the time
-    // spent back in WebAssembly is counted.
+    // Random bytes are a cheap-looking import that costs the host real CPU.
     let skill = hostile();
     let rounds = |out: &chitin::CallOutcome| -> Vec<u64> {
         out.logs
@@ -299,28 +296,47 @@ async fn cpu_spent_inside_host_calls_is_metered() {
             })
             .collect()
     };
-    let len = 8 * 1024 * 1024;
-    let generous = with(Limits {
-        memory_mib: 128,
-        ..Limits::default()
-    });
-    let out = call(&skill, &generous, "random", json!({"n": 5, "len": len})).await;
-    assert!(ok(&out).contains("5 rounds"));
+    // One huge request (each would be ~100 ms of host CPU in one host call,
+    // unseen by a meter that counts only time back in WebAssembly) is refused.
+    let out = call(
+        &skill,
+        &with(Limits {
+            memory_mib: 256,
+            ..Limits::default()
+        }),
+        "random",
+        json!({"n": 50, "len": 64 * 1024 * 1024}),
+    )
+    .await;
+    assert!(out.result.is_err(), "{:?}", out.result);
+    assert!(rounds(&out).is_empty(), "a 64 MiB request was served");
+    assert_host_alive().await;
+
+    // Many allowed ones: measure a round, give the call a budget of a few
+    // rounds; it stops after about that many.
+    let len = 1024 * 1024;
+    let out = call(
+        &skill,
+        &Grants::default(),
+        "random",
+        json!({"n": 9, "len": len}),
+    )
+    .await;
+    assert!(ok(&out).contains("9 rounds"));
     let mut per_round = rounds(&out);
     per_round.sort();
-    let round_ms = (per_round[2] / 1_000_000).max(5);
-    let budget = (2 * round_ms as u32).max(20);
+    let round_ms = (per_round[4] / 1_000_000).max(1);
+    let budget = (4 * round_ms as u32).max(20);
     let capped = with(Limits {
-        memory_mib: 128,
         cpu_ms: budget,
         timeout_ms: 60_000,
         ..Limits::default()
     });
-    let out = call(&skill, &capped, "random", json!({"n": 400, "len": len})).await;
+    let out = call(&skill, &capped, "random", json!({"n": 100_000, "len": len})).await;
     assert_eq!(out.limit, Some(LimitKind::Cpu), "{:?}", out.result);
-    let done = rounds(&out).len();
+    let done = rounds(&out).len() as u64;
     assert!(
-        done <= 6,
+        done <= 3 * (u64::from(budget) / round_ms) + 4,
         "{done} rounds of ~{round_ms} ms ran under a {budget} ms CPU budget"
     );
     assert_host_alive().await;

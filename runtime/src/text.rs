@@ -8,19 +8,41 @@
 
 use std::borrow::Cow;
 
-/// Whether `c` can change what a terminal shows beyond printing a glyph:
-/// C0 and C1 controls and DEL (escape sequences, carriage return, backspace),
-/// and the bidirectional and zero-width formatting characters that reorder or
-/// hide text. Newline and tab are handled by the callers.
+/// Whether `c` can change what a terminal shows beyond printing a glyph, or
+/// hide text from the person reading it: C0 and C1 controls and DEL (escape
+/// sequences, carriage return, backspace), the Unicode format characters
+/// (bidirectional overrides, isolates and marks that reorder text,
+/// zero-width and invisible characters, tag characters that a model reads
+/// but a terminal does not show), line and paragraph separators, and the
+/// blank fillers. Zero-width (non-)joiners stay: scripts and emoji need
+/// them and they move nothing. Newline and tab are handled by the callers.
 pub fn is_dangerous(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8e2}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{180e}'
+                | '\u{200b}'
+                | '\u{200e}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
                 | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e007f}'
         )
 }
 
@@ -76,8 +98,7 @@ pub fn clean_json(json: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
         if is_dangerous_in_json(c) {
-            // Every such character is in the Basic Multilingual Plane.
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            json_escape(c, &mut out);
         } else {
             out.push(c);
         }
@@ -89,6 +110,14 @@ fn is_dangerous_in_json(c: char) -> bool {
     // Newline, tab and other C0 controls can only appear between tokens
     // (whitespace) or already escaped; leave them.
     is_dangerous(c) && (c as u32) >= 0x7f
+}
+
+/// A `\uXXXX` JSON escape of `c` (a surrogate pair above the BMP).
+fn json_escape(c: char, out: &mut String) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        out.push_str(&format!("\\u{:04x}", unit));
+    }
 }
 
 /// `text` cut to at most `max_bytes` bytes (at a character boundary), with a
@@ -134,7 +163,7 @@ mod tests {
 
     #[test]
     fn json_stays_valid_and_equal() {
-        let v = serde_json::json!({"t": "a\u{1b}b\u{9b}c\u{202e}d\u{7f}"});
+        let v = serde_json::json!({"t": "a\u{1b}b\u{9b}c\u{202e}d\u{7f}e\u{e0041}f"});
         let s = serde_json::to_string(&v).unwrap();
         let safe = clean_json(&s);
         assert!(!safe.chars().any(is_dangerous), "{safe}");
@@ -157,5 +186,17 @@ mod tests {
         assert_eq!(find_control("two\nlines", true), None);
         assert_eq!(find_control("two\nlines", false), Some('\n'));
         assert_eq!(find_control("rtl\u{202e}", true), Some('\u{202e}'));
+        // Invisible to the reader, readable by a model: tag characters.
+        assert_eq!(
+            find_control("ok\u{e0049}\u{e0047}", true),
+            Some('\u{e0049}')
+        );
+        for c in [
+            '\u{2028}', '\u{2029}', '\u{61c}', '\u{ad}', '\u{3164}', '\u{fff9}',
+        ] {
+            assert_eq!(find_control(&format!("a{c}b"), true), Some(c), "{c:?}");
+        }
+        // Joiners are part of scripts and emoji.
+        assert_eq!(find_control("می\u{200c}خواهم 👩\u{200d}💻", false), None);
     }
 }

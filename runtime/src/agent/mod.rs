@@ -115,9 +115,8 @@ impl Agent {
         self.inner.store.set_policy(tool, &package, policy)
     }
 
-    /// Every tool with its policy (after following the install records).
+    /// Every tool with its policy (as of the toolbox's last refresh).
     pub fn tools(&self) -> Vec<ToolView> {
-        self.inner.toolbox.refresh();
         self.inner
             .toolbox
             .entries()

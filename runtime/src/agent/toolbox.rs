@@ -22,7 +22,7 @@ use crate::skill::tools::ToolInfo;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Separator between skill and tool in a namespaced name.
 pub const SEPARATOR: &str = "__";
@@ -110,9 +110,9 @@ impl ToolResult {
 struct Catalog {
     skills: BTreeMap<String, Arc<SkillEntry>>,
     tools: BTreeMap<String, Arc<ToolEntry>>,
-    /// Skills left out, with the record they were tried from and why (not
-    /// retried until their record changes).
-    failed: BTreeMap<String, (RecordStamp, String)>,
+    /// Skills left out, with the record they were tried from, why, and
+    /// when (retried when the record changes, or after [`RETRY_FAILED`]).
+    failed: BTreeMap<String, (RecordStamp, String, Instant)>,
     /// Tools left out (names too long).
     left_out: Vec<String>,
 }
@@ -121,7 +121,7 @@ impl Catalog {
     fn problems(&self) -> Vec<String> {
         self.failed
             .values()
-            .map(|(_, p)| p.clone())
+            .map(|(_, p, _)| p.clone())
             .chain(self.left_out.iter().cloned())
             .collect()
     }
@@ -156,8 +156,13 @@ impl Catalog {
     }
 }
 
-/// Installed skills, loaded and ready to call.
+/// Installed skills, loaded and ready to call. Cheap to clone (shared).
+#[derive(Clone)]
 pub struct Toolbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     host: Arc<SkillHost>,
     secrets_file: PathBuf,
     /// Where the install records are; `None` for a toolbox built by hand.
@@ -167,15 +172,21 @@ pub struct Toolbox {
     refreshing: Mutex<()>,
 }
 
+/// A skill that failed to load is tried again after this long even if its
+/// record did not change (the failure may have been passing).
+const RETRY_FAILED: Duration = Duration::from_secs(60);
+
 impl Toolbox {
     /// No tools, and no install records to follow.
     pub fn empty(host: Arc<SkillHost>, secrets_file: PathBuf) -> Self {
         Toolbox {
-            host,
-            secrets_file,
-            installed: None,
-            catalog: RwLock::default(),
-            refreshing: Mutex::new(()),
+            inner: Arc::new(Inner {
+                host,
+                secrets_file,
+                installed: None,
+                catalog: RwLock::default(),
+                refreshing: Mutex::new(()),
+            }),
         }
     }
 
@@ -189,19 +200,25 @@ impl Toolbox {
         secrets_file: PathBuf,
     ) -> (Self, Vec<String>) {
         let tb = Toolbox {
-            installed: Some(installed.clone()),
-            ..Toolbox::empty(host, secrets_file)
+            inner: Arc::new(Inner {
+                host,
+                secrets_file,
+                installed: Some(installed.clone()),
+                catalog: RwLock::default(),
+                refreshing: Mutex::new(()),
+            }),
         };
-        let problems = tb.refresh();
+        let problems = tb.inner.rebuild();
         (tb, problems)
     }
 
     /// Add a loaded skill with its grants and tools (as its package
     /// describes them). Returns the tools left out, and why.
     pub fn add(&mut self, loaded: LoadedSkill, grants: Grants, tools: &[ToolInfo]) -> Vec<String> {
-        let catalog = self
+        let mut catalog = self
+            .inner
             .catalog
-            .get_mut()
+            .write()
             .unwrap_or_else(PoisonError::into_inner);
         let mut next = Catalog {
             skills: catalog.skills.clone(),
@@ -224,6 +241,26 @@ impl Toolbox {
         problems
     }
 
+    /// Bring the toolbox in line with the install records: new skills are
+    /// loaded, changed ones reloaded (their grants re-read), removed ones
+    /// dropped. Cheap when nothing changed (one `stat` per skill); loading
+    /// runs on a blocking thread, never on the async workers. Returns the
+    /// problems of the skills left out.
+    pub async fn refresh(&self) -> Vec<String> {
+        if self.inner.unchanged() {
+            return self.inner.current().problems();
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.rebuild())
+            .await
+            .unwrap_or_else(|e| vec![format!("reading the installed skills failed: {e}")])
+    }
+}
+
+/// A record's name and stamp (`None`: not installed), or why it is unreadable.
+type Stamps = Vec<(String, Result<Option<RecordStamp>, String>)>;
+
+impl Inner {
     fn current(&self) -> Arc<Catalog> {
         self.catalog
             .read()
@@ -231,11 +268,51 @@ impl Toolbox {
             .clone()
     }
 
-    /// Bring the toolbox in line with the install records: new skills are
-    /// loaded, changed ones reloaded (their grants re-read), removed ones
-    /// dropped. Cheap when nothing changed (one `stat` per skill). Returns
-    /// the problems of the skills left out.
-    pub fn refresh(&self) -> Vec<String> {
+    /// The records' stamps now.
+    fn stamps(installed: &Installed) -> Result<Stamps, String> {
+        let names = installed.names().map_err(|e| e.to_string())?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let s = installed.stamp(&n).map_err(|e| e.to_string());
+                (n, s)
+            })
+            .collect())
+    }
+
+    /// Whether the records are exactly those the catalog was built from
+    /// (and no failed skill is due for another try).
+    fn unchanged(&self) -> bool {
+        let Some(installed) = &self.installed else {
+            return true;
+        };
+        let Ok(stamps) = Self::stamps(installed) else {
+            return false;
+        };
+        let old = self.current();
+        let known = |name: &str, stamp: &RecordStamp| {
+            old.skills
+                .get(name)
+                .is_some_and(|e| e.stamp.as_ref() == Some(stamp))
+                || old
+                    .failed
+                    .get(name)
+                    .is_some_and(|(s, _, at)| s == stamp && at.elapsed() < RETRY_FAILED)
+        };
+        let present = stamps
+            .iter()
+            .filter(|(_, s)| matches!(s, Ok(Some(_))))
+            .count();
+        present == old.skills.len() + old.failed.len()
+            && stamps.iter().all(|(n, s)| match s {
+                Ok(Some(stamp)) => known(n, stamp),
+                Ok(None) => true,
+                Err(_) => false,
+            })
+    }
+
+    /// Rebuild the catalog from the records (blocking: may compile).
+    fn rebuild(&self) -> Vec<String> {
         let Some(installed) = &self.installed else {
             return self.current().problems();
         };
@@ -243,37 +320,14 @@ impl Toolbox {
             .refreshing
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let old = self.current();
-        let names = match installed.names() {
-            Ok(n) => n,
-            Err(e) => return vec![e.to_string()],
-        };
-        let stamps: Vec<(String, Result<Option<RecordStamp>, String>)> = names
-            .into_iter()
-            .map(|n| {
-                let s = installed.stamp(&n).map_err(|e| e.to_string());
-                (n, s)
-            })
-            .collect();
-        let known = |name: &str, stamp: &RecordStamp| {
-            old.skills
-                .get(name)
-                .is_some_and(|e| e.stamp.as_ref() == Some(stamp))
-                || old.failed.get(name).is_some_and(|(s, _)| s == stamp)
-        };
-        let present = stamps
-            .iter()
-            .filter(|(_, s)| matches!(s, Ok(Some(_))))
-            .count();
-        let unchanged = present == old.skills.len() + old.failed.len()
-            && stamps.iter().all(|(n, s)| match s {
-                Ok(Some(stamp)) => known(n, stamp),
-                Ok(None) => true,
-                Err(_) => false,
-            });
-        if unchanged {
-            return old.problems();
+        if self.unchanged() {
+            return self.current().problems();
         }
+        let old = self.current();
+        let stamps = match Self::stamps(installed) {
+            Ok(s) => s,
+            Err(e) => return vec![e],
+        };
         let mut next = Catalog::default();
         for (name, stamp) in stamps {
             let stamp = match stamp {
@@ -300,7 +354,11 @@ impl Toolbox {
                 next.insert(&name, entry, &tools);
                 continue;
             }
-            if let Some(f) = old.failed.get(&name).filter(|(s, _)| *s == stamp) {
+            if let Some(f) = old
+                .failed
+                .get(&name)
+                .filter(|(s, _, at)| *s == stamp && at.elapsed() < RETRY_FAILED)
+            {
                 next.failed.insert(name, f.clone());
                 continue;
             }
@@ -310,7 +368,7 @@ impl Toolbox {
                     next.left_out.extend(left_out);
                 }
                 Err(problem) => {
-                    next.failed.insert(name, (stamp, problem));
+                    next.failed.insert(name, (stamp, problem, Instant::now()));
                 }
             }
         }
@@ -371,39 +429,42 @@ impl Toolbox {
             record.tools,
         ))
     }
+}
 
+impl Toolbox {
     /// The skill entry to run a call with: re-checked against its install
     /// record first, so a grant withdrawn a moment ago is never used.
-    fn entry_for_call(&self, skill: &str) -> Option<Arc<SkillEntry>> {
-        let entry = self.current().skills.get(skill).cloned()?;
-        let (Some(installed), Some(stamp)) = (&self.installed, entry.stamp) else {
+    async fn entry_for_call(&self, skill: &str) -> Option<Arc<SkillEntry>> {
+        let entry = self.inner.current().skills.get(skill).cloned()?;
+        let (Some(installed), Some(stamp)) = (&self.inner.installed, entry.stamp) else {
             return Some(entry);
         };
         if installed.stamp(skill).ok().flatten() == Some(stamp) {
             return Some(entry);
         }
-        self.refresh();
-        self.current().skills.get(skill).cloned()
+        self.refresh().await;
+        self.inner.current().skills.get(skill).cloned()
     }
 
     /// How many skills are loaded.
     pub fn skill_count(&self) -> usize {
-        self.current().skills.len()
+        self.inner.current().skills.len()
     }
 
     /// Every tool.
     pub fn entries(&self) -> Vec<Arc<ToolEntry>> {
-        self.current().tools.values().cloned().collect()
+        self.inner.current().tools.values().cloned().collect()
     }
 
     /// A tool by namespaced name.
     pub fn get(&self, name: &str) -> Option<Arc<ToolEntry>> {
-        self.current().tools.get(name).cloned()
+        self.inner.current().tools.get(name).cloned()
     }
 
     /// The skills served, with their versions, digests and grants.
     pub fn served(&self) -> Vec<Served> {
-        self.current()
+        self.inner
+            .current()
             .skills
             .iter()
             .map(|(name, e)| Served {
@@ -417,7 +478,8 @@ impl Toolbox {
 
     /// The tools as offered to the model.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.current()
+        self.inner
+            .current()
             .tools
             .values()
             .map(|t| ToolSpec {
@@ -432,7 +494,7 @@ impl Toolbox {
     /// come back as errors for the model, without running anything.
     pub async fn call(&self, name: &str, arguments: &str) -> ToolResult {
         let Some(entry) = self.get(name) else {
-            let catalog = self.current();
+            let catalog = self.inner.current();
             let known: Vec<&str> = catalog.tools.keys().map(String::as_str).collect();
             return ToolResult::error(format!(
                 "unknown tool `{name}`; the available tools are: {}",
@@ -461,18 +523,19 @@ impl Toolbox {
                 ));
             }
         }
-        let Some(skill) = self.entry_for_call(&entry.skill) else {
+        let Some(skill) = self.entry_for_call(&entry.skill).await else {
             return ToolResult::error(format!(
                 "tool `{name}` is no longer available: its skill was removed"
             ));
         };
-        if !self.current().tools.contains_key(name) {
+        if !self.inner.current().tools.contains_key(name) {
             return ToolResult::error(format!(
                 "tool `{name}` is no longer available: its skill changed"
             ));
         }
         let outcome = if skill.grants.secrets.is_empty() {
-            self.host
+            self.inner
+                .host
                 .call(
                     &skill.loaded,
                     &skill.grants,
@@ -482,9 +545,10 @@ impl Toolbox {
                 )
                 .await
         } else {
-            match SecretStore::open(&self.secrets_file) {
+            match SecretStore::open(&self.inner.secrets_file) {
                 Ok(store) => {
-                    self.host
+                    self.inner
+                        .host
                         .call(&skill.loaded, &skill.grants, &store, &entry.info.name, args)
                         .await
                 }

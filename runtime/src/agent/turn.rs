@@ -140,7 +140,7 @@ impl Turn<'_> {
                 return Ok(stop);
             }
             // Installs, upgrades, grants and removals since the last step apply now.
-            agent.toolbox().refresh();
+            agent.toolbox().refresh().await;
             let tools = agent.toolbox().specs();
             let fitted = context::fit(&history, settings.context_tokens);
             let req = ChatRequest {

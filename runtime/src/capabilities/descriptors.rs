@@ -120,6 +120,11 @@ impl Descriptors {
         Err(refusal)
     }
 
+    /// Record a refusal made elsewhere (e.g. too many listings held).
+    pub fn note_refusal(&self) {
+        self.refused.store(true, Ordering::Relaxed);
+    }
+
     /// Whether a descriptor was refused during the call.
     pub fn refused(&self) -> bool {
         self.refused.load(Ordering::Relaxed)

@@ -176,6 +176,10 @@ pub struct MemoryLimiter {
     used_bytes: usize,
     max_table_elements: usize,
     used_table_elements: usize,
+    /// What each total was before the last growth it allowed, so a growth
+    /// that then fails (a memory's own maximum, the pool) is taken back.
+    before_memory: usize,
+    before_table: usize,
     /// Set when a growth request was refused.
     pub hit: bool,
 }
@@ -188,6 +192,8 @@ impl MemoryLimiter {
             used_bytes: 0,
             max_table_elements: MAX_TABLE_ELEMENTS,
             used_table_elements: 0,
+            before_memory: 0,
+            before_table: 0,
             hit: false,
         }
     }
@@ -215,6 +221,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.before_memory = self.used_bytes;
         Ok(Self::grow(
             &mut self.used_bytes,
             self.max_bytes,
@@ -224,12 +231,23 @@ impl ResourceLimiter for MemoryLimiter {
         ))
     }
 
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used_bytes = self.before_memory;
+        Ok(())
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used_table_elements = self.before_table;
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.before_table = self.used_table_elements;
         Ok(Self::grow(
             &mut self.used_table_elements,
             self.max_table_elements,
@@ -299,5 +317,14 @@ mod tests {
         // Growing an existing memory counts only the difference.
         assert!(m.memory_growing(mib, 2 * mib, None).unwrap());
         assert!(!m.memory_growing(0, 1, None).unwrap());
+        // A growth the limiter allowed but that then failed is taken back.
+        let mut m = MemoryLimiter::new(&Limits {
+            memory_mib: 2,
+            ..Limits::default()
+        });
+        assert!(m.memory_growing(0, 2 * mib, None).unwrap());
+        m.memory_grow_failed(wasmtime::format_err!("over the memory's maximum"))
+            .unwrap();
+        assert!(m.memory_growing(0, mib, None).unwrap());
     }
 }

@@ -49,7 +49,7 @@ async fn backend(paths: &Paths, args: &TurnArgs) -> anyhow::Result<Backend> {
     }
     let (agent, problems) = setup::build_agent(paths, &loaded)?;
     for p in problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", chitin::text::clean(&p));
     }
     Ok(Backend::Local(agent))
 }

@@ -186,25 +186,28 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
     if !unchanged {
         inst.commit(&r)?;
     }
+    let (id, name) = (clean(id), clean(name));
+    let shown =
+        |g: &chitin::capabilities::fs::FsGrant| clean(&g.host.display().to_string()).into_owned();
     match (after, before) {
         (Some(a), Some(b)) if a.host == b.host && a.access == b.access => eprintln!(
             "{name} already has {id}: {} access to {}, seen as {}",
             a.access,
-            a.host.display(),
+            shown(&a),
             clean(&a.guest)
         ),
         (Some(a), Some(b)) => eprintln!(
             "granted {id} to {name}: {} access to {}, seen as {} (replacing {} access to {})",
             a.access,
-            a.host.display(),
+            shown(&a),
             clean(&a.guest),
             b.access,
-            b.host.display()
+            shown(&b)
         ),
         (Some(a), None) => eprintln!(
             "granted {id} to {name}: {} access to {}, seen as {}",
             a.access,
-            a.host.display(),
+            shown(&a),
             clean(&a.guest)
         ),
         _ if unchanged => eprintln!("{name} already has {id}: {}", clean(&request.words)),
@@ -227,7 +230,7 @@ pub fn revoke(paths: &Paths, name: &str, id: &str) -> anyhow::Result<u8> {
     g.net.retain(|n| format!("net:{n}") != id);
     g.secrets.retain(|s| format!("secret:{}", s.name) != id);
     inst.commit(&r)?;
-    eprintln!("revoked {id} from {name}");
+    eprintln!("revoked {} from {name}", clean(id));
     Ok(EXIT_OK)
 }
 

@@ -33,12 +33,12 @@ pub fn show(event: &TurnEvent, verbose: u8) {
                 if c.decision == "deny" || verbose > 0 {
                     eprintln!(
                         "    {} {} {}{}",
-                        clean(&c.capability),
-                        clean(&c.decision),
-                        clean(&c.target),
+                        one_line(&c.capability, 20),
+                        one_line(&c.decision, 20),
+                        one_line(&c.target, 300),
                         c.reason
                             .as_deref()
-                            .map(|r| format!(": {}", clean(r)))
+                            .map(|r| format!(": {}", one_line(r, 500)))
                             .unwrap_or_default()
                     );
                 }
@@ -61,7 +61,7 @@ pub fn show(event: &TurnEvent, verbose: u8) {
         } if verbose > 0 => {
             eprintln!("  [tokens: {turn_total} this turn, {day_total} today]");
         }
-        TurnEvent::Error { message } => eprintln!("\nerror: {}", clean(message)),
+        TurnEvent::Error { message } => eprintln!("\nerror: {}", one_line(message, 4000)),
         TurnEvent::Done { stop, .. } => {
             let _ = writeln!(out);
             match stop {

@@ -18,7 +18,8 @@ fn quoted(text: &str, indent: &str) {
 /// first on the tool's own line; the description follows, marked as the
 /// skill's words.
 pub fn print_tools(skill: &LoadedSkill, tools: &[ToolInfo]) {
-    println!("{} — {} tool(s)", skill.name, tools.len());
+    let name = clean(&skill.name);
+    println!("{name} — {} tool(s)", tools.len());
     for t in tools {
         println!();
         let effects = if t.effects.is_empty() {
@@ -26,7 +27,7 @@ pub fn print_tools(skill: &LoadedSkill, tools: &[ToolInfo]) {
         } else {
             format!("effects: {}", t.effects.join(", "))
         };
-        println!("  {}.{}  [{}]", skill.name, clean(&t.name), clean(&effects));
+        println!("  {name}.{}  [{}]", clean(&t.name), clean(&effects));
         quoted(&t.description, "    ");
         let schema = serde_json::to_string_pretty(&t.input_schema).unwrap_or_default();
         println!("    input schema:");
@@ -105,7 +106,7 @@ pub fn print_outcome(
                 }
             }
             if installed {
-                let name = &skill.name;
+                let name = clean(&skill.name);
                 for u in &outcome.ungranted {
                     eprintln!(
                         "the skill requests to {}, not granted: chitin skill grant {name} {}",

@@ -72,8 +72,8 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
             let info = store.session(&id)?;
             println!(
                 "{} — {} (started {})",
-                info.id,
-                info.title,
+                clean(&info.id),
+                clean(&info.title),
                 when(info.created_ms)
             );
             for m in store.messages(&id)? {

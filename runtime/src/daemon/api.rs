@@ -70,7 +70,7 @@ async fn page() -> Response {
 async fn health(State(t): Shared) -> Json<serde_json::Value> {
     let agent = t.agent();
     // What is installed now, not what was installed at start.
-    let problems = agent.toolbox().refresh();
+    let problems = agent.toolbox().refresh().await;
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -84,6 +84,7 @@ async fn health(State(t): Shared) -> Json<serde_json::Value> {
 }
 
 async fn tools(State(t): Shared) -> Json<serde_json::Value> {
+    t.agent().toolbox().refresh().await;
     Json(json!(t.agent().tools()))
 }
 
@@ -97,7 +98,7 @@ async fn set_policy(
     Path(name): Path<String>,
     Json(body): Json<PolicyBody>,
 ) -> Result<StatusCode, ApiError> {
-    t.agent().toolbox().refresh();
+    t.agent().toolbox().refresh().await;
     if t.agent().toolbox().get(&name).is_none() {
         return Err(ApiError(
             StatusCode::NOT_FOUND,

@@ -286,6 +286,12 @@ pub fn decide(
         let grant = match kept {
             Some(g) => FsGrant {
                 access: fs.access.min_with(g.access),
+                // Grants recorded before identities were: record it now.
+                identity: g.identity.or_else(|| {
+                    FsGrant::new(&g.host, &g.guest, g.access)
+                        .ok()
+                        .and_then(|n| n.identity)
+                }),
                 ..g.clone()
             },
             None => {

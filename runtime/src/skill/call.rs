@@ -31,6 +31,8 @@ use wasmtime_wasi_http::WasiHttpCtx;
 pub const MAX_RESOURCES: usize = 2048;
 /// Most bytes of one HTTP header map (wasi:http `fields`).
 pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+/// Most random bytes one `get-random-bytes` may ask for.
+pub const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
 
 /// Where secret values come from (the host's secret store, or a test map).
 pub trait SecretSource: Sync {
@@ -239,7 +241,9 @@ fn new_store(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        // Random bytes are made in host memory before the guest gets them.
+        .max_random_size(MAX_RANDOM_BYTES);
     let preopens = fs::prepare(&grants.fs, protected, audit).map_err(|e| match e {
         FsError::Swapped { .. } | FsError::Protected { .. } => CallError::Denied(e.to_string()),
         other => CallError::Host(other.to_string()),
@@ -316,6 +320,7 @@ fn cap_error(e: CallError, max: usize) -> CallError {
         CallError::Denied(m) => CallError::Denied(cap(m)),
         CallError::Failed(m) => CallError::Failed(cap(m)),
         CallError::Trap(m) => CallError::Trap(cap(m)),
+        CallError::Host(m) => CallError::Host(cap(m)),
         other => other,
     }
 }
@@ -418,14 +423,30 @@ pub async fn call(
             )),
         ),
         Ok(Err(e)) if !instantiated => {
-            tracing::warn!("cannot instantiate skill {}: {e:?}", skill.name);
+            // The trap and its cause only: a backtrace would quote names the
+            // component chose, at any length.
+            let cause = match e.downcast_ref::<Trap>() {
+                Some(trap) => format!("{trap}: {}", e.root_cause()),
+                None => e.root_cause().to_string(),
+            };
+            let cause = crate::text::cap(&cause, 4096).into_owned();
+            tracing::warn!(
+                "cannot instantiate skill {}: {}",
+                skill.name,
+                crate::text::one_line(&cause, 1000)
+            );
             (
                 None,
-                Ok(Err(CallError::Host(format!("cannot start the skill: {e}")))),
+                Ok(Err(CallError::Host(format!(
+                    "cannot start the skill: {cause}"
+                )))),
             )
         }
         Ok(Err(e)) => {
-            tracing::debug!("skill trapped: {e:?}");
+            tracing::debug!(
+                "skill trapped: {}",
+                crate::text::one_line(&format!("{e:?}"), 4000)
+            );
             // The trap and its cause, without the (long) wasm backtrace.
             let message = match e.downcast_ref::<Trap>() {
                 Some(trap) => format!("{trap}: {}", e.root_cause()),

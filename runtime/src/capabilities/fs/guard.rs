@@ -23,9 +23,14 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
+/// Most directory listings one call may hold at once.
+pub const MAX_LISTINGS: usize = 64;
+
 /// The filesystem side of one call.
 pub struct FsGuard {
     pub(crate) preopens: Vec<(Dir, String)>,
+    /// Directory listings held (each is a whole directory in host memory).
+    listings: usize,
     pub(crate) disk: Arc<DiskBudget>,
     pub(crate) descriptors: Arc<Descriptors>,
     audit: Audit,
@@ -42,6 +47,7 @@ impl FsGuard {
     ) -> Self {
         FsGuard {
             preopens,
+            listings: 0,
             disk,
             descriptors,
             audit,
@@ -90,6 +96,21 @@ impl FsView<'_> {
             self.inner.table.get(fd),
             Ok(Descriptor::Dir(d)) if !d.perms.write_not_permitted()
         )
+    }
+
+    /// Spend one creation when `fd` is a writable directory; whether it was.
+    fn charge_create(&mut self, fd: &Resource<types::Descriptor>) -> FsResult<bool> {
+        if !self.writable_dir(fd) {
+            return Ok(false);
+        }
+        self.guard.disk.create().map_err(quota)?;
+        Ok(true)
+    }
+
+    fn refund_if_failed<T>(&self, charged: bool, result: &FsResult<T>) {
+        if charged && result.is_err() {
+            self.guard.disk.refund_create();
+        }
     }
 
     fn refuse_descriptor(&self, path: &str, why: String) -> FsError {
@@ -207,17 +228,39 @@ impl HostDescriptor for FsView<'_> {
         buf: Vec<u8>,
         offset: types::Filesize,
     ) -> FsResult<types::Filesize> {
-        if self.writable_file(&fd) {
-            self.guard.disk.write(buf.len() as u64).map_err(quota)?;
+        let charged = buf.len() as u64;
+        let writable = self.writable_file(&fd);
+        if writable {
+            self.guard.disk.write(charged).map_err(quota)?;
         }
-        HostDescriptor::write(&mut self.inner, fd, buf, offset).await
+        let result = HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
+        match &result {
+            Ok(n) if writable => self.guard.disk.refund_write(charged.saturating_sub(*n)),
+            Err(_) if writable => self.guard.disk.refund_write(charged),
+            _ => {}
+        }
+        result
     }
 
     async fn read_directory(
         &mut self,
         fd: Resource<types::Descriptor>,
     ) -> FsResult<Resource<types::DirectoryEntryStream>> {
-        HostDescriptor::read_directory(&mut self.inner, fd).await
+        // wasmtime reads a whole directory into host memory per listing:
+        // only a few listings may be held at once.
+        if self.guard.listings >= MAX_LISTINGS {
+            self.guard.audit.deny(
+                Capability::Limit,
+                "read directory",
+                format!("the call already holds {MAX_LISTINGS} open directory listings"),
+                Some("drop listings the skill has read".into()),
+            );
+            self.guard.descriptors.note_refusal();
+            return Err(ErrorCode::InsufficientMemory.into());
+        }
+        let stream = HostDescriptor::read_directory(&mut self.inner, fd).await?;
+        self.guard.listings += 1;
+        Ok(stream)
     }
 
     async fn sync(&mut self, fd: Resource<types::Descriptor>) -> FsResult<()> {
@@ -229,10 +272,10 @@ impl HostDescriptor for FsView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        if self.writable_dir(&fd) {
-            self.guard.disk.create().map_err(quota)?;
-        }
-        HostDescriptor::create_directory_at(&mut self.inner, fd, path).await
+        let charged = self.charge_create(&fd)?;
+        let result = HostDescriptor::create_directory_at(&mut self.inner, fd, path).await;
+        self.refund_if_failed(charged, &result);
+        result
     }
 
     async fn stat(&mut self, fd: Resource<types::Descriptor>) -> FsResult<types::DescriptorStat> {
@@ -267,10 +310,8 @@ impl HostDescriptor for FsView<'_> {
         new_descriptor: Resource<types::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        if self.writable_dir(&new_descriptor) {
-            self.guard.disk.create().map_err(quota)?;
-        }
-        HostDescriptor::link_at(
+        let charged = self.charge_create(&new_descriptor)?;
+        let result = HostDescriptor::link_at(
             &mut self.inner,
             fd,
             old_path_flags,
@@ -278,7 +319,9 @@ impl HostDescriptor for FsView<'_> {
             new_descriptor,
             new_path,
         )
-        .await
+        .await;
+        self.refund_if_failed(charged, &result);
+        result
     }
 
     async fn open_at(
@@ -296,6 +339,7 @@ impl HostDescriptor for FsView<'_> {
         if let Err(refusal) = self.guard.descriptors.check_file() {
             return Err(self.refuse_descriptor(&path, refusal.to_string()));
         }
+        let mut charged = false;
         if oflags.contains(types::OpenFlags::CREATE) && !dir.perms.write_not_permitted() {
             let exists =
                 HostDescriptor::stat_at(&mut self.inner, borrow(&fd), path_flags, path.clone())
@@ -303,6 +347,7 @@ impl HostDescriptor for FsView<'_> {
                     .is_ok();
             if !exists {
                 self.guard.disk.create().map_err(quota)?;
+                charged = true;
             }
         }
         let shown = Self::shown(&path);
@@ -310,6 +355,9 @@ impl HostDescriptor for FsView<'_> {
             guest_open::open(&dir, &path, path_flags, oflags, flags)
         })
         .await;
+        if charged && opened.is_err() {
+            self.guard.disk.refund_create();
+        }
         let descriptor = match opened {
             Ok(d) => d,
             Err(OpenRefused::Code(code)) => return Err(code.into()),
@@ -369,10 +417,10 @@ impl HostDescriptor for FsView<'_> {
         src_path: String,
         dest_path: String,
     ) -> FsResult<()> {
-        if self.writable_dir(&fd) {
-            self.guard.disk.create().map_err(quota)?;
-        }
-        HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path).await
+        let charged = self.charge_create(&fd)?;
+        let result = HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path).await;
+        self.refund_if_failed(charged, &result);
+        result
     }
 
     async fn unlink_file_at(
@@ -454,6 +502,7 @@ impl HostDirectoryEntryStream for FsView<'_> {
     }
 
     fn drop(&mut self, stream: Resource<types::DirectoryEntryStream>) -> wasmtime::Result<()> {
+        self.guard.listings = self.guard.listings.saturating_sub(1);
         HostDirectoryEntryStream::drop(&mut self.inner, stream)
     }
 }

@@ -190,7 +190,11 @@ impl FsGrant {
                 path: self.host.display().to_string(),
                 why: e.to_string(),
             })?;
-            if now != granted {
+            // The inode decides; the device number is not compared: NFS,
+            // FUSE, btrfs and overlay mounts get a new one at each mount, and
+            // a directory can only be renamed into place within its own file
+            // system (no symlink being followed), so the inode tells it apart.
+            if now.ino != granted.ino {
                 return Err(swapped(format!(
                     "{} was replaced by another directory since it was granted",
                     self.host.display()

@@ -98,13 +98,28 @@ fn refusal(path: &Path, e: io::Error) -> OpenRefusal {
 #[cfg(unix)]
 fn walk(path: &Path) -> Result<File, OpenRefusal> {
     use rustix::fs::{CWD, Mode, OFlags, openat};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    let mut dir = openat(CWD, "/", flags, Mode::empty()).map_err(|e| refusal(path, e.into()))?;
-    for part in path.components() {
+    let last = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    // Directories on the way need only search permission (e.g. a 0711 home).
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let on_the_way = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let on_the_way = last;
+    let parts: Vec<_> = path.components().collect();
+    let mut dir =
+        openat(CWD, "/", on_the_way, Mode::empty()).map_err(|e| refusal(path, e.into()))?;
+    if parts.len() == 1 {
+        dir = openat(CWD, "/", last, Mode::empty()).map_err(|e| refusal(path, e.into()))?;
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let flags = if i + 1 == parts.len() {
+            last
+        } else {
+            on_the_way
+        };
         match part {
             Component::RootDir => {}
             Component::Normal(name) => {
-                dir = openat(&dir, name, flags, Mode::empty())
+                dir = openat(&dir, *name, flags, Mode::empty())
                     .map_err(|e| refusal(path, e.into()))?;
             }
             _ => {

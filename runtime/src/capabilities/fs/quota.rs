@@ -96,6 +96,17 @@ impl DiskBudget {
         self.take(QuotaKind::Files, 1)
     }
 
+    /// Give back bytes spent on a write that failed.
+    pub fn refund_write(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Give back a creation that failed (e.g. `mkdir` of a directory that
+    /// exists, as `makedirs(exist_ok=True)` does).
+    pub fn refund_create(&self) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Which quota was refused during the call, if any (bytes first).
     pub fn hit(&self) -> Option<QuotaKind> {
         if self.bytes_hit.load(Ordering::Relaxed) {
@@ -184,5 +195,7 @@ mod tests {
         assert!(b.create().is_err());
         assert!(b.create().is_err());
         assert_eq!(audit.events().len(), 2, "each kind audited once");
+        b.refund_create();
+        assert!(b.create().is_ok(), "a failed creation is given back");
     }
 }
