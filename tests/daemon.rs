@@ -527,3 +527,61 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
         "{code}: {out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_revoked_while_a_call_awaits_approval_is_not_used() {
+    // The user revokes the directory while the approval prompt is open, then
+    // approves: the call runs with what is granted now, i.e. nothing.
+    let home = Home::new();
+    home.install_files();
+    let write = serde_json::json!({ "path": "x.txt", "content": "from the agent" }).to_string();
+    let server = ModelServer::start(vec![
+        Reply::tool("files__write", &write),
+        Reply::text("done"),
+    ]);
+    home.configure("openai", &server, "approval_timeout_secs = 60");
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {}", daemon.token);
+    let mut resp = api
+        .http
+        .send(
+            http::Method::POST,
+            &format!("/api/sessions/{id}/messages"),
+            &[("authorization", &auth)],
+            Some(serde_json::json!({ "text": "write" }).to_string().into()),
+        )
+        .await
+        .unwrap();
+    let mut parser = chitin::provider::sse::SseParser::new();
+    let mut events = Vec::new();
+    'stream: while let Some(chunk) = resp.chunk().await.unwrap() {
+        for ev in parser.feed(&chunk).unwrap() {
+            let e: TurnEvent = serde_json::from_str(&ev.data).unwrap();
+            if let TurnEvent::ApprovalRequested { approval_id, .. } = &e {
+                let (code, _, err) = home.chitin(&["skill", "revoke", "files", "fs:/workspace"]);
+                assert_eq!(code, 0, "{err}");
+                let (status, _) = api
+                    .call(
+                        "POST",
+                        &format!("/api/sessions/{id}/approvals/{approval_id}"),
+                        Some(serde_json::json!({ "approve": true })),
+                    )
+                    .await;
+                assert_eq!(status, 204);
+            }
+            let last = matches!(e, TurnEvent::Done { .. });
+            events.push(e);
+            if last {
+                break 'stream;
+            }
+        }
+    }
+    let (ok, output) = tool_result(&events);
+    assert!(!ok, "the revoked directory was written: {output}");
+    assert!(!home.workspace.join("x.txt").exists());
+}

@@ -241,12 +241,17 @@ fn nested(l: &Layout, inner_access: Access) -> Grants {
 async fn a_skill_cannot_redirect_a_grant_by_swapping_its_directory() {
     // (attack, swap input): a symlink to the secret directory in place of a
     // nested grant, and another directory renamed into its place.
-    for (attack, swap) in [
-        ("symlink", json!({"target": "../outside"})),
-        ("rename", json!({"rename_from": "/workspace/decoy"})),
+    for (attack, swap, legacy) in [
+        ("symlink", json!({"target": "../outside"}), false),
+        ("rename", json!({"rename_from": "/workspace/decoy"}), false),
+        // A grant recorded before identities were: no symlink is followed.
+        ("symlink, old grant", json!({"target": "../outside"}), true),
     ] {
         let l = layout();
-        let grants = nested(&l, Access::ReadOnly);
+        let mut grants = nested(&l, Access::ReadOnly);
+        if legacy {
+            grants.fs[1].identity = None;
+        }
         std::fs::create_dir_all(l.ws.join("decoy")).unwrap();
         let skill = hostile();
         let out = call(&skill, &grants, "read", json!({"path": "/inner/note.txt"})).await;
@@ -304,11 +309,30 @@ async fn a_fifo_is_refused_at_open_and_pins_no_thread() {
     let skill = hostile();
     let mut grants = dir_grant(&l.ws, "/workspace", Access::ReadWrite);
     grants.limits.timeout_ms = 3_000;
+    use std::os::unix::fs::OpenOptionsExt;
+    let nonblocking = rustix::fs::OFlags::NONBLOCK.bits() as i32;
     for (tool, input) in [
         ("read", json!({"path": "/workspace/pipe"})),
         ("write", json!({"path": "/workspace/pipe", "content": "x"})),
     ] {
         let out = call(&skill, &grants, tool, input).await;
+        // Is a host thread still waiting in open(2) on the FIFO? Opening the
+        // write end without blocking finds no reader (ENXIO) unless one waits,
+        // and then frees it; opening the read end frees a waiting writer. So
+        // a failure below is reported, not hung on.
+        let reader_stuck = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nonblocking)
+            .open(&fifo)
+            .is_ok();
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nonblocking)
+            .open(&fifo);
+        assert!(
+            !reader_stuck,
+            "{tool}: a host thread was waiting in open() on the FIFO"
+        );
         assert!(out.result.is_err(), "{tool}: {:?}", out.result);
         assert_ne!(
             out.limit,
@@ -321,18 +345,6 @@ async fn a_fifo_is_refused_at_open_and_pins_no_thread() {
             out.audit
         );
     }
-    // No thread is left blocked in open(2) on the FIFO: opening its write
-    // end without blocking finds no reader (ENXIO).
-    use std::os::unix::fs::OpenOptionsExt;
-    let w = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(&fifo);
-    assert_eq!(
-        w.err().and_then(|e| e.raw_os_error()),
-        Some(rustix::io::Errno::NXIO.raw_os_error()),
-        "a host thread is still waiting in open() on the FIFO"
-    );
     assert_host_alive().await;
 }
 

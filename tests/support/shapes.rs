@@ -3,8 +3,8 @@
 //! function grows (what a hand-made component can do that no SDK does).
 
 use wasm_encoder::{
-    Component, ConstExpr, Function, FunctionSection, InstanceSection, Instruction, MemorySection,
-    MemoryType, Module, ModuleArg, ModuleSection, StartSection, TypeSection,
+    Component, Function, FunctionSection, InstanceSection, Instruction, MemorySection, MemoryType,
+    Module, ModuleArg, ModuleSection, StartSection, TypeSection,
 };
 
 /// Top-level core modules already in `component` (each is one section).
@@ -64,7 +64,6 @@ fn hog(pages: u32) -> Module {
         .instruction(&Instruction::End);
     code.function(&f);
     m.section(&code);
-    let _ = ConstExpr::i32_const(0);
     m
 }
 

@@ -74,8 +74,7 @@ fn borrow(fd: &Resource<types::Descriptor>) -> Resource<types::Descriptor> {
     Resource::new_borrow(fd.rep())
 }
 
-fn quota(e: QuotaExceeded) -> FsError {
-    let _ = e;
+fn quota(_: QuotaExceeded) -> FsError {
     ErrorCode::Quota.into()
 }
 
