@@ -390,16 +390,7 @@ async fn a_skill_granted_chitins_own_files_is_not_loaded() {
     // before the check, or Chitin's home moved under it) is not loaded.
     let home = Home::new();
     home.install_files();
-    let pkg = home.tmp.path().join("files.wasm");
-    let grant = format!("/workspace={}", home.tmp.path().display());
-    let (code, _, err) = home.chitin(&[
-        "skill",
-        "install",
-        pkg.to_str().unwrap(),
-        "--yes",
-        "--dir",
-        &grant,
-    ]);
+    let (code, _, err) = home.reinstall_files(home.tmp.path());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("overlaps Chitin's own files"), "{err}");
     let record = home.home.join("data/skills/files/record.json");

@@ -480,10 +480,7 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
     home.configure("openai", &server, "");
     let daemon = DaemonProc::start(&home);
     let api = daemon.client(&daemon.token);
-    let (_, s) = api
-        .call("POST", "/api/sessions", Some(serde_json::json!({})))
-        .await;
-    let id = s["id"].as_str().unwrap().to_string();
+    let id = api.session().await;
 
     let (ok, output) = tool_result(&api.turn(&id, "list", Some(true)).await);
     assert!(ok && output.contains("note.txt"), "{output}");
@@ -504,16 +501,7 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
     assert_eq!(tools, serde_json::json!([]));
 
     // Installed after start: served, and doctor agrees with what is installed.
-    let pkg = home.tmp.path().join("files.wasm");
-    let grant = format!("/workspace={}", home.workspace.display());
-    let (code, _, err) = home.chitin(&[
-        "skill",
-        "install",
-        pkg.to_str().unwrap(),
-        "--yes",
-        "--dir",
-        &grant,
-    ]);
+    let (code, _, err) = home.reinstall_files(&home.workspace);
     assert_eq!(code, 0, "{err}");
     let (_, health) = api.call("GET", "/api/health", None).await;
     assert_eq!(health["skills"], 1, "{health}");
@@ -542,45 +530,14 @@ async fn a_grant_revoked_while_a_call_awaits_approval_is_not_used() {
     home.configure("openai", &server, "approval_timeout_secs = 60");
     let daemon = DaemonProc::start(&home);
     let api = daemon.client(&daemon.token);
-    let (_, s) = api
-        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+    let id = api.session().await;
+    let events = api
+        .turn_with(&id, "write", |_| {
+            let (code, _, err) = home.chitin(&["skill", "revoke", "files", "fs:/workspace"]);
+            assert_eq!(code, 0, "{err}");
+            Some(true)
+        })
         .await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let auth = format!("Bearer {}", daemon.token);
-    let mut resp = api
-        .http
-        .send(
-            http::Method::POST,
-            &format!("/api/sessions/{id}/messages"),
-            &[("authorization", &auth)],
-            Some(serde_json::json!({ "text": "write" }).to_string().into()),
-        )
-        .await
-        .unwrap();
-    let mut parser = chitin::provider::sse::SseParser::new();
-    let mut events = Vec::new();
-    'stream: while let Some(chunk) = resp.chunk().await.unwrap() {
-        for ev in parser.feed(&chunk).unwrap() {
-            let e: TurnEvent = serde_json::from_str(&ev.data).unwrap();
-            if let TurnEvent::ApprovalRequested { approval_id, .. } = &e {
-                let (code, _, err) = home.chitin(&["skill", "revoke", "files", "fs:/workspace"]);
-                assert_eq!(code, 0, "{err}");
-                let (status, _) = api
-                    .call(
-                        "POST",
-                        &format!("/api/sessions/{id}/approvals/{approval_id}"),
-                        Some(serde_json::json!({ "approve": true })),
-                    )
-                    .await;
-                assert_eq!(status, 204);
-            }
-            let last = matches!(e, TurnEvent::Done { .. });
-            events.push(e);
-            if last {
-                break 'stream;
-            }
-        }
-    }
     let (ok, output) = tool_result(&events);
     assert!(!ok, "the revoked directory was written: {output}");
     assert!(!home.workspace.join("x.txt").exists());

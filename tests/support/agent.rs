@@ -85,16 +85,24 @@ impl Home {
             "-o",
             pkg.to_str().unwrap(),
         ]);
+        let (code, _, err) = self.reinstall_files(dir);
+        assert_eq!(code, 0, "installing files: {err}");
+        self
+    }
+
+    /// Install the `files` package packed earlier again, granting `dir` as
+    /// /workspace; (exit code, stdout, stderr).
+    pub fn reinstall_files(&self, dir: &Path) -> (i32, String, String) {
+        let pkg = self.tmp.path().join("files.wasm");
         let grant = format!("/workspace={}", dir.display());
-        self.ok(&[
+        self.chitin(&[
             "skill",
             "install",
             pkg.to_str().unwrap(),
             "--yes",
             "--dir",
             &grant,
-        ]);
-        self
+        ])
     }
 
     /// Install the `web-fetch` component as skill `fetch`, granted `url`
@@ -330,8 +338,28 @@ impl Api {
         )
     }
 
+    /// A new session's id.
+    pub async fn session(&self) -> String {
+        let (status, s) = self
+            .call("POST", "/api/sessions", Some(serde_json::json!({})))
+            .await;
+        assert_eq!(status, 201, "{s}");
+        s["id"].as_str().unwrap().to_string()
+    }
+
     /// Post a message and read the whole turn; answers approvals with `approve`.
     pub async fn turn(&self, session: &str, text: &str, approve: Option<bool>) -> Vec<TurnEvent> {
+        self.turn_with(session, text, |_| approve).await
+    }
+
+    /// Post a message and read the whole turn; `decide` sees each approval
+    /// request (by id) and gives the answer to send, if any.
+    pub async fn turn_with(
+        &self,
+        session: &str,
+        text: &str,
+        mut decide: impl FnMut(&str) -> Option<bool>,
+    ) -> Vec<TurnEvent> {
         let auth = format!("Bearer {}", self.token);
         let mut resp = self
             .http
@@ -349,7 +377,9 @@ impl Api {
         while let Some(chunk) = resp.chunk().await.unwrap() {
             for ev in parser.feed(&chunk).unwrap() {
                 let e: TurnEvent = serde_json::from_str(&ev.data).unwrap();
-                if let (TurnEvent::ApprovalRequested { approval_id, .. }, Some(a)) = (&e, approve) {
+                if let TurnEvent::ApprovalRequested { approval_id, .. } = &e
+                    && let Some(a) = decide(approval_id)
+                {
                     let (status, _) = self
                         .call(
                             "POST",
