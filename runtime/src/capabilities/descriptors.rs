@@ -22,11 +22,12 @@ const HOST_RESERVE: usize = 128;
 /// Descriptors held by all calls of this process.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
-/// What all calls together may hold: the soft `RLIMIT_NOFILE` minus the
-/// reserve (read once; the binary raises the soft limit at start).
+/// What all calls together may hold: the soft `RLIMIT_NOFILE` (raised to
+/// the hard limit first) minus the reserve, read once.
 pub fn process_cap() -> usize {
     static CAP: OnceLock<usize> = OnceLock::new();
     *CAP.get_or_init(|| {
+        raise_process_limit();
         #[cfg(unix)]
         let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .current
