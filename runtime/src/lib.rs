@@ -1,39 +1,16 @@
 //! Chitin: a hardened shell for AI agent skills.
 //!
-//! Every skill is a WebAssembly component (`chitin:skill@0.1.0`, see `wit/`)
-//! that gets nothing by default. The human grants capabilities
-//! ([`capabilities`]): directories, hosts, secrets and limits; the host
-//! ([`SkillHost`]) enforces them on every call and records an audit trail
-//! ([`audit`]).
+//! This crate is the `chitin` command (`cli`, and `build` for skill
+//! projects); it re-exports the two library crates it is made of, so one
+//! path names everything:
 //!
-//! ```text
-//! SkillHost ── engine (Engine + Linker + epoch ticker)
-//!     │      └─ cache (compiled components by content hash + engine fingerprint)
-//!     ├─ skill::loader   locate, compile, InstancePre
-//!     ├─ skill::tools    list-tools, validated
-//!     └─ skill::call     fresh Store per call, limits, typed outcome
-//!            └─ capabilities::{fs, net, secrets, limits, cpu, descriptors, log}
-//! ```
+//! - [`chitin_sandbox`]: the engine, the compiled-component cache, each
+//!   capability (files, network, secrets, limits, CPU, descriptors, logs),
+//!   loading and calling skills, audit: usable without the agent;
+//! - [`chitin_agent`]: packages, providers, the turn loop, the SQLite store,
+//!   the daemon.
 
-pub mod agent;
-pub mod audit;
 pub mod build;
-pub mod cache;
-pub mod capabilities;
-pub mod daemon;
-pub mod dirs;
-pub mod engine;
-pub mod host;
-pub mod package;
-pub mod provider;
-pub mod skill;
-pub mod store;
-pub mod text;
-pub mod tls;
 
-pub use audit::{AuditEvent, Capability, Decision};
-pub use capabilities::Grants;
-pub use host::{HostConfig, SkillHost};
-pub use skill::call::{CallError, CallOutcome, NoSecrets, SecretSource};
-pub use skill::loader::LoadedSkill;
-pub use skill::tools::ToolInfo;
+pub use chitin_agent::{agent, daemon, dirs, package, provider, store};
+pub use chitin_sandbox::*;

@@ -44,7 +44,7 @@ pub fn load_or_create_token(path: &Path) -> Result<String, TokenError> {
         Err(e) => return Err(err(e)),
     }
     if let Some(dir) = path.parent() {
-        crate::capabilities::secrets::create_private_dir(dir).map_err(err)?;
+        chitin_sandbox::capabilities::secrets::create_private_dir(dir).map_err(err)?;
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| err(std::io::Error::other(e.to_string())))?;

@@ -200,7 +200,7 @@ impl HttpClient {
         if self.https {
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
                 .map_err(|e| format!("`{}` is not a valid TLS name: {e}", self.host))?;
-            let tls = crate::tls::connector()
+            let tls = chitin_sandbox::tls::connector()
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS with {}: {e}", self.host))?;

@@ -5,7 +5,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "chitin:skill/skill",
     exports: { default: async },
     require_store_data_send: true,

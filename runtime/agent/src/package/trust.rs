@@ -130,7 +130,7 @@ impl TrustStore {
             source,
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        crate::capabilities::secrets::create_private_dir(dir).map_err(io)?;
+        chitin_sandbox::capabilities::secrets::create_private_dir(dir).map_err(io)?;
         let text = toml::to_string(&File {
             publishers: self.publishers.clone(),
         })

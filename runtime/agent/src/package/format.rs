@@ -4,8 +4,8 @@
 //! Parsing is strict: size cap, component header, well-formed sections,
 //! each Chitin section exactly once, a valid manifest and tool list.
 
-use crate::skill::manifest::{Manifest, ManifestError};
-use crate::skill::tools::ToolInfo;
+use chitin_sandbox::skill::manifest::{Manifest, ManifestError};
+use chitin_sandbox::skill::tools::ToolInfo;
 use std::path::Path;
 use thiserror::Error;
 use wasmsign2::{CustomSection, KeyPair, Module, Section, SectionLike};
@@ -126,13 +126,13 @@ pub fn parse(bytes: Vec<u8>, max_bytes: u64) -> Result<Package, FormatError> {
     let tools_text = tools.ok_or(FormatError::Missing(TOOLS_SECTION))?;
     let tools: Vec<ToolInfo> =
         serde_json::from_str(&tools_text).map_err(|e| FormatError::Tools(e.to_string()))?;
-    crate::skill::tools::validate_all(&tools).map_err(|(tool, why)| {
+    chitin_sandbox::skill::tools::validate_all(&tools).map_err(|(tool, why)| {
         FormatError::Tools(format!(
             "tool `{}`: {why}",
-            crate::text::one_line(&tool, 64)
+            chitin_sandbox::text::one_line(&tool, 64)
         ))
     })?;
-    let digest = crate::cache::digest(&bytes);
+    let digest = chitin_sandbox::cache::digest(&bytes);
     Ok(Package {
         manifest,
         tools,

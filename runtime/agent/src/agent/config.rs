@@ -198,7 +198,7 @@ impl Config {
         };
         if !path.exists() {
             if let Some(dir) = path.parent() {
-                crate::capabilities::secrets::create_private_dir(dir).map_err(io)?;
+                chitin_sandbox::capabilities::secrets::create_private_dir(dir).map_err(io)?;
             }
             std::fs::write(path, TEMPLATE).map_err(io)?;
         }

@@ -54,7 +54,7 @@ impl NetRule {
     /// Parse `scheme://host[:port]`. A bare host means `https://host`.
     ///
     /// ```
-    /// use chitin::capabilities::net::rules::NetRule;
+    /// use chitin_sandbox::capabilities::net::rules::NetRule;
     ///
     /// let rule = NetRule::parse("https://*.example.com").unwrap();
     /// assert!(rule.matches("https", "api.example.com", 443));

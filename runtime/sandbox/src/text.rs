@@ -52,7 +52,7 @@ pub fn is_dangerous(c: char) -> bool {
 /// is nothing to escape.
 ///
 /// ```
-/// use chitin::text::clean;
+/// use chitin_sandbox::text::clean;
 /// assert_eq!(clean("ok\u{1b}[2J"), "ok\\u{1b}[2J");
 /// assert_eq!(clean("two\nlines\tand tab"), "two\nlines\tand tab");
 /// ```

@@ -72,7 +72,7 @@ pub fn generate(path: &Path) -> Result<KeyPair, KeyError> {
         return Err(KeyError::Exists(path.to_path_buf()));
     }
     if let Some(dir) = path.parent() {
-        crate::capabilities::secrets::create_private_dir(dir).map_err(io)?;
+        chitin_sandbox::capabilities::secrets::create_private_dir(dir).map_err(io)?;
     }
     let pair = KeyPair::generate();
     let mut options = std::fs::OpenOptions::new();

@@ -3,9 +3,9 @@
 //! names. The record is replaced atomically; it is the commit point.
 
 use super::verify::Provenance;
-use crate::capabilities::Grants;
-use crate::skill::manifest::Manifest;
-use crate::skill::tools::ToolInfo;
+use chitin_sandbox::capabilities::Grants;
+use chitin_sandbox::skill::manifest::Manifest;
+use chitin_sandbox::skill::tools::ToolInfo;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;

@@ -3,10 +3,10 @@
 //! `--grant`/`--deny`, or interactively). On upgrade, what was granted before
 //! and is still requested is kept; anything new needs approval again.
 
-use crate::capabilities::Grants;
-use crate::capabilities::fs::{Access, FsGrant};
-use crate::capabilities::limits::Limits;
-use crate::skill::manifest::Manifest;
+use chitin_sandbox::capabilities::Grants;
+use chitin_sandbox::capabilities::fs::{Access, FsGrant};
+use chitin_sandbox::capabilities::limits::Limits;
+use chitin_sandbox::skill::manifest::Manifest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -322,16 +322,4 @@ pub fn decide(
         }
     }
     Ok((grants, lines))
-}
-
-impl Access {
-    /// The narrower of two accesses (an upgrade never widens a kept mount
-    /// beyond what the new manifest requests).
-    pub fn min_with(self, other: Access) -> Access {
-        if self == Access::ReadOnly || other == Access::ReadOnly {
-            Access::ReadOnly
-        } else {
-            Access::ReadWrite
-        }
-    }
 }

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Why an address is not public, or `None` if it is.
 ///
 /// ```
-/// use chitin::capabilities::net::ip::non_public_reason;
+/// use chitin_sandbox::capabilities::net::ip::non_public_reason;
 ///
 /// assert_eq!(non_public_reason("8.8.8.8".parse().unwrap()), None);
 /// assert!(non_public_reason("169.254.169.254".parse().unwrap()).is_some());

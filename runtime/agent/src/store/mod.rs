@@ -119,7 +119,7 @@ impl Store {
     /// Open (or create) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            crate::capabilities::secrets::create_private_dir(dir).map_err(|source| {
+            chitin_sandbox::capabilities::secrets::create_private_dir(dir).map_err(|source| {
                 StoreError::Io {
                     path: dir.to_path_buf(),
                     source,

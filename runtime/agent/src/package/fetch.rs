@@ -92,7 +92,7 @@ async fn get_once(url: &str, max: u64) -> Result<(u16, Option<String>, Vec<u8>),
     let resp = if https {
         let name =
             rustls::pki_types::ServerName::try_from(bare).map_err(|e| fail(e.to_string()))?;
-        let tls = crate::tls::connector()
+        let tls = chitin_sandbox::tls::connector()
             .connect(name, tcp)
             .await
             .map_err(|e| fail(e.to_string()))?;

@@ -9,8 +9,8 @@ use super::review::{self, Prompt, ReviewError, ReviewLine, ReviewOptions};
 use super::state::{Installed, Record, StateError};
 use super::trust::TrustStore;
 use super::verify::{self, VerifyError};
-use crate::SkillHost;
-use crate::skill::loader::{LoadError, SkillSource};
+use chitin_sandbox::SkillHost;
+use chitin_sandbox::skill::loader::{LoadError, SkillSource};
 use std::io::Write;
 use thiserror::Error;
 
@@ -63,7 +63,7 @@ pub enum InstallError {
     Load(#[from] LoadError),
     /// A chosen directory may not be granted.
     #[error(transparent)]
-    Grant(#[from] crate::capabilities::fs::FsError),
+    Grant(#[from] chitin_sandbox::capabilities::fs::FsError),
     /// Writing state failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -110,7 +110,7 @@ pub fn inspect(
     trust: &TrustStore,
 ) -> Result<(Package, verify::Provenance), InstallError> {
     if let Some(expected) = &opts.sha256 {
-        let actual = crate::cache::digest(&bytes);
+        let actual = chitin_sandbox::cache::digest(&bytes);
         if !actual.eq_ignore_ascii_case(expected.trim()) {
             return Err(InstallError::PinMismatch {
                 expected: expected.clone(),

@@ -48,6 +48,18 @@ impl Access {
     }
 }
 
+impl Access {
+    /// The narrower of two accesses (an upgrade never widens a kept mount
+    /// beyond what the new manifest requests).
+    pub fn min_with(self, other: Access) -> Access {
+        if self == Access::ReadOnly || other == Access::ReadOnly {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        }
+    }
+}
+
 impl std::fmt::Display for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -11,14 +11,14 @@
 
 use super::events::CapabilityUse;
 use super::messages::ToolSpec;
-use crate::audit::AuditEvent;
-use crate::capabilities::Grants;
-use crate::capabilities::secrets::SecretStore;
-use crate::host::SkillHost;
+use chitin_sandbox::audit::AuditEvent;
+use chitin_sandbox::capabilities::Grants;
+use chitin_sandbox::capabilities::secrets::SecretStore;
+use chitin_sandbox::host::SkillHost;
 use crate::package::state::{Installed, Record, RecordStamp};
-use crate::skill::call::{CallError, NoSecrets};
-use crate::skill::loader::{LoadedSkill, SkillSource};
-use crate::skill::tools::ToolInfo;
+use chitin_sandbox::skill::call::{CallError, NoSecrets};
+use chitin_sandbox::skill::loader::{LoadedSkill, SkillSource};
+use chitin_sandbox::skill::tools::ToolInfo;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -95,11 +95,11 @@ impl ToolResult {
             .map(|e| CapabilityUse {
                 capability: e.capability.to_string(),
                 decision: match e.decision {
-                    crate::audit::Decision::Allow => "allow".into(),
-                    crate::audit::Decision::Deny => "deny".into(),
+                    chitin_sandbox::audit::Decision::Allow => "allow".into(),
+                    chitin_sandbox::audit::Decision::Deny => "deny".into(),
                 },
                 target: e.target.clone(),
-                reason: (e.decision == crate::audit::Decision::Deny).then(|| e.reason.clone()),
+                reason: (e.decision == chitin_sandbox::audit::Decision::Deny).then(|| e.reason.clone()),
             })
             .collect()
     }
