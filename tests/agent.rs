@@ -7,7 +7,7 @@
 mod support;
 
 use chitin::agent::events::{Stop, TurnEvent};
-use chitin::agent::messages::Message;
+use chitin::messages::Message;
 use chitin::provider::ProviderKind;
 use support::agent::{Home, Scripted, turn, turn_in};
 use support::model::{ModelServer, Reply};
@@ -175,7 +175,7 @@ async fn approvals_approve_deny_and_time_out() {
             .any(|e| matches!(e, TurnEvent::ToolCallFinished { ok: true, .. }))
     );
     agent
-        .set_policy("files__list", Some(chitin::agent::approvals::Policy::Deny))
+        .set_policy("files__list", Some(chitin::policy::Policy::Deny))
         .unwrap();
     let server2 = ModelServer::start(vec![Reply::tool("files__list", "{}"), Reply::text("ok")]);
     let agent = home.agent(ProviderKind::Openai, &server2, "");

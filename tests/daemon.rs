@@ -301,7 +301,7 @@ async fn shutdown_cancels_a_waiting_turn_and_records_it() {
     assert!(
         matches!(
             history.last(),
-            Some(chitin::agent::messages::Message::Tool { is_error: true, .. })
+            Some(chitin::messages::Message::Tool { is_error: true, .. })
         ),
         "{history:?}"
     );

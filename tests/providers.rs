@@ -10,7 +10,7 @@ mod model;
 #[path = "providers/wire.rs"]
 mod wire;
 
-use chitin::agent::messages::{Completion, Message, StopReason, ToolSpec, Usage};
+use chitin::messages::{Completion, Message, StopReason, ToolSpec, Usage};
 use chitin::provider::{
     self, ChatRequest, Provider, ProviderError, ProviderKind, ProviderSettings,
 };

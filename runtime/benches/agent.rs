@@ -17,11 +17,11 @@ use chitin::agent::Agent;
 use chitin::agent::approvals::DenyAll;
 use chitin::agent::config::AgentSection;
 use chitin::agent::events::TurnEvent;
-use chitin::agent::messages::{Completion, Message, StopReason, ToolCall, Usage};
 use chitin::agent::toolbox::Toolbox;
 use chitin::agent::turn::TurnIo;
 use chitin::capabilities::Grants;
 use chitin::capabilities::fs::{Access, FsGrant};
+use chitin::messages::{Completion, Message, StopReason, ToolCall, Usage};
 use chitin::provider::{
     self, BoxFuture, ChatRequest, Provider, ProviderError, ProviderKind, ProviderSettings, TextSink,
 };

@@ -3,7 +3,7 @@
 
 use super::model::{self, ModelServer, Reply};
 use super::{KINDS, call, one, provider, settings, user};
-use chitin::agent::messages::{Message, StopReason, ToolCall, ToolSpec};
+use chitin::messages::{Message, StopReason, ToolCall, ToolSpec};
 use chitin::provider::{ProviderError, ProviderKind, build};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 //! Events are collected per call (returned to the caller with the result)
 //! and mirrored to `tracing` under the `chitin::audit` target.
 
-use crate::capabilities::redact::Redactor;
+use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,26 +1,18 @@
-//! The one shared wasmtime `Engine` and `Linker`, and the epoch ticker that
-//! drives CPU metering and timeouts.
-//!
-//! The linker provides all of WASI p2 and `wasi:http` (Python and JS
-//! components import more than they use); what a call may actually do is
-//! decided by the per-call context: no sockets, no env, the filesystem
-//! guard (only the granted directories, see `capabilities::fs::guard`), and
-//! an HTTP hook that refuses anything not granted.
+//! The one shared wasmtime `Engine` (epoch interruption, pooling allocator
+//! with per-component caps, bounded wasm stack) and the epoch ticker that
+//! drives CPU checks and timeouts. What skills are linked against is in
+//! `skill::linker`.
 
-use crate::capabilities::fs::guard::GuardedFs;
 use crate::capabilities::limits::{self, EPOCH_TICK};
-use crate::skill::bindings::chitin::skill::log;
-use crate::skill::state::CallState;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
-use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 /// The engine could not be set up.
 #[derive(Debug, Error)]
 #[error("cannot initialise the WebAssembly engine: {0}")]
-pub struct EngineError(String);
+pub struct EngineError(pub(crate) String);
 
 /// Stops the ticker thread when dropped.
 struct EpochTicker {
@@ -33,16 +25,15 @@ impl Drop for EpochTicker {
     }
 }
 
-/// Engine + linker shared by every skill and call.
+/// The engine shared by every skill and call.
 pub struct SkillEngine {
     engine: Engine,
-    linker: Linker<CallState>,
     _ticker: EpochTicker,
 }
 
 impl SkillEngine {
     /// Configure the engine (epoch interruption, component model, bounded
-    /// wasm stack) and link WASI, `wasi:http` and the Chitin `log` interface.
+    /// wasm stack, the pooling allocator when `pooling`).
     pub fn new(pooling: bool) -> Result<Self, EngineError> {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
         let mut config = Config::new();
@@ -72,19 +63,6 @@ impl SkillEngine {
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(err)?;
 
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
-        // The filesystem goes through the guard instead of wasmtime's own host.
-        linker.allow_shadowing(true);
-        use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
-        types::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view)
-            .map_err(err)?;
-        preopens::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view)
-            .map_err(err)?;
-        linker.allow_shadowing(false);
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err)?;
-        log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(err)?;
-
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let ticker_stop = stop.clone();
@@ -100,7 +78,6 @@ impl SkillEngine {
 
         Ok(SkillEngine {
             engine,
-            linker,
             _ticker: EpochTicker { stop },
         })
     }
@@ -108,10 +85,5 @@ impl SkillEngine {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// The linker every skill is instantiated against.
-    pub fn linker(&self) -> &Linker<CallState> {
-        &self.linker
     }
 }

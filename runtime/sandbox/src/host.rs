@@ -42,6 +42,7 @@ impl Default for HostConfig {
 /// The skill host.
 pub struct SkillHost {
     engine: SkillEngine,
+    linker: wasmtime::component::Linker<crate::skill::state::CallState>,
     cache: Option<ComponentCache>,
     protected: ProtectedPaths,
 }
@@ -50,6 +51,7 @@ impl SkillHost {
     /// A host with its engine and (optional) cache.
     pub fn new(config: HostConfig) -> Result<Self, EngineError> {
         let engine = SkillEngine::new(config.pooling)?;
+        let linker = crate::skill::linker::build(engine.engine())?;
         let cache = config
             .cache_dir
             .as_deref()
@@ -63,6 +65,7 @@ impl SkillHost {
         );
         Ok(SkillHost {
             engine,
+            linker,
             cache,
             protected,
         })
@@ -99,7 +102,7 @@ impl SkillHost {
 
     /// Load an already located skill.
     pub fn load_source(&self, source: SkillSource) -> Result<LoadedSkill, LoadError> {
-        loader::load(&self.engine, self.cache.as_ref(), source)
+        loader::load(&self.engine, &self.linker, self.cache.as_ref(), source)
     }
 
     /// The skill's tools (runs `list-tools` with nothing granted).

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod capabilities;
 pub mod engine;
 pub mod host;
+pub mod redact;
 pub mod skill;
 pub mod text;
 pub mod tls;

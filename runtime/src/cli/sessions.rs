@@ -3,7 +3,7 @@
 
 use super::{EXIT_OK, Paths};
 use anyhow::Context;
-use chitin::agent::messages::Message;
+use chitin::messages::Message;
 use chitin::store::Store;
 use chitin::text::clean;
 use clap::Subcommand;

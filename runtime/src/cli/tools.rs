@@ -4,7 +4,7 @@
 use super::setup::{self, ProviderFlags};
 use super::{EXIT_OK, Paths};
 use anyhow::bail;
-use chitin::agent::approvals::Policy;
+use chitin::policy::Policy;
 use clap::Subcommand;
 
 /// Tool commands.

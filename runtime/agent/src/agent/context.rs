@@ -3,7 +3,7 @@
 //! older tool outputs elided and then its oldest exchanges dropped, and a
 //! history cut short by a crash gets its missing tool results filled in.
 
-use super::messages::Message;
+use crate::messages::Message;
 use std::collections::HashSet;
 
 /// Cut `output` to at most `max` bytes (on a character boundary) with a note.
@@ -136,7 +136,7 @@ pub fn fit(history: &[Message], budget: u64) -> Vec<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::messages::ToolCall;
+    use crate::messages::ToolCall;
 
     fn user(t: &str) -> Message {
         Message::User { text: t.into() }

@@ -1,7 +1,7 @@
 //! What a turn reports as it runs: streamed to clients (SSE `data:` lines,
 //! one JSON object each) and, except text deltas, persisted.
 
-use super::messages::Usage;
+use crate::messages::Usage;
 use serde::{Deserialize, Serialize};
 
 /// One capability use or denial recorded by the sandbox during a tool call.

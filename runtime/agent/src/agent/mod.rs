@@ -13,13 +13,12 @@ pub mod approvals;
 pub mod config;
 pub mod context;
 pub mod events;
-pub mod messages;
 pub mod toolbox;
 pub mod turn;
 
+use crate::policy::Policy;
 use crate::provider::Provider;
 use crate::store::{Store, StoreError};
-use approvals::Policy;
 use config::{AgentSection, NotConfigured};
 use std::sync::Arc;
 use toolbox::Toolbox;

@@ -10,12 +10,12 @@
 //! running may finish.
 
 use super::events::CapabilityUse;
-use super::messages::ToolSpec;
+use crate::messages::ToolSpec;
+use crate::package::state::{Installed, Record, RecordStamp};
 use chitin_sandbox::audit::AuditEvent;
 use chitin_sandbox::capabilities::Grants;
 use chitin_sandbox::capabilities::secrets::SecretStore;
 use chitin_sandbox::host::SkillHost;
-use crate::package::state::{Installed, Record, RecordStamp};
 use chitin_sandbox::skill::call::{CallError, NoSecrets};
 use chitin_sandbox::skill::loader::{LoadedSkill, SkillSource};
 use chitin_sandbox::skill::tools::ToolInfo;
@@ -99,7 +99,8 @@ impl ToolResult {
                     chitin_sandbox::audit::Decision::Deny => "deny".into(),
                 },
                 target: e.target.clone(),
-                reason: (e.decision == chitin_sandbox::audit::Decision::Deny).then(|| e.reason.clone()),
+                reason: (e.decision == chitin_sandbox::audit::Decision::Deny)
+                    .then(|| e.reason.clone()),
             })
             .collect()
     }

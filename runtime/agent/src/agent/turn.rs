@@ -4,11 +4,12 @@
 //! as it happens, so a crash loses at most the step in flight.
 
 use super::Agent;
-use super::approvals::{ApprovalRequest, Approver, Policy};
+use super::approvals::{ApprovalRequest, Approver};
 use super::context;
 use super::events::{Stop, TurnEvent};
-use super::messages::{Message, ToolCall, Usage};
 use super::toolbox::ToolResult;
+use crate::messages::{Message, ToolCall, Usage};
+use crate::policy::Policy;
 use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The HTTP API (see docs/API.md) and the web chat page.
 
 use super::turns::{StartError, Turns};
-use crate::agent::approvals::Policy;
+use crate::policy::Policy;
 use crate::store::StoreError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};

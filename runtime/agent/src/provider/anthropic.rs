@@ -5,10 +5,10 @@
 
 use super::http::{HttpClient, MAX_BODY};
 use super::openai::{check_listed, model_ids};
-use super::retry::{self, Failure, Policy};
+use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::agent::messages::{Completion, Message, StopReason, ToolCall, Usage};
+use crate::messages::{Completion, Message, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 pub struct Anthropic {
     settings: ProviderSettings,
     client: HttpClient,
-    policy: Policy,
+    policy: RetryPolicy,
 }
 
 impl Anthropic {
@@ -33,7 +33,7 @@ impl Anthropic {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         Ok(Anthropic {
             client: HttpClient::new(&settings.base_url, settings.timeout)?,
-            policy: Policy::from_settings(&settings),
+            policy: RetryPolicy::from_settings(&settings),
             settings,
         })
     }

@@ -8,7 +8,7 @@ pub mod openai;
 pub mod retry;
 pub mod sse;
 
-use crate::agent::messages::{Completion, Message, ToolSpec};
+use crate::messages::{Completion, Message, ToolSpec};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;

@@ -5,10 +5,10 @@
 //! `stream`; `check()` lists `/models`.
 
 use super::http::{HttpClient, MAX_BODY};
-use super::retry::{self, Failure, Policy};
+use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::agent::messages::{Completion, Message, StopReason, ToolCall, Usage};
+use crate::messages::{Completion, Message, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct OpenAi {
     settings: ProviderSettings,
     client: HttpClient,
-    policy: Policy,
+    policy: RetryPolicy,
 }
 
 impl OpenAi {
@@ -27,7 +27,7 @@ impl OpenAi {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         Ok(OpenAi {
             client: HttpClient::new(&settings.base_url, settings.timeout)?,
-            policy: Policy::from_settings(&settings),
+            policy: RetryPolicy::from_settings(&settings),
             settings,
         })
     }

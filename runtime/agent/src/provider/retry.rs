@@ -46,7 +46,7 @@ impl From<SseError> for Failure {
 
 /// When and how often to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// The first delay; it doubles with each retry.
@@ -55,10 +55,10 @@ pub struct Policy {
     pub jitter: bool,
 }
 
-impl Policy {
+impl RetryPolicy {
     /// The policy of `settings` (with jitter).
     pub fn from_settings(settings: &ProviderSettings) -> Self {
-        Policy {
+        RetryPolicy {
             max_retries: settings.max_retries,
             base: settings.retry_base,
             jitter: true,
@@ -86,7 +86,7 @@ impl Policy {
 /// A retryable failure is retried only while `emitted` is false (no text
 /// reached the user yet). The final error carries the number of attempts.
 pub async fn run<T, F, Fut>(
-    policy: &Policy,
+    policy: &RetryPolicy,
     emitted: &AtomicBool,
     mut attempt: F,
 ) -> Result<T, ProviderError>
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn delays_double_and_honor_retry_after_within_the_cap() {
-        let p = Policy {
+        let p = RetryPolicy {
             max_retries: 5,
             base: Duration::from_millis(100),
             jitter: false,
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(ms(p.delay(3, Some(Duration::ZERO))), 400);
         assert_eq!(p.delay(1, Some(Duration::from_secs(600))), MAX_DELAY);
         assert_eq!(p.delay(40, None), MAX_DELAY);
-        let j = Policy { jitter: true, ..p };
+        let j = RetryPolicy { jitter: true, ..p };
         let d = j.delay(2, None);
         assert!(d >= Duration::from_millis(200) && d <= Duration::from_millis(250));
     }
@@ -298,7 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn stops_retrying_once_text_was_emitted() {
-        let p = Policy {
+        let p = RetryPolicy {
             max_retries: 3,
             base: Duration::from_millis(1),
             jitter: false,

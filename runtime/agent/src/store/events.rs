@@ -2,7 +2,7 @@
 //! agent needs (history, today's tokens, recent audit events).
 
 use super::{Store, StoreError, now_ms};
-use crate::agent::messages::Message;
+use crate::messages::Message;
 use rusqlite::{OptionalExtension, params};
 
 /// Milliseconds in a day.

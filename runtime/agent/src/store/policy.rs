@@ -4,7 +4,7 @@
 //! installed under the same name starts again from the default.
 
 use super::{Store, StoreError};
-use crate::agent::approvals::Policy;
+use crate::policy::Policy;
 use rusqlite::{OptionalExtension, params};
 
 impl Store {

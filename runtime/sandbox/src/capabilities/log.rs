@@ -3,7 +3,7 @@
 //! audited once); the call goes on. Secret values are redacted.
 
 use crate::audit::{Audit, Capability};
-use crate::capabilities::redact::Redactor;
+use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};

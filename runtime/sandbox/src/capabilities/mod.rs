@@ -1,7 +1,7 @@
 //! Capabilities a human grants to a skill, each its own module and each
 //! deny-by-default: [`fs`] (preopened directories, disk quota), [`net`]
-//! (outbound HTTP), [`secrets`] (host-side injection, with [`redact`]
-//! scrubbing values from everything returned), [`limits`] (memory, CPU,
+//! (outbound HTTP), [`secrets`] (host-side injection, with
+//! [`crate::redact`] scrubbing values from everything returned), [`limits`] (memory, CPU,
 //! time, output, logs), [`descriptors`] (open files and connections) and
 //! [`log`] (bounded skill logs).
 
@@ -11,7 +11,6 @@ pub mod fs;
 pub mod limits;
 pub mod log;
 pub mod net;
-pub mod redact;
 pub mod secrets;
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //!
 //! A skill never reads a secret: the host adds it to matching outbound
 //! requests (see `net`), refuses guest-set headers of the same name, and
-//! scrubs the value from responses, outputs and logs (see [`super::redact`]).
+//! scrubs the value from responses, outputs and logs (see [`crate::redact`]).
 
 use super::net::rules::{HostPattern, NetRule, RuleError};
 use serde::{Deserialize, Serialize};
@@ -156,7 +156,7 @@ impl std::fmt::Debug for InjectedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InjectedSecret")
             .field("rule", &self.rule)
-            .field("value", &super::redact::REDACTED)
+            .field("value", &crate::redact::REDACTED)
             .finish()
     }
 }

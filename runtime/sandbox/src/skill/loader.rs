@@ -154,6 +154,7 @@ pub const MAX_COMPONENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Compile (or load from `cache`) and pre-link a skill.
 pub fn load(
     engine: &SkillEngine,
+    linker: &wasmtime::component::Linker<CallState>,
     cache: Option<&ComponentCache>,
     source: SkillSource,
 ) -> Result<LoadedSkill, LoadError> {
@@ -189,8 +190,7 @@ pub fn load(
         Ok(v) if contract_supported(&v) => {}
         _ => return Err(LoadError::Contract { path, found }),
     }
-    let pre = engine
-        .linker()
+    let pre = linker
         .instantiate_pre(&component)
         .and_then(SkillPre::new)
         .map_err(|e| LoadError::Link {

@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod call;
+pub mod linker;
 pub mod loader;
 pub mod manifest;
 pub mod state;

@@ -2,7 +2,7 @@
 //! secret values before the guest sees them.
 
 use crate::audit::{Audit, Capability};
-use crate::capabilities::redact::{Redactor, StreamRedactor};
+use crate::redact::{Redactor, StreamRedactor};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use std::pin::Pin;

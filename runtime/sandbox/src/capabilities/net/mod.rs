@@ -15,8 +15,8 @@ mod send;
 
 use crate::audit::{Audit, Capability};
 use crate::capabilities::descriptors::Descriptors;
-use crate::capabilities::redact::Redactor;
 use crate::capabilities::secrets::InjectedSecret;
+use crate::redact::Redactor;
 use http::HeaderName;
 use rules::NetRule;
 use std::sync::Arc;

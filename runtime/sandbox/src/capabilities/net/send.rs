@@ -7,7 +7,7 @@ use super::body::GuardedBody;
 use super::ip::non_public_reason;
 use crate::audit::{Audit, Capability};
 use crate::capabilities::descriptors::Permit;
-use crate::capabilities::redact::Redactor;
+use crate::redact::Redactor;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};

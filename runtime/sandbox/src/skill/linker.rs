@@ -1,0 +1,32 @@
+//! What every skill is linked against: all of WASI p2 and `wasi:http`
+//! (Python and JS components import more than they use), the Chitin `log`
+//! interface, and the filesystem guard in place of wasmtime's own
+//! filesystem host. What a call may actually do is decided by its store:
+//! no sockets, no env, only the granted directories
+//! (`capabilities::fs::guard`), an HTTP hook that refuses anything not
+//! granted (`capabilities::net`).
+
+use super::bindings::chitin::skill::log;
+use super::state::CallState;
+use crate::capabilities::fs::guard::GuardedFs;
+use crate::engine::EngineError;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The linker for `engine`.
+pub fn build(engine: &Engine) -> Result<Linker<CallState>, EngineError> {
+    let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+    // The filesystem goes through the guard instead of wasmtime's own host.
+    linker.allow_shadowing(true);
+    use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
+    types::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view).map_err(err)?;
+    preopens::add_to_linker::<CallState, GuardedFs>(&mut linker, CallState::fs_view)
+        .map_err(err)?;
+    linker.allow_shadowing(false);
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(err)?;
+    log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(err)?;
+
+    Ok(linker)
+}
