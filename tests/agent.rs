@@ -9,6 +9,7 @@ mod support;
 use chitin::agent::events::{Stop, TurnEvent};
 use chitin::messages::Message;
 use chitin::provider::ProviderKind;
+use support::TestServer;
 use support::agent::{Home, Scripted, turn, turn_in};
 use support::model::{ModelServer, Reply};
 
@@ -448,4 +449,101 @@ async fn at_most_sixteen_tool_calls_run_per_step() {
         2,
         "{sent}"
     );
+}
+
+/// What the model was given for the call `call_id`'s result, as JSON.
+fn tool_result_for_model(agent: &chitin::agent::Agent, session: &str) -> Vec<serde_json::Value> {
+    agent
+        .store()
+        .messages(session)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Tool {
+                output,
+                is_error: true,
+                ..
+            } => Some(serde_json::from_str(&output).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_hears_the_skill_as_the_skill_and_the_host_as_the_host() {
+    let home = Home::new();
+    home.install_files();
+    let web = TestServer::start();
+    home.install_fetch(&web.base());
+    // Both capabilities withdrawn by the user.
+    for (skill, id) in [
+        ("files", "fs:/workspace".to_string()),
+        ("fetch", format!("net:{}", web.base())),
+    ] {
+        let (code, _, err) = home.chitin(&["skill", "revoke", skill, &id]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let url = format!("{}/text", web.base());
+    let server = ModelServer::start(vec![
+        Reply::ToolCalls(vec![
+            ("files__list".into(), "{}".into()),
+            (
+                "fetch__fetch".into(),
+                serde_json::json!({ "url": url }).to_string(),
+            ),
+        ]),
+        Reply::text("done"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, _, session) = turn(&agent, "go", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer);
+    let results = tool_result_for_model(&agent, &session);
+    assert_eq!(results.len(), 2, "{results:?}");
+
+    // The files skill reports `denied` itself: its words, marked as its own;
+    // the host adds only what the user could grant.
+    let files = &results[0];
+    assert_eq!(files["error"]["from"], "skill", "{files}");
+    assert_eq!(files["error"]["kind"], "denied", "{files}");
+    assert!(
+        files["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/workspace"),
+        "{files}"
+    );
+    assert!(
+        files["host"]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("chitin skill grant files fs:/workspace"),
+        "{files}"
+    );
+    assert!(
+        !files["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sandbox"),
+        "{files}"
+    );
+
+    // The fetch was refused by the host: its own reason and the remedy.
+    let fetch = &results[1];
+    let host = &fetch["host"];
+    assert_eq!(host["kind"], "denied", "{fetch}");
+    assert!(
+        host["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in the skill's network grant"),
+        "{fetch}"
+    );
+    assert!(
+        host["remedy"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("chitin skill grant fetch net:{}", web.base())),
+        "{fetch}"
+    );
+    assert!(web.requests().is_empty(), "the host let the request out");
 }

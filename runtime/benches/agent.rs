@@ -171,9 +171,10 @@ fn agent_turns(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(4)).sample_size(30);
 
     let tb = fx.toolbox(&rt);
+    let list = tb.get("files__list").unwrap();
     g.bench_function("sandboxed_call", |b| {
         b.to_async(&rt).iter(|| async {
-            assert!(tb.call("files__list", "{}").await.ok);
+            assert!(tb.call(&list, "{}").await.unwrap().result.is_ok());
         })
     });
     let store = Store::open(&fx.db).unwrap();

@@ -18,6 +18,25 @@ pub struct CapabilityUse {
     pub reason: Option<String>,
 }
 
+impl CapabilityUse {
+    /// The events' shape of a call's audit trail.
+    pub fn from_audit(audit: &[chitin_sandbox::AuditEvent]) -> Vec<CapabilityUse> {
+        use chitin_sandbox::Decision;
+        audit
+            .iter()
+            .map(|e| CapabilityUse {
+                capability: e.capability.to_string(),
+                decision: match e.decision {
+                    Decision::Allow => "allow".into(),
+                    Decision::Deny => "deny".into(),
+                },
+                target: e.target.clone(),
+                reason: (e.decision == Decision::Deny).then(|| e.reason.clone()),
+            })
+            .collect()
+    }
+}
+
 /// How a turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,6 +12,7 @@
 pub mod approvals;
 pub mod config;
 pub mod context;
+pub mod dispatch;
 pub mod events;
 pub mod toolbox;
 pub mod turn;

@@ -9,14 +9,12 @@
 //! delete `record.json`) takes effect on the next call; a call already
 //! running may finish.
 
-use super::events::CapabilityUse;
 use crate::messages::ToolSpec;
 use crate::package::state::{Installed, Record, RecordStamp};
-use chitin_sandbox::audit::AuditEvent;
 use chitin_sandbox::capabilities::Grants;
 use chitin_sandbox::capabilities::secrets::SecretStore;
 use chitin_sandbox::host::SkillHost;
-use chitin_sandbox::skill::call::{CallError, NoSecrets};
+use chitin_sandbox::skill::call::{CallOutcome, NoSecrets};
 use chitin_sandbox::skill::loader::{LoadedSkill, SkillSource};
 use chitin_sandbox::skill::tools::ToolInfo;
 use std::collections::BTreeMap;
@@ -64,46 +62,15 @@ pub struct Served {
     pub grants: Vec<String>,
 }
 
-/// The result of one tool call, for the model and the record.
-#[derive(Debug, Clone)]
-pub struct ToolResult {
-    /// Success.
-    pub ok: bool,
-    /// Output, or the error in words the model can act on.
-    pub output: String,
-    /// Capability uses and denials.
-    pub audit: Vec<AuditEvent>,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
-impl ToolResult {
-    /// An error that never reached a skill.
-    pub fn error(message: String) -> Self {
-        ToolResult {
-            ok: false,
-            output: message,
-            audit: Vec::new(),
-            elapsed: Duration::ZERO,
-        }
-    }
-
-    /// The audit events in the event stream's shape.
-    pub fn capabilities(&self) -> Vec<CapabilityUse> {
-        self.audit
-            .iter()
-            .map(|e| CapabilityUse {
-                capability: e.capability.to_string(),
-                decision: match e.decision {
-                    chitin_sandbox::audit::Decision::Allow => "allow".into(),
-                    chitin_sandbox::audit::Decision::Deny => "deny".into(),
-                },
-                target: e.target.clone(),
-                reason: (e.decision == chitin_sandbox::audit::Decision::Deny)
-                    .then(|| e.reason.clone()),
-            })
-            .collect()
-    }
+/// Why the toolbox could not run a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolboxError {
+    /// The tool's skill was removed or changed since the tool was listed.
+    #[error("{0}")]
+    Gone(String),
+    /// The secret store could not be read (the user must fix it).
+    #[error("cannot open the secret store: {0}")]
+    Secrets(String),
 }
 
 /// One consistent view of the loaded skills and their tools.
@@ -491,48 +458,14 @@ impl Toolbox {
             .collect()
     }
 
-    /// Run a tool. Unknown tools and arguments that are not a JSON object
-    /// come back as errors for the model, without running anything.
-    pub async fn call(&self, name: &str, arguments: &str) -> ToolResult {
-        let Some(entry) = self.get(name) else {
-            let catalog = self.inner.current();
-            let known: Vec<&str> = catalog.tools.keys().map(String::as_str).collect();
-            return ToolResult::error(format!(
-                "unknown tool `{name}`; the available tools are: {}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        };
-        let args = if arguments.trim().is_empty() {
-            "{}"
-        } else {
-            arguments
-        };
-        match serde_json::from_str::<serde_json::Value>(args) {
-            Ok(v) if v.is_object() => {}
-            Ok(_) => {
-                return ToolResult::error(format!(
-                    "invalid arguments for `{name}`: expected a JSON object matching the tool's input schema"
-                ));
-            }
-            Err(e) => {
-                return ToolResult::error(format!(
-                    "invalid arguments for `{name}`: not valid JSON ({e}); send a JSON object matching the tool's input schema"
-                ));
-            }
-        }
+    /// Run `entry`'s tool with `args` (a JSON object) in the sandbox, with
+    /// the grants its skill has *now*: the install record is checked first.
+    pub async fn call(&self, entry: &ToolEntry, args: &str) -> Result<CallOutcome, ToolboxError> {
         let Some(skill) = self.entry_for_call(&entry.skill).await else {
-            return ToolResult::error(format!(
-                "tool `{name}` is no longer available: its skill was removed"
-            ));
+            return Err(ToolboxError::Gone("its skill was removed".into()));
         };
-        if !self.inner.current().tools.contains_key(name) {
-            return ToolResult::error(format!(
-                "tool `{name}` is no longer available: its skill changed"
-            ));
+        if !self.inner.current().tools.contains_key(&entry.name) {
+            return Err(ToolboxError::Gone("its skill changed".into()));
         }
         let outcome = if skill.grants.secrets.is_empty() {
             self.inner
@@ -546,26 +479,14 @@ impl Toolbox {
                 )
                 .await
         } else {
-            match SecretStore::open(&self.inner.secrets_file) {
-                Ok(store) => {
-                    self.inner
-                        .host
-                        .call(&skill.loaded, &skill.grants, &store, &entry.info.name, args)
-                        .await
-                }
-                Err(e) => return ToolResult::error(format!("cannot open the secret store: {e}")),
-            }
+            let store = SecretStore::open(&self.inner.secrets_file)
+                .map_err(|e| ToolboxError::Secrets(e.to_string()))?;
+            self.inner
+                .host
+                .call(&skill.loaded, &skill.grants, &store, &entry.info.name, args)
+                .await
         };
-        let (ok, output) = match outcome.result {
-            Ok(out) => (true, out),
-            Err(e) => (false, describe_error(&e)),
-        };
-        ToolResult {
-            ok,
-            output,
-            audit: outcome.audit,
-            elapsed: outcome.elapsed,
-        }
+        Ok(outcome)
     }
 }
 
@@ -576,13 +497,4 @@ pub fn grant_ids(g: &Grants) -> Vec<String> {
         .chain(g.net.iter().map(|n| format!("net:{n}")))
         .chain(g.secrets.iter().map(|s| format!("secret:{}", s.name)))
         .collect()
-}
-
-fn describe_error(e: &CallError) -> String {
-    match e {
-        CallError::Denied(m) => format!(
-            "denied by the sandbox: {m}. The user has not granted this; do not try to work around it."
-        ),
-        other => other.to_string(),
-    }
 }

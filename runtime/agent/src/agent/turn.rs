@@ -4,17 +4,40 @@
 //! as it happens, so a crash loses at most the step in flight.
 
 use super::Agent;
-use super::approvals::{ApprovalRequest, Approver};
+use super::approvals::Approver;
 use super::context;
-use super::events::{Stop, TurnEvent};
-use super::toolbox::ToolResult;
+use super::dispatch::{ApprovalRecord, Channel, Dispatch, DispatchError, ToolOutcome, ToolRequest};
+use super::events::{CapabilityUse, Stop, TurnEvent};
 use crate::messages::{Message, ToolCall, Usage};
-use crate::policy::Policy;
 use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Why a turn stopped with an error. Shown to the user, never given to the
+/// model as if it could fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// The session database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No provider is configured.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The provider failed (after its retries).
+    #[error("{0}")]
+    Provider(String),
+    /// The provider streamed for too long.
+    #[error("the provider did not finish its answer within {0} minutes")]
+    Deadline(u64),
+    /// A tool call needs the user to fix something first.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// An event could not be encoded for the record.
+    #[error("cannot record the turn: {0}")]
+    Encode(#[from] serde_json::Error),
+}
 
 /// The channel a turn came from.
 pub struct TurnIo<'a> {
@@ -72,7 +95,8 @@ impl Agent {
         });
         let (stop, text, error) = match turn.run(text).await {
             Ok((stop, text)) => (stop, text, None),
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 (io.events)(TurnEvent::Error {
                     message: message.clone(),
                 });
@@ -99,18 +123,15 @@ impl Agent {
 }
 
 impl Turn<'_> {
-    fn record(&self, kind: EventKind, data: serde_json::Value) -> Result<i64, String> {
-        self.agent
+    fn record(&self, kind: EventKind, data: serde_json::Value) -> Result<i64, TurnError> {
+        Ok(self
+            .agent
             .store()
-            .append(self.session_id, Some(&self.turn_id), kind, &data)
-            .map_err(|e: StoreError| e.to_string())
+            .append(self.session_id, Some(&self.turn_id), kind, &data)?)
     }
 
-    fn push(&self, history: &mut Vec<Message>, m: Message) -> Result<(), String> {
-        self.record(
-            EventKind::Message,
-            serde_json::to_value(&m).map_err(|e| e.to_string())?,
-        )?;
+    fn push(&self, history: &mut Vec<Message>, m: Message) -> Result<(), TurnError> {
+        self.record(EventKind::Message, serde_json::to_value(&m)?)?;
         history.push(m);
         Ok(())
     }
@@ -119,11 +140,11 @@ impl Turn<'_> {
         (self.io.events)(e)
     }
 
-    async fn run(&mut self, text: &str) -> Result<(Stop, String), String> {
+    async fn run(&mut self, text: &str) -> Result<(Stop, String), TurnError> {
         let agent = self.agent;
         let store = agent.store();
         let settings = agent.settings();
-        let first = store.messages(self.session_id).map_err(|e| e.to_string())?;
+        let first = store.messages(self.session_id)?;
         if first.is_empty() {
             let _ = store.set_title(self.session_id, text.lines().next().unwrap_or(""));
         }
@@ -135,7 +156,9 @@ impl Turn<'_> {
                 text: text.to_string(),
             },
         )?;
-        let provider = agent.provider().map_err(|e| e.to_string())?;
+        let provider = agent
+            .provider()
+            .map_err(|e| TurnError::NotConfigured(e.to_string()))?;
         for _step in 0..settings.max_steps {
             if let Some(stop) = self.over_budget()? {
                 return Ok(stop);
@@ -157,8 +180,8 @@ impl Turn<'_> {
             };
             let completion = tokio::select! {
                 r = tokio::time::timeout(MODEL_CALL_DEADLINE, provider.complete(req, &sink)) => match r {
-                    Ok(r) => r.map_err(|e| e.to_string())?,
-                    Err(_) => return Err(format!("the provider did not finish its answer within {} minutes", MODEL_CALL_DEADLINE.as_secs() / 60)),
+                    Ok(r) => r.map_err(|e| TurnError::Provider(e.to_string()))?,
+                    Err(_) => return Err(TurnError::Deadline(MODEL_CALL_DEADLINE.as_secs() / 60)),
                 },
                 _ = self.io.cancel.cancelled() => return Ok((Stop::Cancelled, String::new())),
             };
@@ -176,16 +199,24 @@ impl Turn<'_> {
             }
             let results = self
                 .run_calls(&calls[..calls.len().min(MAX_CALLS_PER_STEP)])
-                .await;
+                .await?;
             let refused = calls.len().saturating_sub(MAX_CALLS_PER_STEP);
-            let results = results.into_iter().map(Some).chain((0..refused).map(|_| {
-                Some(Some(ToolResult::error(format!(
-                    "not run: at most {MAX_CALLS_PER_STEP} tool calls are run per step; make fewer calls at a time"
-                ))))
+            let results = results.into_iter().chain((0..refused).map(|_| {
+                Some(ToolOutcome::host(
+                    "not-run",
+                    format!(
+                        "at most {MAX_CALLS_PER_STEP} tool calls are run per step; make fewer calls at a time"
+                    ),
+                    None,
+                ))
             }));
             for (call, result) in calls.iter().zip(results) {
-                let result = result.flatten().unwrap_or_else(|| {
-                    ToolResult::error("cancelled by the user before it ran".into())
+                let result = result.unwrap_or_else(|| {
+                    ToolOutcome::host(
+                        "not-run",
+                        "cancelled by the user before it ran".into(),
+                        None,
+                    )
                 });
                 self.finish_call(&mut history, call, result)?;
             }
@@ -197,7 +228,7 @@ impl Turn<'_> {
     }
 
     /// Stop before the next model call if a budget is spent.
-    fn over_budget(&self) -> Result<Option<(Stop, String)>, String> {
+    fn over_budget(&self) -> Result<Option<(Stop, String)>, TurnError> {
         let s = self.agent.settings();
         let day = self.day_total()?;
         let why = if self.usage.total() >= s.max_tokens_per_turn {
@@ -221,16 +252,13 @@ impl Turn<'_> {
         Ok(Some((Stop::Budget, String::new())))
     }
 
-    fn day_total(&self) -> Result<u64, String> {
-        self.agent.store().tokens_today().map_err(|e| e.to_string())
+    fn day_total(&self) -> Result<u64, TurnError> {
+        Ok(self.agent.store().tokens_today()?)
     }
 
-    fn account(&mut self, usage: Usage) -> Result<(), String> {
+    fn account(&mut self, usage: Usage) -> Result<(), TurnError> {
         self.usage.add(usage);
-        self.record(
-            EventKind::Usage,
-            serde_json::to_value(usage).map_err(|e| e.to_string())?,
-        )?;
+        self.record(EventKind::Usage, serde_json::to_value(usage)?)?;
         let day_total = self.day_total()?;
         self.emit(TurnEvent::Usage {
             usage,
@@ -240,129 +268,72 @@ impl Turn<'_> {
         Ok(())
     }
 
-    /// Decide each call (policy, then the human for `ask`), then run the
-    /// approved ones concurrently. `None`: cancelled before it ran.
-    async fn run_calls(&self, calls: &[ToolCall]) -> Vec<Option<ToolResult>> {
+    /// Decide each call in turn (policy, then the human for `ask`), then
+    /// run the approved ones concurrently, all through the one dispatch.
+    /// `None`: cancelled before it ran.
+    async fn run_calls(&self, calls: &[ToolCall]) -> Result<Vec<Option<ToolOutcome>>, TurnError> {
+        let dispatch = Dispatch::new(self.agent);
+        let channel = Channel {
+            approver: self.io.approver,
+            cancel: &self.io.cancel,
+            events: self.io.events,
+        };
         let mut decided = Vec::with_capacity(calls.len());
         for call in calls {
             if self.io.cancel.is_cancelled() {
                 decided.push(None);
                 continue;
             }
-            decided.push(Some(self.decide(call).await));
+            let request = ToolRequest {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                arguments: call.arguments.clone(),
+            };
+            let decision = dispatch.decide(request, &channel).await;
+            let approval = match &decision {
+                Ok(approved) => approved.approval(),
+                Err(outcome) => outcome.approval.as_ref(),
+            };
+            if let Some(a) = approval {
+                self.record_approval(call, a)?;
+            }
+            decided.push(Some(decision));
         }
-        let runs = calls.iter().zip(decided).map(|(call, d)| async move {
-            match d {
-                None => None,
-                Some(Err(refusal)) => Some(ToolResult::error(refusal)),
-                Some(Ok(())) => {
-                    let effects = self
-                        .agent
-                        .toolbox()
-                        .get(&call.name)
-                        .map(|t| t.info.effects.clone())
-                        .unwrap_or_default();
-                    self.emit(TurnEvent::ToolCallStarted {
-                        call_id: call.id.clone(),
-                        tool: call.name.clone(),
-                        input: call.arguments.clone(),
-                        effects,
-                    });
-                    tokio::select! {
-                        r = self.agent.toolbox().call(&call.name, &call.arguments) => Some(r),
-                        _ = self.io.cancel.cancelled() => None,
-                    }
+        let runs = decided.into_iter().map(|d| {
+            let (dispatch, channel) = (&dispatch, &channel);
+            async move {
+                match d {
+                    None => Ok(None),
+                    Some(Err(outcome)) => Ok(Some(outcome)),
+                    Some(Ok(approved)) => dispatch.execute(approved, channel).await,
                 }
             }
         });
-        futures_util::future::join_all(runs).await
+        let results = futures_util::future::join_all(runs).await;
+        Ok(results.into_iter().collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// `Ok` to run; `Err` with the message the model gets.
-    async fn decide(&self, call: &ToolCall) -> Result<(), String> {
-        let Some(entry) = self.agent.toolbox().get(&call.name) else {
-            // Unknown tools run (and fail) in the toolbox, which lists the real ones.
-            return Ok(());
-        };
-        match self.agent.policy(&call.name) {
-            Policy::Allow => Ok(()),
-            Policy::Deny => Err(format!(
-                "the user does not allow `{}` to be called; do not retry it",
-                call.name
-            )),
-            Policy::Ask => {
-                let timeout = Duration::from_secs(self.agent.settings().approval_timeout_secs);
-                let request = ApprovalRequest {
-                    approval_id: new_id("a-"),
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    input: call.arguments.clone(),
-                    effects: entry.info.effects.clone(),
-                    timeout,
-                };
-                let approval_id = request.approval_id.clone();
-                self.emit(TurnEvent::ApprovalRequested {
-                    approval_id: approval_id.clone(),
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    input: call.arguments.clone(),
-                    effects: entry.info.effects.clone(),
-                    timeout_secs: timeout.as_secs(),
-                });
-                let (approved, by) = tokio::select! {
-                    r = tokio::time::timeout(timeout, self.io.approver.ask(request)) => match r {
-                        Ok(Some(a)) => (a, "user"),
-                        Ok(None) => (false, "channel"),
-                        Err(_) => (false, "timeout"),
-                    },
-                    _ = self.io.cancel.cancelled() => (false, "cancelled"),
-                };
-                let _ = self.record(
-                    EventKind::Approval,
-                    json!({ "approval_id": approval_id, "call_id": call.id, "tool": call.name, "approved": approved, "by": by }),
-                );
-                self.emit(TurnEvent::ApprovalResolved {
-                    approval_id,
-                    approved,
-                    by: by.to_string(),
-                });
-                if approved {
-                    Ok(())
-                } else {
-                    Err(match by {
-                        "timeout" => format!(
-                            "the user did not approve `{}` in time; it was not run",
-                            call.name
-                        ),
-                        "channel" => format!(
-                            "`{}` needs the user's approval, which cannot be asked here; it was not run",
-                            call.name
-                        ),
-                        _ => format!(
-                            "the user denied `{}`; it was not run. Do not retry it unless the user asks",
-                            call.name
-                        ),
-                    })
-                }
-            }
-        }
+    fn record_approval(&self, call: &ToolCall, a: &ApprovalRecord) -> Result<(), TurnError> {
+        self.record(
+            EventKind::Approval,
+            json!({ "approval_id": a.approval_id, "call_id": call.id, "tool": call.name, "approved": a.approved, "by": a.by }),
+        )?;
+        Ok(())
     }
 
     fn finish_call(
         &self,
         history: &mut Vec<Message>,
         call: &ToolCall,
-        result: ToolResult,
-    ) -> Result<(), String> {
+        outcome: ToolOutcome,
+    ) -> Result<(), TurnError> {
         let max = self.agent.settings().tool_output_max_bytes;
-        let output = context::truncate(&result.output, max);
-        let capabilities = result.capabilities();
-        let elapsed_ms = result.elapsed.as_millis() as u64;
-        for event in &result.audit {
-            self.record(
-                EventKind::Audit,
-                serde_json::to_value(event).map_err(|e| e.to_string())?,
-            )?;
+        let text = outcome.for_model();
+        let output = context::truncate(&text, max);
+        let capabilities = CapabilityUse::from_audit(&outcome.audit);
+        let elapsed_ms = outcome.elapsed.as_millis() as u64;
+        for event in &outcome.audit {
+            self.record(EventKind::Audit, serde_json::to_value(event)?)?;
         }
         self.record(
             EventKind::ToolCall,
@@ -370,8 +341,8 @@ impl Turn<'_> {
                 "call_id": call.id,
                 "tool": call.name,
                 "input": call.arguments,
-                "ok": result.ok,
-                "output": result.output,
+                "ok": outcome.ok(),
+                "output": text,
                 "elapsed_ms": elapsed_ms,
                 "capabilities": capabilities,
             }),
@@ -379,7 +350,7 @@ impl Turn<'_> {
         self.emit(TurnEvent::ToolCallFinished {
             call_id: call.id.clone(),
             tool: call.name.clone(),
-            ok: result.ok,
+            ok: outcome.ok(),
             output: output.clone(),
             elapsed_ms,
             capabilities,
@@ -390,7 +361,7 @@ impl Turn<'_> {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
                 output,
-                is_error: !result.ok,
+                is_error: !outcome.ok(),
             },
         )
     }
