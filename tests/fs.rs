@@ -173,6 +173,17 @@ async fn escapes_are_refused_and_the_host_keeps_working() {
             out.result.is_err(),
             "{attack}: the sandbox let it through: {text}"
         );
+        // Whatever reaches the host is refused on record; paths under no
+        // granted directory fail in the guest's libc before any host call.
+        let reaches_host = !attack.starts_with("absolute") && !attack.starts_with("relative path");
+        if reaches_host {
+            assert!(
+                out.denials()
+                    .any(|d| d.capability == chitin::Capability::Fs),
+                "{attack}: refused but not audited: {:#?}",
+                out.audit
+            );
+        }
         assert!(
             !text.contains(CANARY),
             "{attack}: leaked the canary: {text}"

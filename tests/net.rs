@@ -252,6 +252,14 @@ async fn raw_sockets_are_denied_even_with_a_net_grant() {
         )
         .await;
         assert!(out.result.is_err(), "{:?}", out.result);
+        // The attempt itself is on record.
+        assert!(
+            out.denials()
+                .any(|d| d.capability == chitin::Capability::Socket
+                    && d.target.contains("TCP socket")),
+            "not audited: {:#?}",
+            out.audit
+        );
     }
     assert!(server.requests().is_empty());
     assert_host_alive().await;

@@ -74,11 +74,13 @@ pub struct Audit {
     skill: Arc<str>,
     tool: Arc<str>,
     events: Arc<Mutex<Vec<AuditEvent>>>,
+    /// Events past [`MAX_EVENTS`], counted (and said, see [`Audit::events`]).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     redactor: Arc<OnceLock<Redactor>>,
 }
 
 /// Most events kept per call; a hostile skill cannot grow the list forever.
-const MAX_EVENTS: usize = 1000;
+pub const MAX_EVENTS: usize = 1000;
 /// Longest target or reason kept in an event, in bytes.
 const MAX_FIELD: usize = 2048;
 
@@ -89,6 +91,7 @@ impl Audit {
             skill: skill.into(),
             tool: tool.into(),
             events: Arc::default(),
+            dropped: Arc::default(),
             redactor: Arc::default(),
         }
     }
@@ -149,6 +152,8 @@ impl Audit {
         let reason = crate::text::cap(&reason, MAX_FIELD).into_owned();
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         if events.len() >= MAX_EVENTS {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
         let shown = |s: &str| crate::text::one_line(s, 500);
@@ -178,11 +183,49 @@ impl Audit {
         });
     }
 
-    /// A copy of the events so far.
+    /// A copy of the events so far; past [`MAX_EVENTS`] the last one says
+    /// how many more were dropped.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events
+        let mut events = self
+            .events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        let dropped = self.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        if dropped > 0 {
+            events.push(AuditEvent {
+                at_ms: events.last().map_or(0, |e| e.at_ms),
+                skill: self.skill.to_string(),
+                tool: self.tool.to_string(),
+                capability: Capability::Limit,
+                decision: Decision::Deny,
+                target: "audit".into(),
+                reason: format!(
+                    "{dropped} more events were not recorded: at most {MAX_EVENTS} are kept per call"
+                ),
+                hint: None,
+            });
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_past_the_cap_are_counted_and_said() {
+        let a = Audit::new("s", "t");
+        for i in 0..MAX_EVENTS + 5 {
+            a.deny(Capability::Fs, format!("open {i}"), "no", None);
+        }
+        let events = a.events();
+        assert_eq!(events.len(), MAX_EVENTS + 1);
+        let last = events.last().unwrap();
+        assert!(
+            last.reason.starts_with("5 more events were not recorded"),
+            "{last:?}"
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! deny-by-default: [`fs`] (preopened directories, disk quota), [`net`]
 //! (outbound HTTP), [`secrets`] (host-side injection, with
 //! [`crate::redact`] scrubbing values from everything returned), [`limits`] (memory, CPU,
-//! time, output, logs), [`descriptors`] (open files and connections) and
-//! [`log`] (bounded skill logs).
+//! time, output, logs), [`descriptors`] (open files and connections),
+//! [`sockets`] (never granted; every attempt audited) and [`log`] (bounded
+//! skill logs).
 
 pub mod cpu;
 pub mod descriptors;
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod log;
 pub mod net;
 pub mod secrets;
+pub mod sockets;
 
 use serde::{Deserialize, Serialize};
 

@@ -187,6 +187,19 @@ fn resolve_secrets(
             }
         };
         match source.secret(&rule.name) {
+            // Every source, not only the secret store: a value too short to
+            // redact reliably is never injected.
+            Some(value) if value.chars().count() < crate::capabilities::secrets::MIN_LEN => audit
+                .deny(
+                    Capability::Secret,
+                    &rule.name,
+                    format!(
+                        "secret {} is shorter than {} characters, too short to redact reliably; not injected",
+                        rule.name,
+                        crate::capabilities::secrets::MIN_LEN
+                    ),
+                    None,
+                ),
             Some(value) => out.push(InjectedSecret {
                 rule: rule.clone(),
                 target,
@@ -281,6 +294,7 @@ fn new_store(
         limiter: MemoryLimiter::new(&limits),
         logs,
         cpu: CpuMeter::new(limits.cpu_ns(), limits.cpu_ticks()),
+        audit: audit.clone(),
     };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);

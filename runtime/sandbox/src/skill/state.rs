@@ -3,11 +3,13 @@
 //! the memory limiter, the CPU meter and the log sink.
 
 use super::bindings::chitin::skill::log;
+use crate::audit::Audit;
 use crate::capabilities::cpu::CpuMeter;
 use crate::capabilities::fs::guard::{FsGuard, FsView};
 use crate::capabilities::limits::MemoryLimiter;
 use crate::capabilities::log::LogSink;
 use crate::capabilities::net::NetHooks;
+use crate::capabilities::sockets::SocketsView;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::filesystem::{WasiFilesystemCtx, WasiFilesystemCtxView};
@@ -26,6 +28,8 @@ pub struct CallState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: LogSink,
     pub(crate) cpu: Arc<CpuMeter>,
+    /// The call's audit trail (for what the guards refuse).
+    pub(crate) audit: Audit,
 }
 
 impl CallState {
@@ -37,6 +41,17 @@ impl CallState {
                 table: &mut self.table,
             },
             guard: &mut self.fs,
+        }
+    }
+}
+
+impl CallState {
+    /// The socket refusals' view (`wasi:sockets` entry points).
+    pub(crate) fn sockets_view(&mut self) -> SocketsView<'_> {
+        use wasmtime_wasi::sockets::WasiSocketsView;
+        SocketsView {
+            audit: self.audit.clone(),
+            inner: self.sockets(),
         }
     }
 }

@@ -8,7 +8,12 @@
 //!   blocks ([`super::guest_open`]): a FIFO, socket or device would pin a
 //!   host thread in `open` (or worse);
 //! - at most [`descriptors::PER_CALL`] files open at once;
-//! - writes and creations spend the call's disk budget ([`super::quota`]).
+//! - writes and creations spend the call's disk budget ([`super::quota`]);
+//! - every refusal by the filesystem layer (a path that leads outside the
+//!   grant, a write to a read-only mount) is an audit event. A path under
+//!   no granted directory at all never reaches the host: the guest's own
+//!   libc finds no preopen for it and fails before any host call, so that
+//!   attempt cannot be seen.
 
 use super::guest_open::{self, OpenRefused};
 use super::quota::{DiskBudget, QuotaExceeded, QuotaStream};
@@ -95,6 +100,28 @@ impl FsView<'_> {
             self.inner.table.get(fd),
             Ok(Descriptor::Dir(d)) if !d.perms.write_not_permitted()
         )
+    }
+
+    /// Audit a refusal by the filesystem layer (outside the grant, a
+    /// read-only mount, not permitted) of `op` on `path`; pass the result on.
+    fn audited<T>(&self, op: &str, path: &str, result: FsResult<T>) -> FsResult<T> {
+        if let Err(e) = &result {
+            let why = match e.downcast_ref() {
+                Some(ErrorCode::NotPermitted) => {
+                    "not permitted: the path leads outside the granted directories, or the grant is read-only"
+                }
+                Some(ErrorCode::Access) => "access denied",
+                Some(ErrorCode::ReadOnly) => "the directory is granted read-only",
+                _ => return result,
+            };
+            self.guard.audit.deny(
+                Capability::Fs,
+                format!("{op} {}", Self::shown(path)),
+                why.to_string(),
+                None,
+            );
+        }
+        result
     }
 
     /// Spend one creation when `fd` is a writable directory; whether it was.
@@ -200,7 +227,8 @@ impl HostDescriptor for FsView<'_> {
                 self.guard.disk.write(size - now).map_err(quota)?;
             }
         }
-        HostDescriptor::set_size(&mut self.inner, fd, size).await
+        let result = HostDescriptor::set_size(&mut self.inner, fd, size).await;
+        self.audited("resize", "a file", result)
     }
 
     async fn set_times(
@@ -233,6 +261,7 @@ impl HostDescriptor for FsView<'_> {
             self.guard.disk.write(charged).map_err(quota)?;
         }
         let result = HostDescriptor::write(&mut self.inner, fd, buf, offset).await;
+        let result = self.audited("write", "a file", result);
         match &result {
             Ok(n) if writable => self.guard.disk.refund_write(charged.saturating_sub(*n)),
             Err(_) if writable => self.guard.disk.refund_write(charged),
@@ -272,7 +301,11 @@ impl HostDescriptor for FsView<'_> {
         path: String,
     ) -> FsResult<()> {
         let charged = self.charge_create(&fd)?;
-        let result = HostDescriptor::create_directory_at(&mut self.inner, fd, path).await;
+        let shown = path.clone();
+        let result = {
+            let r = HostDescriptor::create_directory_at(&mut self.inner, fd, path).await;
+            self.audited("mkdir", &shown, r)
+        };
         self.refund_if_failed(charged, &result);
         result
     }
@@ -287,7 +320,11 @@ impl HostDescriptor for FsView<'_> {
         path_flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::DescriptorStat> {
-        HostDescriptor::stat_at(&mut self.inner, fd, path_flags, path).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::stat_at(&mut self.inner, fd, path_flags, path).await;
+            self.audited("stat", &shown, r)
+        }
     }
 
     async fn set_times_at(
@@ -298,7 +335,12 @@ impl HostDescriptor for FsView<'_> {
         atim: types::NewTimestamp,
         mtim: types::NewTimestamp,
     ) -> FsResult<()> {
-        HostDescriptor::set_times_at(&mut self.inner, fd, path_flags, path, atim, mtim).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::set_times_at(&mut self.inner, fd, path_flags, path, atim, mtim)
+                .await;
+            self.audited("set times of", &shown, r)
+        }
     }
 
     async fn link_at(
@@ -310,6 +352,7 @@ impl HostDescriptor for FsView<'_> {
         new_path: String,
     ) -> FsResult<()> {
         let charged = self.charge_create(&new_descriptor)?;
+        let shown = format!("{old_path} -> {new_path}");
         let result = HostDescriptor::link_at(
             &mut self.inner,
             fd,
@@ -320,7 +363,7 @@ impl HostDescriptor for FsView<'_> {
         )
         .await;
         self.refund_if_failed(charged, &result);
-        result
+        self.audited("link", &shown, result)
     }
 
     async fn open_at(
@@ -359,8 +402,8 @@ impl HostDescriptor for FsView<'_> {
         }
         let descriptor = match opened {
             Ok(d) => d,
-            Err(OpenRefused::Code(code)) => return Err(code.into()),
-            Err(OpenRefused::Io(e)) => return Err(e.into()),
+            Err(OpenRefused::Code(code)) => return self.audited("open", &shown, Err(code.into())),
+            Err(OpenRefused::Io(e)) => return self.audited("open", &shown, Err(e.into())),
             Err(OpenRefused::Special(what)) => {
                 self.guard.audit.deny(
                     Capability::Fs,
@@ -389,7 +432,11 @@ impl HostDescriptor for FsView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<String> {
-        HostDescriptor::readlink_at(&mut self.inner, fd, path).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::readlink_at(&mut self.inner, fd, path).await;
+            self.audited("readlink", &shown, r)
+        }
     }
 
     async fn remove_directory_at(
@@ -397,7 +444,11 @@ impl HostDescriptor for FsView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await;
+            self.audited("rmdir", &shown, r)
+        }
     }
 
     async fn rename_at(
@@ -407,7 +458,10 @@ impl HostDescriptor for FsView<'_> {
         new_fd: Resource<types::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await
+        let shown = format!("{old_path} -> {new_path}");
+        let result =
+            HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await;
+        self.audited("rename", &shown, result)
     }
 
     async fn symlink_at(
@@ -417,7 +471,9 @@ impl HostDescriptor for FsView<'_> {
         dest_path: String,
     ) -> FsResult<()> {
         let charged = self.charge_create(&fd)?;
+        let shown = dest_path.clone();
         let result = HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path).await;
+        let result = self.audited("symlink", &shown, result);
         self.refund_if_failed(charged, &result);
         result
     }
@@ -427,7 +483,11 @@ impl HostDescriptor for FsView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await;
+            self.audited("unlink", &shown, r)
+        }
     }
 
     fn read_via_stream(
@@ -443,7 +503,8 @@ impl HostDescriptor for FsView<'_> {
         fd: Resource<types::Descriptor>,
         offset: types::Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
-        let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
+        let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset);
+        let stream = self.audited("write", "a file", stream)?;
         self.metered(stream)
     }
 
@@ -451,7 +512,8 @@ impl HostDescriptor for FsView<'_> {
         &mut self,
         fd: Resource<types::Descriptor>,
     ) -> FsResult<Resource<DynOutputStream>> {
-        let stream = HostDescriptor::append_via_stream(&mut self.inner, fd)?;
+        let stream = HostDescriptor::append_via_stream(&mut self.inner, fd);
+        let stream = self.audited("append to", "a file", stream)?;
         self.metered(stream)
     }
 
@@ -476,7 +538,11 @@ impl HostDescriptor for FsView<'_> {
         path_flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::MetadataHashValue> {
-        HostDescriptor::metadata_hash_at(&mut self.inner, fd, path_flags, path).await
+        let shown = path.clone();
+        {
+            let r = HostDescriptor::metadata_hash_at(&mut self.inner, fd, path_flags, path).await;
+            self.audited("stat", &shown, r)
+        }
     }
 }
 
