@@ -39,7 +39,36 @@ impl Default for HostConfig {
     }
 }
 
-/// The skill host.
+/// The skill host: load skills once, call them many times, each call in a
+/// fresh sandbox with exactly the grants given.
+///
+/// ```
+/// use chitin_sandbox::capabilities::fs::{Access, FsGrant};
+/// use chitin_sandbox::{Grants, HostConfig, NoSecrets, SkillHost};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The first-party `files` skill (built by scripts/build-skills).
+/// let skill_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skills/files");
+/// let host = SkillHost::new(HostConfig::default())?;
+/// let files = host.load(&skill_dir)?;
+///
+/// // Grant one directory, read-only, seen by the skill as /workspace.
+/// let notes = tempfile::tempdir()?;
+/// std::fs::write(notes.path().join("todo.txt"), "buy milk")?;
+/// let grants = Grants {
+///     fs: vec![FsGrant::new(notes.path(), "/workspace", Access::ReadOnly)?],
+///     ..Grants::default()
+/// };
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let read = r#"{"path": "todo.txt"}"#;
+/// let out = rt.block_on(host.call(&files, &grants, &NoSecrets, "read", read));
+/// assert_eq!(out.result?, "buy milk");
+///
+/// // Without the grant the directory does not exist for the skill.
+/// let out = rt.block_on(host.call(&files, &Grants::default(), &NoSecrets, "read", read));
+/// assert!(out.result.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub struct SkillHost {
     engine: SkillEngine,
     linker: wasmtime::component::Linker<crate::skill::state::CallState>,
