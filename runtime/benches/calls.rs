@@ -114,6 +114,7 @@ fn warm_calls(c: &mut Criterion) {
                         hooks: NetHooks::new(
                             Vec::new(),
                             Vec::new(),
+                            chitin::redact::Redactor::default(),
                             Audit::default(),
                             0,
                             0,

@@ -5,9 +5,12 @@
 use crate::cache::ComponentCache;
 use crate::capabilities::Grants;
 use crate::capabilities::fs::protected::ProtectedPaths;
+use crate::capabilities::secrets::SecretSource;
 use crate::engine::{EngineError, SkillEngine};
-use crate::skill::call::{self, CallOutcome, SecretSource};
+use crate::skill::call;
 use crate::skill::loader::{self, LoadError, LoadedSkill, SkillSource};
+use crate::skill::outcome::CallOutcome;
+use crate::skill::plan::CallPlan;
 use crate::skill::tools::{self, ToolInfo, ToolsError};
 use std::path::{Path, PathBuf};
 
@@ -139,7 +142,30 @@ impl SkillHost {
         tools::describe(&self.engine, skill).await
     }
 
-    /// Call a tool under `grants`, with secrets from `secrets`.
+    /// Prepare `skill`'s calls under `grants`, with secret values read
+    /// from `secrets` now: reuse the plan for every call under these grants.
+    pub fn prepare(
+        &self,
+        skill: &LoadedSkill,
+        grants: &Grants,
+        secrets: &dyn SecretSource,
+    ) -> CallPlan {
+        CallPlan::new(skill, grants, secrets, &self.protected)
+    }
+
+    /// Call a tool as `plan` (from [`SkillHost::prepare`]) allows.
+    pub async fn call_planned(
+        &self,
+        skill: &LoadedSkill,
+        plan: &CallPlan,
+        tool: &str,
+        input: &str,
+    ) -> CallOutcome {
+        call::call(&self.engine, skill, plan, tool, input).await
+    }
+
+    /// Call a tool under `grants`, with secrets from `secrets` (prepare and
+    /// call in one; prefer a kept plan for repeated calls).
     pub async fn call(
         &self,
         skill: &LoadedSkill,
@@ -148,15 +174,7 @@ impl SkillHost {
         tool: &str,
         input: &str,
     ) -> CallOutcome {
-        call::call(
-            &self.engine,
-            &self.protected,
-            skill,
-            grants,
-            secrets,
-            tool,
-            input,
-        )
-        .await
+        let plan = self.prepare(skill, grants, secrets);
+        self.call_planned(skill, &plan, tool, input).await
     }
 }

@@ -26,7 +26,9 @@ pub mod tls;
 
 pub use audit::{AuditEvent, Capability, Decision};
 pub use capabilities::Grants;
+pub use capabilities::secrets::{NoSecrets, SecretSource};
 pub use host::{HostConfig, SkillHost};
-pub use skill::call::{CallError, CallOutcome, NoSecrets, SecretSource};
 pub use skill::loader::LoadedSkill;
+pub use skill::outcome::{CallError, CallOutcome};
+pub use skill::plan::CallPlan;
 pub use skill::tools::ToolInfo;

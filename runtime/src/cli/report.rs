@@ -3,7 +3,7 @@
 //! descriptions, outputs, errors, logs) is cleaned of control characters and
 //! set apart from the host's own lines, so it cannot forge them.
 
-use chitin::skill::call::CallOutcome;
+use chitin::CallOutcome;
 use chitin::text::{clean, clean_json};
 use chitin::{Decision, LoadedSkill, ToolInfo};
 

@@ -17,7 +17,7 @@ use super::toolbox::{ToolEntry, ToolboxError};
 use crate::policy::Policy;
 use crate::store::new_id;
 use chitin_sandbox::AuditEvent;
-use chitin_sandbox::skill::call::{CallError, CallOutcome};
+use chitin_sandbox::{CallError, CallOutcome};
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;

@@ -10,13 +10,13 @@
 //! running may finish.
 
 use crate::messages::ToolSpec;
-use crate::package::state::{Installed, Record, RecordStamp};
+use crate::package::state::{Installed, Record, RecordStamp, file_stamp};
 use chitin_sandbox::capabilities::Grants;
 use chitin_sandbox::capabilities::secrets::SecretStore;
 use chitin_sandbox::host::SkillHost;
-use chitin_sandbox::skill::call::{CallOutcome, NoSecrets};
 use chitin_sandbox::skill::loader::{LoadedSkill, SkillSource};
 use chitin_sandbox::skill::tools::ToolInfo;
+use chitin_sandbox::{CallOutcome, CallPlan, NoSecrets};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -31,6 +31,26 @@ struct SkillEntry {
     /// The install record this entry was built from (`None`: added by hand).
     stamp: Option<RecordStamp>,
     version: String,
+    /// The plan of its calls, with the secret store's stamp it was read at
+    /// (made at the first call, remade when the store changes).
+    plan: Mutex<Option<(Option<RecordStamp>, Arc<CallPlan>)>>,
+}
+
+impl SkillEntry {
+    fn new(
+        loaded: Arc<LoadedSkill>,
+        grants: Grants,
+        stamp: Option<RecordStamp>,
+        version: String,
+    ) -> Self {
+        SkillEntry {
+            loaded,
+            grants,
+            stamp,
+            version,
+            plan: Mutex::new(None),
+        }
+    }
 }
 
 /// One tool the model may call.
@@ -98,6 +118,16 @@ impl Catalog {
 impl Catalog {
     /// Add a skill and its tools; returns the tools left out, and why.
     fn insert(&mut self, name: &str, entry: SkillEntry, tools: &[ToolInfo]) -> Vec<String> {
+        self.insert_shared(name, Arc::new(entry), tools)
+    }
+
+    /// Add a skill (kept from the previous catalog) and its tools.
+    fn insert_shared(
+        &mut self,
+        name: &str,
+        entry: Arc<SkillEntry>,
+        tools: &[ToolInfo],
+    ) -> Vec<String> {
         let mut problems = Vec::new();
         let reaches_out = !entry.grants.net.is_empty() || !entry.grants.secrets.is_empty();
         for info in tools {
@@ -119,7 +149,7 @@ impl Catalog {
                 }),
             );
         }
-        self.skills.insert(name.to_string(), Arc::new(entry));
+        self.skills.insert(name.to_string(), entry);
         problems
     }
 }
@@ -197,12 +227,7 @@ impl Toolbox {
         let name = loaded.name.clone();
         let problems = next.insert(
             &name,
-            SkillEntry {
-                loaded: Arc::new(loaded),
-                grants,
-                stamp: None,
-                version: String::new(),
-            },
+            SkillEntry::new(Arc::new(loaded), grants, None, String::new()),
             tools,
         );
         *catalog = Arc::new(next);
@@ -313,13 +338,7 @@ impl Inner {
                     .filter(|t| t.skill == name)
                     .map(|t| t.info.clone())
                     .collect();
-                let entry = SkillEntry {
-                    loaded: e.loaded.clone(),
-                    grants: e.grants.clone(),
-                    stamp: e.stamp,
-                    version: e.version.clone(),
-                };
-                next.insert(&name, entry, &tools);
+                next.insert_shared(&name, e.clone(), &tools);
                 continue;
             }
             if let Some(f) = old
@@ -388,12 +407,7 @@ impl Inner {
             }
         };
         Ok((
-            SkillEntry {
-                loaded,
-                grants: record.grants,
-                stamp: Some(stamp),
-                version: record.version,
-            },
+            SkillEntry::new(loaded, record.grants, Some(stamp), record.version),
             record.tools,
         ))
     }
@@ -412,6 +426,37 @@ impl Toolbox {
         }
         self.refresh().await;
         self.inner.current().skills.get(skill).cloned()
+    }
+
+    /// The plan of `skill`'s calls: prepared once (the secret store read,
+    /// the rules parsed, the redactor built) and made again only when the
+    /// secret store changes.
+    fn plan(&self, skill: &SkillEntry) -> Result<Arc<CallPlan>, ToolboxError> {
+        let now = if skill.grants.secrets.is_empty() {
+            None
+        } else {
+            file_stamp(&self.inner.secrets_file)
+        };
+        let mut slot = skill.plan.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, plan)) = slot.as_ref()
+            && *at == now
+        {
+            return Ok(plan.clone());
+        }
+        let plan = if skill.grants.secrets.is_empty() {
+            self.inner
+                .host
+                .prepare(&skill.loaded, &skill.grants, &NoSecrets)
+        } else {
+            let store = SecretStore::open(&self.inner.secrets_file)
+                .map_err(|e| ToolboxError::Secrets(e.to_string()))?;
+            self.inner
+                .host
+                .prepare(&skill.loaded, &skill.grants, &store)
+        };
+        let plan = Arc::new(plan);
+        *slot = Some((now, plan.clone()));
+        Ok(plan)
     }
 
     /// How many skills are loaded.
@@ -467,25 +512,12 @@ impl Toolbox {
         if !self.inner.current().tools.contains_key(&entry.name) {
             return Err(ToolboxError::Gone("its skill changed".into()));
         }
-        let outcome = if skill.grants.secrets.is_empty() {
-            self.inner
-                .host
-                .call(
-                    &skill.loaded,
-                    &skill.grants,
-                    &NoSecrets,
-                    &entry.info.name,
-                    args,
-                )
-                .await
-        } else {
-            let store = SecretStore::open(&self.inner.secrets_file)
-                .map_err(|e| ToolboxError::Secrets(e.to_string()))?;
-            self.inner
-                .host
-                .call(&skill.loaded, &skill.grants, &store, &entry.info.name, args)
-                .await
-        };
+        let plan = self.plan(&skill)?;
+        let outcome = self
+            .inner
+            .host
+            .call_planned(&skill.loaded, &plan, &entry.info.name, args)
+            .await;
         Ok(outcome)
     }
 }

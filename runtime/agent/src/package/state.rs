@@ -86,6 +86,11 @@ impl RecordStamp {
     }
 }
 
+/// The stamp of any file (the secret store, say), `None` when it is missing.
+pub fn file_stamp(path: &Path) -> Option<RecordStamp> {
+    std::fs::metadata(path).ok().map(|m| RecordStamp::of(&m))
+}
+
 /// The installed-skills directory.
 #[derive(Debug, Clone)]
 pub struct Installed {

@@ -3,9 +3,33 @@
 //! included), wall-clock time, output size, log volume, HTTP, and what the
 //! call may write to disk.
 
+use super::{CallParts, Factor, SetupError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
+
+/// Most resource handles (files, streams, HTTP objects) one call may hold.
+pub const MAX_RESOURCES: usize = 2048;
+/// Most bytes of one HTTP header map (wasi:http `fields`).
+pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+/// Most random bytes one `get-random-bytes` may ask for (they are made in
+/// host memory before the guest gets them).
+pub const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+
+/// The limits' part of every call: the memory limiter (one budget for all
+/// memories and tables), the CPU meter, the random-bytes cap. The
+/// wall-clock timeout and the output cap are applied around the call.
+pub struct LimitsPlan;
+
+impl Factor for LimitsPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        let l = call.limits;
+        call.memory = Some(MemoryLimiter::new(&l));
+        call.cpu = Some(super::cpu::CpuMeter::new(l.cpu_ns(), l.cpu_ticks()));
+        call.wasi.max_random_size(MAX_RANDOM_BYTES);
+        Ok(())
+    }
+}
 
 /// How often the engine's epoch advances; the CPU meter's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);

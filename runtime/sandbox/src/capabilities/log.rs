@@ -2,12 +2,32 @@
 //! share one per-call byte budget. Past it, lines are dropped (counted, and
 //! audited once); the call goes on. Secret values are redacted.
 
+use super::{CallParts, Factor, SetupError};
 use crate::audit::{Audit, Capability};
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+
+/// The log's part of every call: one sink for the `log` interface and the
+/// guest's stdout and stderr, within the call's log budget.
+pub struct LogPlan;
+
+impl Factor for LogPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        let sink = LogSink::new(
+            call.limits.log_bytes(),
+            call.redactor.clone(),
+            call.audit.clone(),
+        );
+        call.wasi
+            .stdout(sink.stream("stdout"))
+            .stderr(sink.stream("stderr"));
+        call.logs = Some(sink);
+        Ok(())
+    }
+}
 
 /// Budget bytes charged per line on top of its text.
 pub const LINE_COST: usize = 64;

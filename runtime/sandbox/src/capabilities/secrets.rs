@@ -6,10 +6,14 @@
 //! scrubs the value from responses, outputs and logs (see [`crate::redact`]).
 
 use super::net::rules::{HostPattern, NetRule, RuleError};
+use super::{CallParts, Factor, SetupError};
+use crate::audit::Capability;
+use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Errors of the secret store and secret rules.
@@ -158,6 +162,118 @@ impl std::fmt::Debug for InjectedSecret {
             .field("rule", &self.rule)
             .field("value", &crate::redact::REDACTED)
             .finish()
+    }
+}
+
+/// Where secret values come from (the host's secret store, or a test map).
+pub trait SecretSource: Sync {
+    /// The value of `name`, if set.
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+impl SecretSource for SecretStore {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+}
+
+impl SecretSource for std::collections::HashMap<String, String> {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// No secrets at all.
+pub struct NoSecrets;
+
+impl SecretSource for NoSecrets {
+    fn secret(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A granted secret that cannot be injected, and why (audited in every call).
+#[derive(Debug, Clone)]
+struct Refusal {
+    name: String,
+    reason: String,
+    hint: Option<String>,
+}
+
+/// The secrets' part of a skill's calls, prepared once: every granted rule
+/// parsed, every value read from the source, the redactor built. Each call
+/// records again why a granted secret is missing.
+pub struct SecretsPlan {
+    injected: Arc<[InjectedSecret]>,
+    redactor: Redactor,
+    refusals: Vec<Refusal>,
+}
+
+impl SecretsPlan {
+    /// Resolve `rules` against `source`. A rule that does not parse, a value
+    /// that is not set, and a value too short to redact reliably (from any
+    /// source, not only the store) are never injected.
+    pub fn new(rules: &[SecretRule], source: &dyn SecretSource) -> Self {
+        let mut injected = Vec::new();
+        let mut refusals = Vec::new();
+        for rule in rules {
+            let refuse = |reason: String, hint: Option<String>| Refusal {
+                name: rule.name.clone(),
+                reason,
+                hint,
+            };
+            let target = match rule.target() {
+                Ok(t) => t,
+                Err(e) => {
+                    refusals.push(refuse(e.to_string(), None));
+                    continue;
+                }
+            };
+            match source.secret(&rule.name) {
+                Some(value) if value.chars().count() < MIN_LEN => refusals.push(refuse(
+                    format!(
+                        "secret {} is shorter than {MIN_LEN} characters, too short to redact reliably; not injected",
+                        rule.name
+                    ),
+                    None,
+                )),
+                Some(value) => injected.push(InjectedSecret {
+                    rule: rule.clone(),
+                    target,
+                    value,
+                }),
+                None => refusals.push(refuse(
+                    format!("secret {} is granted but not set", rule.name),
+                    Some(format!("set it with `chitin secret set {}`", rule.name)),
+                )),
+            }
+        }
+        let redactor = Redactor::new(injected.iter().map(|s| s.value.as_str()));
+        SecretsPlan {
+            injected: injected.into(),
+            redactor,
+            refusals,
+        }
+    }
+
+    /// The secrets to inject.
+    pub fn injected(&self) -> Arc<[InjectedSecret]> {
+        self.injected.clone()
+    }
+
+    /// Redacts every injected value.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+impl Factor for SecretsPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        for r in &self.refusals {
+            call.audit
+                .deny(Capability::Secret, &r.name, &r.reason, r.hint.clone());
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 //! components import it); this module answers its entry points (creating a
 //! socket, resolving a name) in place of wasmtime's own.
 
+use super::{CallParts, Factor, SetupError};
 use crate::audit::{Audit, Capability};
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
@@ -18,6 +19,21 @@ use wasmtime_wasi::p2::bindings::sockets::network::{
 use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
 use wasmtime_wasi::p2::{DynPollable, SocketError, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
+
+/// The sockets' part of every call: wasmtime's own socket checks closed
+/// too (the linked entry points below refuse first).
+pub struct SocketsPlan;
+
+impl Factor for SocketsPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        call.wasi
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        Ok(())
+    }
+}
 
 /// [`HasData`] marker linking the refusals into the linker.
 pub struct DeniedSockets;

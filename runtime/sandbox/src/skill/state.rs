@@ -4,9 +4,11 @@
 
 use super::bindings::chitin::skill::log;
 use crate::audit::Audit;
+use crate::capabilities::CallParts;
 use crate::capabilities::cpu::CpuMeter;
 use crate::capabilities::fs::guard::{FsGuard, FsView};
 use crate::capabilities::limits::MemoryLimiter;
+use crate::capabilities::limits::{MAX_FIELDS_BYTES, MAX_RESOURCES};
 use crate::capabilities::log::LogSink;
 use crate::capabilities::net::NetHooks;
 use crate::capabilities::sockets::SocketsView;
@@ -15,6 +17,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::filesystem::{WasiFilesystemCtx, WasiFilesystemCtxView};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// A capability did not install its part of a call (a plan is missing one).
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} capability did not set up its part of the call")]
+pub struct MissingPart(&'static str);
 
 /// Everything one call's `Store` holds. Built fresh for every call.
 pub struct CallState {
@@ -46,6 +53,38 @@ impl CallState {
 }
 
 impl CallState {
+    /// The state for one call, from what its capabilities installed.
+    pub(crate) fn from_parts(parts: CallParts) -> Result<Self, MissingPart> {
+        let CallParts {
+            audit,
+            mut wasi,
+            fs,
+            net,
+            memory,
+            cpu,
+            logs,
+            ..
+        } = parts;
+        // Host-side memory a guest can pin through resources is bounded: at
+        // most MAX_RESOURCES handles, header maps of at most MAX_FIELDS_BYTES.
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Ok(CallState {
+            wasi: wasi.build(),
+            http,
+            table,
+            net: net.ok_or(MissingPart("net"))?,
+            fs: fs.ok_or(MissingPart("fs"))?,
+            fs_ctx: WasiFilesystemCtx::default(),
+            limiter: memory.ok_or(MissingPart("limits"))?,
+            logs: logs.ok_or(MissingPart("log"))?,
+            cpu: cpu.ok_or(MissingPart("limits"))?,
+            audit,
+        })
+    }
+
     /// The socket refusals' view (`wasi:sockets` entry points).
     pub(crate) fn sockets_view(&mut self) -> SocketsView<'_> {
         use wasmtime_wasi::sockets::WasiSocketsView;

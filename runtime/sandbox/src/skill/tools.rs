@@ -4,7 +4,6 @@
 use super::bindings::{Effect, WitTool};
 use super::loader::LoadedSkill;
 use super::state::CallState;
-use crate::capabilities::Grants;
 use crate::engine::SkillEngine;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -167,11 +166,10 @@ pub async fn describe(
         skill: skill.name.clone(),
         detail,
     };
-    let grants = Grants::default();
+    let plan = super::plan::CallPlan::nothing();
     let audit = crate::audit::Audit::new(&skill.name, "list-tools");
     let mut store: wasmtime::Store<CallState> =
-        super::call::new_store_for_describe(engine, &grants, &audit)
-            .map_err(|e| failed(e.to_string()))?;
+        super::call::new_store(engine, &plan, &audit).map_err(|e| failed(e.to_string()))?;
     let meter = store.data().cpu.clone();
     let run = async {
         let instance = skill.pre.instantiate_async(&mut store).await?;
@@ -181,7 +179,7 @@ pub async fn describe(
             .await
     };
     let run = crate::capabilities::cpu::Metered::new(meter, run);
-    let tools = tokio::time::timeout(grants.limits.timeout(), run)
+    let tools = tokio::time::timeout(plan.limits().timeout(), run)
         .await
         .map_err(|_| failed("timed out".into()))?
         .map_err(|e| failed(format!("{e:#}")))?;

@@ -17,6 +17,7 @@ pub mod open;
 pub mod protected;
 pub mod quota;
 
+use super::{CallParts, Factor, SetupError};
 use crate::audit::{Audit, Capability};
 use open::{DirIdentity, OpenRefusal};
 use protected::ProtectedPaths;
@@ -225,6 +226,47 @@ pub fn check_protected(dir: &Path, protected: &ProtectedPaths) -> Result<(), FsE
             protected: p.display().to_string(),
         }),
         None => Ok(()),
+    }
+}
+
+/// The filesystem's part of every call: the granted directories opened as
+/// granted, the disk budget, and the guard serving them.
+pub struct FsPlan {
+    grants: Vec<FsGrant>,
+    protected: ProtectedPaths,
+}
+
+impl FsPlan {
+    /// The plan for `grants`, none of which may overlap `protected`.
+    pub fn new(grants: Vec<FsGrant>, protected: ProtectedPaths) -> Self {
+        FsPlan { grants, protected }
+    }
+}
+
+impl Factor for FsPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        let preopens =
+            prepare(&self.grants, &self.protected, &call.audit).map_err(|e| match e {
+                FsError::Swapped { .. } | FsError::Protected { .. } => {
+                    SetupError::Denied(e.to_string())
+                }
+                other => SetupError::Host(other.to_string()),
+            })?;
+        for (dir, _) in &preopens {
+            call.descriptors.opened(&dir.dir);
+        }
+        let disk = quota::DiskBudget::new(
+            call.limits.disk_bytes(),
+            u64::from(call.limits.disk_files),
+            call.audit.clone(),
+        );
+        call.fs = Some(guard::FsGuard::new(
+            preopens,
+            disk,
+            call.descriptors.clone(),
+            call.audit.clone(),
+        ));
+        Ok(())
     }
 }
 

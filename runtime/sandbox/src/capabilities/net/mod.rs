@@ -13,6 +13,7 @@ pub mod ip;
 pub mod rules;
 mod send;
 
+use super::{CallParts, Factor, SetupError};
 use crate::audit::{Audit, Capability};
 use crate::capabilities::descriptors::Descriptors;
 use crate::capabilities::secrets::InjectedSecret;
@@ -66,17 +67,18 @@ type SendFuture = Box<
 >;
 
 impl NetHooks {
-    /// Hooks enforcing `rules` and injecting `secrets`, with per-call caps;
-    /// each open connection counts against `descriptors`.
+    /// Hooks enforcing `rules` and injecting `secrets` (scrubbed from
+    /// responses by `redactor`), with per-call caps; each open connection
+    /// counts against `descriptors`.
     pub fn new(
-        rules: Vec<NetRule>,
-        secrets: Vec<InjectedSecret>,
+        rules: impl Into<Arc<[NetRule]>>,
+        secrets: impl Into<Arc<[InjectedSecret]>>,
+        redactor: Redactor,
         audit: Audit,
         max_requests: u32,
         max_response_bytes: u64,
         descriptors: Arc<Descriptors>,
     ) -> Self {
-        let redactor = Redactor::new(secrets.iter().map(|s| s.value.as_str()));
         NetHooks {
             rules: rules.into(),
             secrets: secrets.into(),
@@ -193,6 +195,38 @@ impl NetHooks {
             inject,
             display: shown,
         })
+    }
+}
+
+/// The network's part of every call: the egress hook with the allow-list
+/// and the injected secrets, prepared once per skill.
+pub struct NetPlan {
+    rules: Arc<[NetRule]>,
+    secrets: Arc<[InjectedSecret]>,
+}
+
+impl NetPlan {
+    /// The plan for `rules`, injecting `secrets`.
+    pub fn new(rules: &[NetRule], secrets: Arc<[InjectedSecret]>) -> Self {
+        NetPlan {
+            rules: rules.into(),
+            secrets,
+        }
+    }
+}
+
+impl Factor for NetPlan {
+    fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
+        call.net = Some(NetHooks::new(
+            self.rules.clone(),
+            self.secrets.clone(),
+            call.redactor.clone(),
+            call.audit.clone(),
+            call.limits.http_requests,
+            u64::from(call.limits.http_response_kib) * 1024,
+            call.descriptors.clone(),
+        ));
+        Ok(())
     }
 }
 
