@@ -311,3 +311,82 @@ async fn a_granted_domain_name_cannot_be_pointed_at_an_internal_address() {
     .await;
     assert!(ok(&out).contains("hello from the test server"));
 }
+
+#[test]
+fn names_resolve_without_blocking_threads_and_every_answer_is_checked() {
+    // The skill's names go to this server, through the async resolver: with
+    // the runtime's only blocking thread pinned, a getaddrinfo lookup would
+    // queue behind it and time out instead of being answered and checked.
+    use support::dns::{Answer, DnsServer};
+    let server = TestServer::start();
+    let ips = |list: &[&str]| Answer::Addresses(list.iter().map(|s| s.parse().unwrap()).collect());
+    let dns = DnsServer::start(&[
+        ("rebind.test", ips(&["127.0.0.1"])),
+        ("private.test", ips(&["10.1.2.3", "192.168.0.7", "fd00::1"])),
+        ("gone.test", Answer::Missing),
+        ("silent.test", Answer::Silent),
+    ]);
+    let host = chitin::SkillHost::new(chitin::HostConfig {
+        nameservers: vec![dns.addr()],
+        ..chitin::HostConfig::default()
+    })
+    .unwrap();
+    let skill = host.load(&component("hostile")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (release, pinned) = std::sync::mpsc::channel::<()>();
+    rt.spawn_blocking(move || {
+        let _ = pinned.recv_timeout(std::time::Duration::from_secs(60));
+    });
+
+    // (name, refused, what the refusal must name)
+    let table = [
+        ("rebind.test", true, vec!["127.0.0.1"]),
+        (
+            "private.test",
+            true,
+            vec!["10.1.2.3", "192.168.0.7", "fd00::1"],
+        ),
+        ("gone.test", false, vec![]),
+        ("silent.test", false, vec![]),
+    ];
+    for (name, refused, named) in table {
+        let origin = format!("http://{name}:{}", server.port());
+        let input = json!({"url": format!("{origin}/text")}).to_string();
+        let start = std::time::Instant::now();
+        let out = rt.block_on(host.call(
+            &skill,
+            &net_grant(&[&origin]),
+            &chitin::NoSecrets,
+            "fetch",
+            &input,
+        ));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+        assert!(out.result.is_err(), "{name}: {:?}", out.result);
+        assert_eq!(is_denied(&out), refused, "{name}: {:?}", out.result);
+        if refused {
+            let deny = out.denials().next().expect("a deny audit event");
+            assert!(deny.reason.contains("only public addresses"), "{deny:?}");
+            for ip in named {
+                assert!(deny.reason.contains(ip), "{name}: {deny:?}");
+            }
+        } else {
+            assert_eq!(out.denials().count(), 0, "{name}: {:#?}", out.audit);
+        }
+    }
+    assert!(dns.queries() >= 4, "{} queries", dns.queries());
+    assert!(
+        server.requests().is_empty(),
+        "no internal address was contacted"
+    );
+    let _ = release.send(());
+    rt.shutdown_background();
+}

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod browser;
+pub mod dns;
 pub mod model;
 pub mod server;
 pub mod shapes;

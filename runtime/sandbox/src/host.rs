@@ -5,6 +5,7 @@
 use crate::cache::ComponentCache;
 use crate::capabilities::Grants;
 use crate::capabilities::fs::protected::ProtectedPaths;
+use crate::capabilities::net::dns::Dns;
 use crate::capabilities::secrets::SecretSource;
 use crate::engine::{EngineError, SkillEngine};
 use crate::skill::call;
@@ -27,6 +28,9 @@ pub struct HostConfig {
     /// Paths no skill may be granted (the host's own state). The cache
     /// directory and key are always protected.
     pub protected: Vec<PathBuf>,
+    /// DNS servers for skills' requests; empty means the system's
+    /// (`/etc/resolv.conf`, `/etc/hosts`).
+    pub nameservers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for HostConfig {
@@ -38,6 +42,7 @@ impl Default for HostConfig {
             cache_key_file: None,
             pooling: true,
             protected: Vec::new(),
+            nameservers: Vec::new(),
         }
     }
 }
@@ -77,17 +82,19 @@ pub struct SkillHost {
     linker: wasmtime::component::Linker<crate::skill::state::CallState>,
     cache: Option<ComponentCache>,
     protected: ProtectedPaths,
+    dns: Dns,
 }
 
 impl SkillHost {
     /// A host with its engine and (optional) cache.
-    pub fn new(config: HostConfig) -> Result<Self, EngineError> {
+    pub fn new(mut config: HostConfig) -> Result<Self, EngineError> {
         let engine = SkillEngine::new(config.pooling)?;
         let linker = crate::skill::linker::build(engine.engine())?;
         let cache = config
             .cache_dir
             .as_deref()
             .map(|d| ComponentCache::new(d, config.cache_key_file.as_deref(), engine.engine()));
+        let nameservers = std::mem::take(&mut config.nameservers);
         let protected = ProtectedPaths::new(
             config
                 .protected
@@ -100,6 +107,7 @@ impl SkillHost {
             linker,
             cache,
             protected,
+            dns: Dns::servers(&nameservers),
         })
     }
 
@@ -150,7 +158,7 @@ impl SkillHost {
         grants: &Grants,
         secrets: &dyn SecretSource,
     ) -> CallPlan {
-        CallPlan::new(skill, grants, secrets, &self.protected)
+        CallPlan::new(skill, grants, secrets, &self.protected, &self.dns)
     }
 
     /// Call a tool as `plan` (from [`SkillHost::prepare`]) allows.

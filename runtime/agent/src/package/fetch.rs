@@ -1,15 +1,15 @@
 //! Downloading a package: `https://` anywhere, plain `http://` only to a
 //! loopback address (nothing leaves the machine); at most 3 redirects, each
-//! checked the same way; the body is capped while it streams.
+//! checked the same way (reqwest follows none on its own); the body is
+//! capped while it streams, and the whole download is bounded in time.
 
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use std::net::IpAddr;
 use std::time::Duration;
 use thiserror::Error;
 
 const MAX_REDIRECTS: usize = 3;
 const TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A download failure.
 #[derive(Debug, Error)]
@@ -42,123 +42,111 @@ fn is_loopback(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// One HTTP/1 request over `io`.
-async fn exchange<S>(
-    io: S,
-    req: http::Request<http_body_util::Empty<bytes::Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, hyper::Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(conn);
-    sender.send_request(req).await
+/// `url` if it may be downloaded from.
+fn checked(url: &str) -> Result<reqwest::Url, FetchError> {
+    let scheme = || FetchError::Scheme(url.to_string());
+    let parsed = reqwest::Url::parse(url).map_err(|_| scheme())?;
+    let host = parsed.host_str().ok_or_else(scheme)?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(scheme());
+    }
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if is_loopback(host) => Ok(parsed),
+        _ => Err(scheme()),
+    }
 }
 
-async fn get_once(url: &str, max: u64) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
+/// A client per download (see `provider::http` on why not one per process).
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(chitin_sandbox::tls::client_config().as_ref().clone())
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent("chitin")
+        .build()
+        .map_err(|e| crate::provider::http::error_chain(&e))
+}
+
+/// One GET: the status, the `Location`, and the body (at most `max` bytes).
+async fn get_once(
+    url: &reqwest::Url,
+    max: u64,
+) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
     let fail = |detail: String| FetchError::Failed {
         url: url.to_string(),
         detail,
     };
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| FetchError::Scheme(url.to_string()))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| FetchError::Scheme(url.to_string()))?
-        .to_string();
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") if is_loopback(&host) => false,
-        _ => return Err(FetchError::Scheme(url.to_string())),
-    };
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
+    let mut resp = client()
+        .map_err(fail)?
+        .get(url.clone())
+        .send()
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let req = http::Request::get(path)
-        .header(
-            http::header::HOST,
-            uri.authority().map_or(host.clone(), |a| a.to_string()),
-        )
-        .header(http::header::USER_AGENT, "chitin")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .map_err(|e| fail(e.to_string()))?;
-    let resp = if https {
-        let name =
-            rustls::pki_types::ServerName::try_from(bare).map_err(|e| fail(e.to_string()))?;
-        let tls = chitin_sandbox::tls::connector()
-            .connect(name, tcp)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        exchange(tls, req).await
-    } else {
-        exchange(tcp, req).await
-    }
-    .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(crate::provider::http::error_chain(&e)))?;
     let status = resp.status().as_u16();
     let location = resp
         .headers()
         .get(http::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut body = resp.into_body();
+    if status != 200 {
+        return Ok((status, location, Vec::new()));
+    }
+    let too_large = || FetchError::TooLarge {
+        url: url.to_string(),
+        max,
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
     let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| fail(e.to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            out.extend_from_slice(&data);
-            if out.len() as u64 > max {
-                return Err(FetchError::TooLarge {
-                    url: url.to_string(),
-                    max,
-                });
-            }
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| fail(crate::provider::http::error_chain(&e)))?
+    {
+        if (out.len() + chunk.len()) as u64 > max {
+            return Err(too_large());
         }
+        out.extend_from_slice(&chunk);
     }
     Ok((status, location, out))
 }
 
 /// GET `url` (following up to 3 checked redirects), at most `max` bytes.
 pub async fn get(url: &str, max: u64) -> Result<Vec<u8>, FetchError> {
-    let mut url = url.to_string();
+    let mut url = checked(url)?;
     for _ in 0..=MAX_REDIRECTS {
         let (status, location, body) = tokio::time::timeout(TIMEOUT, get_once(&url, max))
             .await
             .map_err(|_| FetchError::Failed {
-            url: url.clone(),
+            url: url.to_string(),
             detail: "timed out".into(),
         })??;
         match (status, location) {
             (200, _) => return Ok(body),
             (301 | 302 | 303 | 307 | 308, Some(loc)) => {
-                url = if loc.starts_with('/') {
-                    let uri: http::Uri =
-                        url.parse().map_err(|_| FetchError::Scheme(url.clone()))?;
-                    format!(
-                        "{}://{}{loc}",
-                        uri.scheme_str().unwrap_or("https"),
-                        uri.authority().map_or("", |a| a.as_str())
-                    )
-                } else {
-                    loc
-                };
+                let next = url.join(&loc).map_err(|_| FetchError::Failed {
+                    url: url.to_string(),
+                    detail: format!(
+                        "the server redirected to `{}`, which is not a URL",
+                        chitin_sandbox::text::one_line(&loc, 200)
+                    ),
+                })?;
+                url = checked(next.as_str())?;
             }
             (s, _) => {
                 return Err(FetchError::Failed {
-                    url,
+                    url: url.to_string(),
                     detail: format!("the server answered {s}"),
                 });
             }
         }
     }
     Err(FetchError::Failed {
-        url,
+        url: url.to_string(),
         detail: "too many redirects".into(),
     })
 }

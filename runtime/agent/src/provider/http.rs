@@ -1,19 +1,17 @@
-//! The providers' HTTP/1.1 client, on hyper: one connection per request
-//! (TCP, TLS with SNI for `https`), a JSON body, and a streamed response
-//! with the provider timeout applied to the first byte and between chunks.
+//! The providers' HTTP client, on `reqwest` (rustls with the host's root
+//! store, HTTP/1.1, keep-alive connections pooled per base URL): a JSON body and a
+//! streamed response with the provider timeout applied to the response head
+//! and between chunks, and the bytes read from one response capped.
 //!
-//! It connects directly: `HTTP(S)_PROXY` variables are not honored.
+//! It connects directly: `HTTP(S)_PROXY` variables are not honored, and
+//! redirects are not followed (a provider API does not redirect; following
+//! one would resend the API key).
 
 use super::ProviderError;
 use super::sse::{SseError, SseEvent, SseParser};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, header};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, Method};
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 
 /// Longest wait for TCP connect plus TLS handshake (the provider timeout
 /// applies when it is shorter).
@@ -26,6 +24,9 @@ pub const MAX_BODY: usize = 16 << 20;
 /// hostile or broken endpoint can make the host use.
 pub const MAX_STREAM: usize = 32 << 20;
 
+/// Idle pooled connections are closed after this long.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
 /// A client for one base URL (`http://` or `https://`, with a path prefix).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -33,34 +34,58 @@ pub struct HttpClient {
     https: bool,
     host: String,
     port: u16,
-    authority: String,
     prefix: String,
     query: Option<String>,
+    origin: String,
     timeout: Duration,
+    client: reqwest::Client,
 }
 
-/// A response whose body is still streaming.
+/// A response whose body is still streaming. Dropping it mid-body closes
+/// the connection.
 #[derive(Debug)]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    body: Incoming,
+    body: reqwest::Response,
     url: String,
     timeout: Duration,
     received: usize,
-    _conn: ConnTask,
 }
 
-/// The connection driver; aborted when the response is dropped.
-#[derive(Debug)]
-struct ConnTask(JoinHandle<()>);
+/// A client of its own for each base URL: its pool's connections are
+/// driven by the runtime that made them, so a client shared by the whole
+/// process would break when a runtime ends (tests, embedders).
+fn new_client() -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(chitin_sandbox::tls::client_config().as_ref().clone())
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE)
+        .user_agent(concat!("chitin/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ProviderError::Protocol(format!("setting up the HTTP client: {}", error_chain(&e)))
+        })
+}
 
-impl Drop for ConnTask {
-    fn drop(&mut self) {
-        self.0.abort();
+/// An error with its causes (reqwest's own message is only the outermost).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
     }
+    out
 }
 
 impl HttpClient {
@@ -99,10 +124,11 @@ impl HttpClient {
             https,
             port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
             host,
-            authority: authority.to_string(),
+            origin: format!("{}://{authority}", if https { "https" } else { "http" }),
             prefix: uri.path().trim_end_matches('/').to_string(),
             query: uri.query().map(str::to_string),
             timeout,
+            client: new_client()?,
         })
     }
 
@@ -141,97 +167,56 @@ impl HttpClient {
             attempts: 1,
             detail,
         };
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(self.target(path))
-            .header(header::HOST, &self.authority)
-            .header(
-                header::USER_AGENT,
-                concat!("chitin/", env!("CARGO_PKG_VERSION")),
-            );
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
+        let target = format!("{}{}", self.origin, self.target(path));
+        let mut req = self.client.request(method, &target);
+        if let Some(body) = body {
+            req = req
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
         for (name, value) in headers {
-            let value = HeaderValue::from_str(value).map_err(|_| {
+            let value = http::HeaderValue::from_str(value).map_err(|_| {
                 ProviderError::Protocol(format!("header `{name}` has an invalid value"))
             })?;
             req = req.header(*name, value);
         }
         let req = req
-            .body(Full::new(body.unwrap_or_default()))
+            .build()
             .map_err(|e| ProviderError::Protocol(format!("building the request: {e}")))?;
-
-        let connect_in = self.timeout.min(CONNECT_TIMEOUT);
-        let (mut sender, conn) = tokio::time::timeout(connect_in, self.connect())
-            .await
-            .map_err(|_| fail(format!("connecting timed out after {connect_in:?}")))?
-            .map_err(fail)?;
-        let resp = tokio::time::timeout(self.timeout, sender.send_request(req))
+        let resp = tokio::time::timeout(self.timeout, self.client.execute(req))
             .await
             .map_err(|_| fail(format!("no response within {:?}", self.timeout)))?
-            .map_err(|e| fail(format!("the connection failed: {e}")))?;
-        let (parts, body) = resp.into_parts();
+            .map_err(|e| {
+                if e.is_connect() {
+                    fail(format!(
+                        "connecting to {}:{}: {}",
+                        self.host,
+                        self.port,
+                        error_chain(&e)
+                    ))
+                } else if e.is_timeout() {
+                    fail(format!(
+                        "connecting timed out after {:?}",
+                        self.timeout.min(CONNECT_TIMEOUT)
+                    ))
+                } else {
+                    fail(format!("the connection failed: {}", error_chain(&e)))
+                }
+            })?;
         Ok(HttpResponse {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp,
             url,
             timeout: self.timeout,
             received: 0,
-            _conn: conn,
         })
     }
 
-    /// TCP, TLS when `https`, then the HTTP/1 handshake.
-    async fn connect(
-        &self,
-    ) -> Result<
-        (
-            hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-            ConnTask,
-        ),
-        String,
-    > {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| format!("connecting to {}:{}: {e}", self.host, self.port))?;
-        tcp.set_nodelay(true).ok();
-        if self.https {
-            let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                .map_err(|e| format!("`{}` is not a valid TLS name: {e}", self.host))?;
-            let tls = chitin_sandbox::tls::connector()
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS with {}: {e}", self.host))?;
-            handshake(tls).await
-        } else {
-            handshake(tcp).await
-        }
+    /// Whether the base URL is `https://`.
+    pub fn is_https(&self) -> bool {
+        self.https
     }
-}
-
-async fn handshake<S>(
-    io: S,
-) -> Result<
-    (
-        hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-        ConnTask,
-    ),
-    String,
->
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("provider connection ended: {e}");
-        }
-    });
-    Ok((sender, ConnTask(task)))
 }
 
 impl HttpResponse {
@@ -252,26 +237,23 @@ impl HttpResponse {
     /// a stall or a broken connection is `Unreachable`.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ProviderError> {
         loop {
-            let frame = tokio::time::timeout(self.timeout, self.body.frame())
+            let chunk = tokio::time::timeout(self.timeout, self.body.chunk())
                 .await
-                .map_err(|_| self.fail(format!("the stream stalled for {:?}", self.timeout)))?;
-            match frame {
+                .map_err(|_| self.fail(format!("the stream stalled for {:?}", self.timeout)))?
+                .map_err(|e| self.fail(format!("the connection failed: {}", error_chain(&e))))?;
+            match chunk {
                 None => return Ok(None),
-                Some(Err(e)) => return Err(self.fail(format!("the connection failed: {e}"))),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data()
-                        && !data.is_empty()
-                    {
-                        self.received += data.len();
-                        if self.received > MAX_STREAM {
-                            return Err(ProviderError::Protocol(format!(
-                                "the response from {} is larger than {} MiB",
-                                self.url,
-                                MAX_STREAM >> 20
-                            )));
-                        }
-                        return Ok(Some(data));
+                Some(data) if data.is_empty() => continue,
+                Some(data) => {
+                    self.received += data.len();
+                    if self.received > MAX_STREAM {
+                        return Err(ProviderError::Protocol(format!(
+                            "the response from {} is larger than {} MiB",
+                            self.url,
+                            MAX_STREAM >> 20
+                        )));
                     }
+                    return Ok(Some(data));
                 }
             }
         }

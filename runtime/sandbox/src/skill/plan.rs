@@ -9,6 +9,7 @@ use crate::capabilities::fs::protected::ProtectedPaths;
 use crate::capabilities::limits::{Limits, LimitsPlan};
 use crate::capabilities::log::LogPlan;
 use crate::capabilities::net::NetPlan;
+use crate::capabilities::net::dns::Dns;
 use crate::capabilities::secrets::{NoSecrets, SecretSource, SecretsPlan};
 use crate::capabilities::sockets::SocketsPlan;
 use crate::capabilities::{Factor, Grants};
@@ -26,17 +27,19 @@ pub struct CallPlan {
 
 impl CallPlan {
     /// Prepare `skill`'s calls under `grants`, with secret values from
-    /// `secrets`; no directory may overlap `protected`.
+    /// `secrets`; no directory may overlap `protected`; names resolve
+    /// through `dns`.
     pub fn new(
         skill: &LoadedSkill,
         grants: &Grants,
         secrets: &dyn SecretSource,
         protected: &ProtectedPaths,
+        dns: &Dns,
     ) -> Self {
         let secrets = SecretsPlan::new(&grants.secrets, secrets);
         CallPlan {
             fs: FsPlan::new(grants.fs.clone(), protected.clone()),
-            net: NetPlan::new(&grants.net, secrets.injected()),
+            net: NetPlan::new(&grants.net, secrets.injected(), dns.clone()),
             secrets,
             limits: grants.limits,
             ungranted: ungranted(skill.manifest.as_ref(), grants),
@@ -48,7 +51,7 @@ impl CallPlan {
         let secrets = SecretsPlan::new(&[], &NoSecrets);
         CallPlan {
             fs: FsPlan::new(Vec::new(), ProtectedPaths::none()),
-            net: NetPlan::new(&[], secrets.injected()),
+            net: NetPlan::new(&[], secrets.injected(), Dns::system()),
             secrets,
             limits: Limits::default(),
             ungranted: Vec::new(),

@@ -9,6 +9,7 @@
 //! issue a new request, which passes this hook again.
 
 mod body;
+pub mod dns;
 pub mod ip;
 pub mod rules;
 mod send;
@@ -40,6 +41,9 @@ pub struct NetHooks {
     requests: u32,
     response_budget: Arc<AtomicI64>,
     descriptors: Arc<Descriptors>,
+    dns: dns::Dns,
+    /// Made at the call's first request, shared by the rest.
+    resolver: Option<Result<hickory_resolver::TokioResolver, String>>,
 }
 
 /// A request that passed the synchronous checks, ready to resolve and send.
@@ -69,7 +73,8 @@ type SendFuture = Box<
 impl NetHooks {
     /// Hooks enforcing `rules` and injecting `secrets` (scrubbed from
     /// responses by `redactor`), with per-call caps; each open connection
-    /// counts against `descriptors`.
+    /// counts against `descriptors`. Names resolve through the system's
+    /// resolver unless [`NetHooks::with_dns`] says otherwise.
     pub fn new(
         rules: impl Into<Arc<[NetRule]>>,
         secrets: impl Into<Arc<[InjectedSecret]>>,
@@ -90,7 +95,16 @@ impl NetHooks {
                 i64::try_from(max_response_bytes).unwrap_or(i64::MAX),
             )),
             descriptors,
+            dns: dns::Dns::system(),
+            resolver: None,
         }
+    }
+
+    /// Resolve names through `dns`.
+    pub fn with_dns(mut self, dns: dns::Dns) -> Self {
+        self.dns = dns;
+        self.resolver = None;
+        self
     }
 
     fn deny(
@@ -203,29 +217,34 @@ impl NetHooks {
 pub struct NetPlan {
     rules: Arc<[NetRule]>,
     secrets: Arc<[InjectedSecret]>,
+    dns: dns::Dns,
 }
 
 impl NetPlan {
-    /// The plan for `rules`, injecting `secrets`.
-    pub fn new(rules: &[NetRule], secrets: Arc<[InjectedSecret]>) -> Self {
+    /// The plan for `rules`, injecting `secrets`, resolving through `dns`.
+    pub fn new(rules: &[NetRule], secrets: Arc<[InjectedSecret]>, dns: dns::Dns) -> Self {
         NetPlan {
             rules: rules.into(),
             secrets,
+            dns,
         }
     }
 }
 
 impl Factor for NetPlan {
     fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
-        call.net = Some(NetHooks::new(
-            self.rules.clone(),
-            self.secrets.clone(),
-            call.redactor.clone(),
-            call.audit.clone(),
-            call.limits.http_requests,
-            u64::from(call.limits.http_response_kib) * 1024,
-            call.descriptors.clone(),
-        ));
+        call.net = Some(
+            NetHooks::new(
+                self.rules.clone(),
+                self.secrets.clone(),
+                call.redactor.clone(),
+                call.audit.clone(),
+                call.limits.http_requests,
+                u64::from(call.limits.http_response_kib) * 1024,
+                call.descriptors.clone(),
+            )
+            .with_dns(self.dns.clone()),
+        );
         Ok(())
     }
 }
@@ -282,6 +301,9 @@ impl WasiHttpHooks for NetHooks {
                 }
                 Ok(permit) => Box::new(send::send(
                     plan,
+                    self.resolver
+                        .get_or_insert_with(|| self.dns.resolver())
+                        .clone(),
                     request,
                     options,
                     self.audit.clone(),

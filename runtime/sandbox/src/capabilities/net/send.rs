@@ -1,9 +1,10 @@
-//! Resolve, check every address, connect to the vetted one, inject secrets,
+//! Resolve (asynchronously, see [`super::dns`]), check every address, connect to the vetted one, inject secrets,
 //! send. Nothing here re-resolves the name, so DNS rebinding between the
 //! check and the connection is impossible.
 
 use super::Plan;
 use super::body::GuardedBody;
+use super::dns::{self, DnsError};
 use super::ip::non_public_reason;
 use crate::audit::{Audit, Capability};
 use crate::capabilities::descriptors::Permit;
@@ -17,25 +18,31 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
-async fn resolve(plan: &Plan) -> Result<Vec<IpAddr>, HttpError> {
-    if let Ok(ip) = plan.host.parse::<IpAddr>() {
-        return Ok(vec![ip]);
-    }
-    let lookup = tokio::net::lookup_host((plan.host.as_str(), plan.port));
-    match tokio::time::timeout(DNS_TIMEOUT, lookup).await {
-        Err(_) => Err(HttpError::DnsTimeout),
-        Ok(Err(e)) => Err(HttpError::DnsError {
-            rcode: Some(e.to_string()),
-            info_code: None,
-        }),
-        Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
-    }
+/// A name that does not resolve is the skill's failure, not a denial:
+/// it is reported to the skill as a DNS error and not audited.
+async fn resolve(
+    plan: &Plan,
+    resolver: &Result<hickory_resolver::TokioResolver, String>,
+) -> Result<Vec<IpAddr>, HttpError> {
+    dns::resolve(resolver, &plan.host).await.map_err(|e| {
+        tracing::debug!("{e}");
+        match e {
+            DnsError::Timeout(_) => HttpError::DnsTimeout,
+            DnsError::NotFound(_) => HttpError::DnsError {
+                rcode: Some("NXDOMAIN".into()),
+                info_code: None,
+            },
+            DnsError::Failed { detail, .. } => HttpError::DnsError {
+                rcode: Some(detail),
+                info_code: None,
+            },
+        }
+    })
 }
 
 /// Pick the first address the plan may reach, or explain the refusal.
@@ -88,8 +95,10 @@ where
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send(
     plan: Plan,
+    resolver: Result<hickory_resolver::TokioResolver, String>,
     mut req: http::Request<WasiBody>,
     options: Option<RequestOptions>,
     audit: Audit,
@@ -97,7 +106,7 @@ pub(crate) async fn send(
     budget: Arc<AtomicI64>,
     permit: Permit,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-    let ips = resolve(&plan).await?;
+    let ips = resolve(&plan, &resolver).await?;
     let addr = vet(&plan, &ips, &audit)?;
     let connect_timeout = options
         .and_then(|o| o.connect_timeout)
