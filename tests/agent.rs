@@ -547,3 +547,58 @@ async fn the_model_hears_the_skill_as_the_skill_and_the_host_as_the_host() {
     );
     assert!(web.requests().is_empty(), "the host let the request out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_secret_is_used_by_the_next_call() {
+    // The secret store is read once per prepared skill, and again whenever
+    // the store file changes (`chitin secret set` while the agent runs).
+    use chitin::capabilities::secrets::SecretStore;
+    let home = Home::new();
+    home.install_files();
+    let web = TestServer::start();
+    let store_path = home.home.join("config/secrets.json");
+    SecretStore::open(&store_path)
+        .unwrap()
+        .set("API_TOKEN", "first-token-value")
+        .unwrap();
+    home.install_fetch_with(
+        &web.base(),
+        &format!(
+            "\n[[capabilities.secrets]]\nname = \"API_TOKEN\"\nhost = \"{}\"\nprefix = \"Bearer \"\n",
+            web.base()
+        ),
+    );
+    let fetch = serde_json::json!({"url": format!("{}/echo-auth", web.base())}).to_string();
+    let server = ModelServer::start(vec![
+        Reply::ToolCalls(vec![("fetch__fetch".into(), fetch.clone())]),
+        Reply::text("one"),
+        Reply::ToolCalls(vec![("fetch__fetch".into(), fetch)]),
+        Reply::text("two"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, _) = turn(&agent, "fetch", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{events:?}");
+    SecretStore::open(&store_path)
+        .unwrap()
+        .set("API_TOKEN", "second-token-value")
+        .unwrap();
+    let (summary, events, _) = turn(&agent, "fetch again", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{events:?}");
+    let sent: Vec<String> = web
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/echo-auth"))
+        .map(|r| r.headers.get("authorization").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        sent,
+        ["Bearer first-token-value", "Bearer second-token-value"]
+    );
+    // Neither value reached the model.
+    let to_model: String = server
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert!(!to_model.contains("token-value"), "{to_model}");
+}

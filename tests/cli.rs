@@ -583,3 +583,34 @@ fn chitins_own_files_cannot_be_granted_to_skill_run() {
         );
     }
 }
+
+#[test]
+fn names_no_skill_can_have_never_reach_outside_the_skills_directory() {
+    // `skill remove ..` used to resolve to the data directory itself.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("home/data");
+    std::fs::create_dir_all(data.join("skills")).unwrap();
+    std::fs::write(data.join("record.json"), "{}").unwrap();
+    std::fs::write(data.join("keep.txt"), "mine").unwrap();
+    let table: [&[&str]; 5] = [
+        &["skill", "remove", ".."],
+        &["skill", "remove", "../skills"],
+        &["skill", "info", ".."],
+        &["skill", "revoke", "..", "net:https://example.com"],
+        &["skill", "grant", "..", "fs:/workspace"],
+    ];
+    for args in table {
+        let run = chitin(args, tmp.path(), None);
+        assert_ne!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("no installed skill"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(data.join("keep.txt")).unwrap(),
+            "mine"
+        );
+        assert!(data.join("record.json").exists(), "{args:?}");
+    }
+}

@@ -84,12 +84,17 @@ fn opts(e: &Env, yes: bool) -> InstallOptions {
     }
 }
 
+fn id(text: &str) -> chitin::capabilities::id::CapabilityId {
+    chitin::capabilities::id::CapabilityId::parse(text).unwrap()
+}
+
 fn do_install(
     e: &Env,
     bytes: Vec<u8>,
     o: &InstallOptions,
 ) -> Result<install::InstallReport, InstallError> {
-    install::install(host(), &e.installed, &e.trust, bytes, o, None)
+    let inspected = install::inspect(bytes, o, &e.trust, &e.installed)?;
+    install::install(host(), &e.installed, inspected, o, None)
 }
 
 async fn run_installed(e: &Env, name: &str) -> chitin::CallOutcome {
@@ -166,13 +171,13 @@ async fn install_run_upgrade_downgrade_remove() {
     assert_eq!(e.installed.get("notes").unwrap().unwrap().version, "0.1.0");
     // Approving just the new host: the directory grant is kept, not re-asked.
     let mut o = opts(&e, false);
-    o.review.grant = vec!["net:https://api.example.com".into()];
+    o.review.grant = vec![id("net:https://api.example.com")];
     let report = do_install(&e, v2, &o).unwrap();
     assert_eq!(report.record.version, "0.2.0");
     let outcomes: Vec<(String, Outcome)> = report
         .review
         .iter()
-        .map(|l| (l.request.id.clone(), l.outcome.clone()))
+        .map(|l| (l.request.id.to_string(), l.outcome.clone()))
         .collect();
     assert_eq!(
         outcomes,
@@ -190,7 +195,7 @@ async fn install_run_upgrade_downgrade_remove() {
     e.installed.remove("notes").unwrap();
     do_install(&e, v1.clone(), &opts(&e, true)).unwrap();
     let mut o = opts(&e, false);
-    o.review.deny = vec!["net:https://api.example.com".into()];
+    o.review.deny = vec![id("net:https://api.example.com")];
     let report = do_install(&e, v3, &o).unwrap();
     assert!(report.record.grants.net.is_empty());
 
@@ -202,7 +207,7 @@ async fn install_run_upgrade_downgrade_remove() {
     let err = do_install(&e, v4.clone(), &o).unwrap_err();
     assert!(err.to_string().contains("fs:/extra"), "{err}");
     assert_eq!(e.installed.get("notes").unwrap().unwrap().version, "0.3.0");
-    o.review.grant = vec!["fs:/extra".into()];
+    o.review.grant = vec![id("fs:/extra")];
     let r = do_install(&e, v4, &o).unwrap().record;
     assert_eq!(r.grants.fs.len(), 2);
     e.installed.remove("notes").unwrap();
@@ -433,7 +438,7 @@ async fn an_upgrade_cannot_redirect_a_secret_without_asking() {
     // Same secret name, sent somewhere else: asked again, not "kept".
     let v2 = pack("0.2.0", &secret_to("collector.example.net"), &e.key).await;
     let mut o = opts(&e, false);
-    o.review.grant = vec!["net:https://collector.example.net".into()];
+    o.review.grant = vec![id("net:https://collector.example.net")];
     let err = do_install(&e, v2, &o).unwrap_err().to_string();
     assert!(
         err.contains("secret:TOKEN") && err.contains("collector.example.net"),
@@ -461,8 +466,8 @@ async fn bigger_limits_need_approval() {
         "{err}"
     );
     let mut o = opts(&e, false);
-    o.review.grant = vec!["fs:/workspace".into()];
-    o.review.deny = vec!["limits".into()];
+    o.review.grant = vec![id("fs:/workspace")];
+    o.review.deny = vec![id("limits")];
     let r = do_install(&e, greedy.clone(), &o).unwrap().record;
     assert_eq!(
         r.grants.limits,

@@ -108,13 +108,18 @@ impl Home {
     /// Install the `web-fetch` component as skill `fetch`, granted `url`
     /// (after `install_files`, which set up the key and trust).
     pub fn install_fetch(&self, url: &str) {
+        self.install_fetch_with(url, "");
+    }
+
+    /// `install_fetch` with more manifest text (e.g. a secret request).
+    pub fn install_fetch_with(&self, url: &str, manifest_extra: &str) {
         let src = self.tmp.path().join("fetch-src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::copy(super::component("web-fetch"), src.join("fetch.wasm")).unwrap();
         std::fs::write(
             src.join("skill.toml"),
             format!(
-                "[skill]\nname = \"fetch\"\nversion = \"0.1.0\"\ndescription = \"Fetch\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n\n[[capabilities.net]]\nurl = \"{url}\"\n"
+                "[skill]\nname = \"fetch\"\nversion = \"0.1.0\"\ndescription = \"Fetch\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n\n[[capabilities.net]]\nurl = \"{url}\"\n{manifest_extra}"
             ),
         )
         .unwrap();

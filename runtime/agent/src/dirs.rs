@@ -96,3 +96,49 @@ impl ChitinDirs {
         self.config.join("cache.key")
     }
 }
+
+/// A user's path with its shorthand expanded: `~` and `$HOME` (the home
+/// directory), `$WORKSPACE` (the current directory), each alone or followed
+/// by `/…`. Other paths are returned as given; None when the directory a
+/// shorthand names is unknown. Manifests, `--dir` and `--allow-dir` all
+/// expand through here.
+pub fn expand(path: &str) -> Option<PathBuf> {
+    let after = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map(|rest| rest.trim_start_matches('/').to_string())
+    };
+    if let Some(rest) = after("$WORKSPACE") {
+        return std::env::current_dir().ok().map(|d| d.join(rest));
+    }
+    if let Some(rest) = after("$HOME").or_else(|| after("~")) {
+        return dirs::home_dir().map(|d| d.join(rest));
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::expand;
+    use std::path::PathBuf;
+
+    #[test]
+    fn shorthands_expand_and_lookalikes_do_not() {
+        let home = dirs::home_dir().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let table = [
+            ("~", home.clone()),
+            ("~/notes", home.join("notes")),
+            ("$HOME/a/b", home.join("a/b")),
+            ("$WORKSPACE", cwd.clone()),
+            ("$WORKSPACE/out", cwd.join("out")),
+            ("~bob/x", PathBuf::from("~bob/x")),
+            ("$HOMEWORK", PathBuf::from("$HOMEWORK")),
+            ("/abs/path", PathBuf::from("/abs/path")),
+            ("rel", PathBuf::from("rel")),
+        ];
+        for (input, want) in table {
+            assert_eq!(expand(input), Some(want), "{input}");
+        }
+    }
+}

@@ -23,13 +23,7 @@ const JS_PACKAGE: &str = include_str!("templates/js/package.json");
 
 /// Create the project `dir` (must not exist) for skill `name` in `lang`.
 pub fn create(dir: &Path, name: &str, lang: Lang) -> Result<(), BuildError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid {
+    if !crate::skill::manifest::is_skill_name(name) {
         return Err(BuildError::InvalidName(name.to_string()));
     }
     if dir.exists() {

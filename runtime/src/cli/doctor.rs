@@ -4,7 +4,7 @@
 use super::client::DaemonClient;
 use super::setup::{self, ProviderFlags};
 use super::{EXIT_FAILED, EXIT_OK, Paths};
-use chitin::agent::toolbox::{Served, grant_ids};
+use chitin::agent::toolbox::Served;
 use chitin::package::state::Installed;
 use chitin::provider;
 use chitin::text::clean;
@@ -43,11 +43,11 @@ async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
                 "{} is served from another package than the one installed",
                 rec.name
             )),
-            Some(s) if s.grants != grant_ids(&rec.grants) => differences.push(format!(
+            Some(s) if s.grants != rec.grants.ids() => differences.push(format!(
                 "{} is served with grants [{}] but installed with [{}]",
                 rec.name,
-                s.grants.join(", "),
-                grant_ids(&rec.grants).join(", ")
+                joined(&s.grants),
+                joined(&rec.grants.ids())
             )),
             Some(_) => {}
         }
@@ -205,4 +205,11 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     } else {
         Ok(EXIT_OK)
     }
+}
+
+fn joined(ids: &[chitin::capabilities::id::CapabilityId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

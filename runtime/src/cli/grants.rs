@@ -51,17 +51,11 @@ impl GrantFlags {
 }
 
 fn expand(path: &str) -> anyhow::Result<PathBuf> {
-    let home = || dirs::home_dir().context("no home directory to expand");
-    let cwd = || std::env::current_dir().context("no current directory");
-    Ok(if let Some(rest) = path.strip_prefix("$WORKSPACE") {
-        cwd()?.join(rest.trim_start_matches('/'))
-    } else if let Some(rest) = path
-        .strip_prefix("$HOME")
-        .or_else(|| path.strip_prefix('~'))
-    {
-        home()?.join(rest.trim_start_matches('/'))
-    } else {
-        PathBuf::from(path)
+    chitin::dirs::expand(path).with_context(|| {
+        format!(
+            "`{}`: no home or current directory to expand it against",
+            chitin::text::clean(path)
+        )
     })
 }
 
@@ -93,22 +87,14 @@ fn set_limit(limits: &mut Limits, kv: &str) -> anyhow::Result<()> {
         .trim()
         .parse()
         .with_context(|| format!("--limit `{kv}`: value must be a positive integer"))?;
-    let slot = match k.trim() {
-        "memory_mib" => &mut limits.memory_mib,
-        "cpu_ms" => &mut limits.cpu_ms,
-        "timeout_ms" => &mut limits.timeout_ms,
-        "output_kib" => &mut limits.output_kib,
-        "log_kib" => &mut limits.log_kib,
-        "http_requests" => &mut limits.http_requests,
-        "http_response_kib" => &mut limits.http_response_kib,
-        "disk_mib" => &mut limits.disk_mib,
-        "disk_files" => &mut limits.disk_files,
-        other => bail!(
-            "--limit: unknown limit `{}` (memory_mib, cpu_ms, timeout_ms, output_kib, log_kib, http_requests, http_response_kib, disk_mib, disk_files)",
-            chitin::text::clean(other)
-        ),
+    let Some(field) = Limits::field(k.trim()) else {
+        bail!(
+            "--limit: unknown limit `{}` ({})",
+            chitin::text::clean(k.trim()),
+            Limits::keys()
+        );
     };
-    *slot = v;
+    field.set(limits, v);
     if let Some((field, value, max)) = limits.out_of_range() {
         bail!("--limit {field}={value} is out of range (1..={max})");
     }

@@ -5,6 +5,7 @@ use super::{EXIT_FAILED, EXIT_OK, Paths};
 use anyhow::{Context, bail};
 use chitin::capabilities::Grants;
 use chitin::capabilities::fs::protected::ProtectedPaths;
+use chitin::capabilities::id::CapabilityId;
 use chitin::package::review::{self, ReviewOptions};
 use chitin::package::state::{Installed, Record};
 use chitin::text::{clean, one_line};
@@ -81,7 +82,7 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     for line in super::grants::describe(&r.grants) {
         println!("  {line}");
     }
-    let granted_ids = ids_granted(&r);
+    let granted_ids = r.grants.ids();
     let not: Vec<_> = review::requests(&r.manifest, &Default::default())
         .into_iter()
         .filter(|q| !granted_ids.contains(&q.id))
@@ -89,15 +90,15 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
     if !not.is_empty() {
         println!("requested, not granted:");
         for q in not {
-            println!("  {:<40} {}", clean(&q.id), clean(&q.words));
+            println!("  {:<40} {}", clean(&q.id.to_string()), clean(&q.words));
         }
     }
     Ok(EXIT_OK)
 }
 
 /// The IDs of everything granted to an installed skill.
-pub fn ids_granted(r: &Record) -> Vec<String> {
-    chitin::agent::toolbox::grant_ids(&r.grants)
+pub fn ids_granted(r: &Record) -> Vec<CapabilityId> {
+    r.grants.ids()
 }
 
 /// Ask on the terminal which directory to grant at `guest`.
@@ -124,25 +125,24 @@ fn ask_directory(name: &str, guest: &str, words: &str) -> anyhow::Result<Option<
 /// `skill grant NAME ID [--dir GUEST=PATH]`. A directory is always named by
 /// the user (flag or terminal), never guessed, and the message says what it
 /// replaced.
-pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Result<u8> {
+pub fn grant(paths: &Paths, name: &str, id: &CapabilityId, dirs: &[String]) -> anyhow::Result<u8> {
     let (inst, mut r) = record(paths, name)?;
     let mut dirs = super::package::parse_dirs(dirs)?;
     let request = review::requests(&r.manifest, &dirs)
         .into_iter()
-        .find(|q| q.id == id)
+        .find(|q| &q.id == id)
         .with_context(|| {
             format!(
                 "{name} does not request `{}` (see `chitin skill info {name}`)",
-                clean(id)
+                clean(&id.to_string())
             )
         })?;
-    let before = r
-        .grants
-        .fs
-        .iter()
-        .find(|g| format!("fs:{}", g.guest) == id)
-        .cloned();
-    if let Some(guest) = id.strip_prefix("fs:")
+    let fs_grant = |g: &Grants| match id {
+        CapabilityId::Fs(guest) => g.fs.iter().find(|f| &f.guest == guest).cloned(),
+        _ => None,
+    };
+    let before = fs_grant(&r.grants);
+    if let CapabilityId::Fs(guest) = id
         && !dirs.contains_key(guest)
     {
         match ask_directory(name, guest, &request.words)? {
@@ -159,7 +159,7 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
         }
     }
     let opts = ReviewOptions {
-        grant: vec![id.to_string()],
+        grant: vec![id.clone()],
         dirs,
         undecided_denied: true,
         ..Default::default()
@@ -169,11 +169,7 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
     for g in &grants.fs {
         g.check_protected(&protected)?;
     }
-    let after = grants
-        .fs
-        .iter()
-        .find(|g| format!("fs:{}", g.guest) == id)
-        .cloned();
+    let after = fs_grant(&grants);
     let unchanged = grants
         == Grants {
             limits: grants.limits,
@@ -186,7 +182,8 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
     if !unchanged {
         inst.commit(&r)?;
     }
-    let (id, name) = (clean(id), clean(name));
+    let id = id.to_string();
+    let (id, name) = (clean(&id), clean(name));
     let shown =
         |g: &chitin::capabilities::fs::FsGrant| clean(&g.host.display().to_string()).into_owned();
     match (after, before) {
@@ -217,20 +214,17 @@ pub fn grant(paths: &Paths, name: &str, id: &str, dirs: &[String]) -> anyhow::Re
 }
 
 /// `skill revoke NAME ID`.
-pub fn revoke(paths: &Paths, name: &str, id: &str) -> anyhow::Result<u8> {
+pub fn revoke(paths: &Paths, name: &str, id: &CapabilityId) -> anyhow::Result<u8> {
     let (inst, mut r) = record(paths, name)?;
-    if !ids_granted(&r).iter().any(|g| g == id) {
+    let shown = id.to_string();
+    if !r.grants.revoke(id) {
         bail!(
             "{name} has no grant `{}` (see `chitin skill info {name}`)",
-            clean(id)
+            clean(&shown)
         );
     }
-    let g = &mut r.grants;
-    g.fs.retain(|f| format!("fs:{}", f.guest) != id);
-    g.net.retain(|n| format!("net:{n}") != id);
-    g.secrets.retain(|s| format!("secret:{}", s.name) != id);
     inst.commit(&r)?;
-    eprintln!("revoked {} from {name}", clean(id));
+    eprintln!("revoked {} from {name}", clean(&shown));
     Ok(EXIT_OK)
 }
 
@@ -240,7 +234,7 @@ pub fn remove(paths: &Paths, name: &str) -> anyhow::Result<u8> {
         eprintln!("removed {name}");
         Ok(EXIT_OK)
     } else {
-        eprintln!("error: no installed skill named `{name}`");
+        eprintln!("error: no installed skill named `{}`", clean(name));
         Ok(EXIT_FAILED)
     }
 }

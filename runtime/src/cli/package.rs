@@ -2,6 +2,7 @@
 
 use super::{EXIT_OK, Paths};
 use anyhow::{Context, bail};
+use chitin::capabilities::id::CapabilityId;
 use chitin::package::install::{self, InstallOptions};
 use chitin::package::review::{Outcome, Prompt, Request, ReviewOptions};
 use chitin::package::state::Installed;
@@ -38,11 +39,11 @@ pub struct InstallArgs {
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// Grant one requested capability by ID (e.g. net:https://api.github.com).
-    #[arg(long, value_name = "ID")]
-    pub grant: Vec<String>,
+    #[arg(long, value_name = "ID", value_parser = CapabilityId::parse)]
+    pub grant: Vec<CapabilityId>,
     /// Deny one requested capability by ID.
-    #[arg(long, value_name = "ID")]
-    pub deny: Vec<String>,
+    #[arg(long, value_name = "ID", value_parser = CapabilityId::parse)]
+    pub deny: Vec<CapabilityId>,
     /// Host directory for a requested mount: GUEST=PATH (e.g. /workspace=~/notes).
     #[arg(long, value_name = "GUEST=PATH")]
     pub dir: Vec<String>,
@@ -70,10 +71,8 @@ pub fn parse_dirs(flags: &[String]) -> anyhow::Result<HashMap<String, PathBuf>> 
         let (guest, path) = f.split_once('=').with_context(|| {
             format!("--dir `{f}`: expected GUEST=PATH, e.g. /workspace=~/notes")
         })?;
-        let path = match path.strip_prefix("~/") {
-            Some(rest) => dirs::home_dir().context("no home directory")?.join(rest),
-            None => PathBuf::from(path),
-        };
+        let path = chitin::dirs::expand(path)
+            .with_context(|| format!("--dir `{f}`: no home or current directory to expand"))?;
         out.insert(guest.to_string(), path);
     }
     Ok(out)
@@ -217,10 +216,14 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         fail_before_commit: args.fail_before_commit,
     };
     // Show what is asked before asking.
-    let (pkg, prov) = install::inspect(bytes.clone(), &opts, &trust)?;
     let installed = Installed::new(&dirs.skills());
-    let previous = installed.get(&pkg.manifest.skill.name)?;
-    match &previous {
+    let inspected = install::inspect(bytes, &opts, &trust, &installed)?;
+    let (pkg, prov, previous) = (
+        &inspected.package,
+        &inspected.provenance,
+        &inspected.previous,
+    );
+    match previous {
         Some(p) => eprintln!(
             "upgrading {} {} -> {}",
             p.name, p.version, pkg.manifest.skill.version
@@ -248,13 +251,17 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         } else {
             ""
         };
-        eprintln!("    {:<40} {}{note}", clean(&r.id), clean(&r.words));
+        eprintln!(
+            "    {:<40} {}{note}",
+            clean(&r.id.to_string()),
+            clean(&r.words)
+        );
     }
     let interactive = !args.yes && std::io::stdin().is_terminal();
     let mut tty = TtyPrompt;
     let prompt: Option<&mut dyn Prompt> = if interactive { Some(&mut tty) } else { None };
     let host = super::skill::host(paths)?;
-    let report = install::install(&host, &installed, &trust, bytes, &opts, prompt)?;
+    let report = install::install(&host, &installed, inspected, &opts, prompt)?;
     for line in &report.review {
         let tag = match line.outcome {
             Outcome::Kept => "kept   ",

@@ -111,7 +111,7 @@ pub fn print_outcome(
                     eprintln!(
                         "the skill requests to {}, not granted: chitin skill grant {name} {}",
                         clean(&u.what),
-                        clean(&u.id)
+                        clean(&u.id.to_string())
                     );
                 }
                 eprintln!(

@@ -3,6 +3,7 @@
 use super::grants::{self, GrantFlags};
 use super::{EXIT_DENIED, EXIT_FAILED, EXIT_LIMIT, EXIT_OK, EXIT_USAGE, Paths, report, secret};
 use anyhow::{Context, bail};
+use chitin::capabilities::id::CapabilityId;
 use chitin::capabilities::secrets::SecretStore;
 use chitin::package::state::{Installed, Record};
 use chitin::skill::loader::SkillSource;
@@ -71,7 +72,8 @@ pub enum SkillCommand {
         /// Installed skill name.
         name: String,
         /// Capability ID, e.g. `net:https://api.github.com` or `fs:/workspace`.
-        id: String,
+        #[arg(value_parser = CapabilityId::parse)]
+        id: CapabilityId,
         /// Host directory for an fs grant: GUEST=PATH.
         #[arg(long, value_name = "GUEST=PATH")]
         dir: Vec<String>,
@@ -81,7 +83,8 @@ pub enum SkillCommand {
         /// Installed skill name.
         name: String,
         /// Capability ID.
-        id: String,
+        #[arg(value_parser = CapabilityId::parse)]
+        id: CapabilityId,
     },
     /// Uninstall a skill.
     #[command(alias = "rm")]

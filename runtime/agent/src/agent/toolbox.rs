@@ -79,7 +79,7 @@ pub struct Served {
     /// Package digest.
     pub digest: String,
     /// The granted capability IDs (`fs:/workspace`, `net:…`, `secret:…`).
-    pub grants: Vec<String>,
+    pub grants: Vec<chitin_sandbox::capabilities::id::CapabilityId>,
 }
 
 /// Why the toolbox could not run a call.
@@ -484,7 +484,7 @@ impl Toolbox {
                 name: name.clone(),
                 version: e.version.clone(),
                 digest: e.loaded.digest.clone(),
-                grants: grant_ids(&e.grants),
+                grants: e.grants.ids(),
             })
             .collect()
     }
@@ -520,13 +520,4 @@ impl Toolbox {
             .await;
         Ok(outcome)
     }
-}
-
-/// The capability IDs of grants, as `skill info` and `skill revoke` name them.
-pub fn grant_ids(g: &Grants) -> Vec<String> {
-    g.fs.iter()
-        .map(|f| format!("fs:{}", f.guest))
-        .chain(g.net.iter().map(|n| format!("net:{n}")))
-        .chain(g.secrets.iter().map(|s| format!("secret:{}", s.name)))
-        .collect()
 }

@@ -6,7 +6,7 @@
 
 use super::format::{self, FormatError, Package};
 use super::review::{self, Prompt, ReviewError, ReviewLine, ReviewOptions};
-use super::state::{Installed, Record, StateError};
+use super::state::{Installed, Record, RecordStamp, StateError};
 use super::trust::TrustStore;
 use super::verify::{self, VerifyError};
 use chitin_sandbox::SkillHost;
@@ -67,6 +67,14 @@ pub enum InstallError {
     /// Writing state failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Another install or removal of the skill happened during this one.
+    #[error(
+        "{name} was installed, upgraded or removed by another command during this install; nothing was changed by this one, run it again"
+    )]
+    Concurrent {
+        /// Skill.
+        name: String,
+    },
     /// Test hook: a failure just before the commit.
     #[error("install interrupted before commit (simulated)")]
     Interrupted,
@@ -103,12 +111,30 @@ pub struct InstallReport {
     pub review: Vec<ReviewLine>,
 }
 
-/// Read and verify a package without installing it.
+/// A package read and verified, with the install it would replace: what
+/// the user reviews, and what [`install`] then installs (nothing is parsed,
+/// verified or read twice).
+#[derive(Debug)]
+pub struct Inspected {
+    /// The parsed package.
+    pub package: Package,
+    /// Who signed it.
+    pub provenance: verify::Provenance,
+    /// The current install of the same skill, if any.
+    pub previous: Option<Record>,
+    /// The install record's stamp when read: an install that changed it
+    /// meanwhile is not overwritten.
+    stamp: Option<RecordStamp>,
+}
+
+/// Read and verify a package and check it may replace what is installed,
+/// without installing it.
 pub fn inspect(
     bytes: Vec<u8>,
     opts: &InstallOptions,
     trust: &TrustStore,
-) -> Result<(Package, verify::Provenance), InstallError> {
+    installed: &Installed,
+) -> Result<Inspected, InstallError> {
     if let Some(expected) = &opts.sha256 {
         let actual = chitin_sandbox::cache::digest(&bytes);
         if !actual.eq_ignore_ascii_case(expected.trim()) {
@@ -118,9 +144,20 @@ pub fn inspect(
             });
         }
     }
-    let pkg = format::parse(bytes, opts.max_bytes.unwrap_or(format::DEFAULT_MAX_BYTES))?;
-    let provenance = verify::verify(&pkg, trust, opts.allow_unsigned)?;
-    Ok((pkg, provenance))
+    let package = format::parse(bytes, opts.max_bytes.unwrap_or(format::DEFAULT_MAX_BYTES))?;
+    let provenance = verify::verify(&package, trust, opts.allow_unsigned)?;
+    let name = &package.manifest.skill.name;
+    let stamp = installed.stamp(name)?;
+    let previous = installed.get(name)?;
+    if let Some(prev) = &previous {
+        check_upgrade(prev, &package, &provenance, opts)?;
+    }
+    Ok(Inspected {
+        package,
+        provenance,
+        previous,
+        stamp,
+    })
 }
 
 fn check_upgrade(
@@ -156,21 +193,22 @@ fn check_upgrade(
     Ok(())
 }
 
-/// Install `bytes` as a package into `installed`.
+/// Install an inspected package into `installed` (the one it was
+/// inspected against).
 pub fn install(
     host: &SkillHost,
     installed: &Installed,
-    trust: &TrustStore,
-    bytes: Vec<u8>,
+    inspected: Inspected,
     opts: &InstallOptions,
     prompt: Option<&mut dyn Prompt>,
 ) -> Result<InstallReport, InstallError> {
-    let (pkg, provenance) = inspect(bytes, opts, trust)?;
+    let Inspected {
+        package: pkg,
+        provenance,
+        previous,
+        stamp,
+    } = inspected;
     let name = pkg.manifest.skill.name.clone();
-    let previous = installed.get(&name)?;
-    if let Some(prev) = &previous {
-        check_upgrade(prev, &pkg, &provenance, opts)?;
-    }
     let (grants, review) = review::decide(
         &pkg.manifest,
         previous.as_ref().map(|p| &p.grants),
@@ -224,6 +262,12 @@ pub fn install(
             let _ = std::fs::remove_file(&final_path);
         }
         return Err(InstallError::Interrupted);
+    }
+    if installed.stamp(&name)? != stamp {
+        if !already_there && !referenced_before {
+            let _ = std::fs::remove_file(&final_path);
+        }
+        return Err(InstallError::Concurrent { name });
     }
     installed.commit(&record)?;
     installed.remove_unreferenced(&name)?;

@@ -5,6 +5,7 @@
 
 use chitin_sandbox::capabilities::Grants;
 use chitin_sandbox::capabilities::fs::{Access, FsGrant};
+use chitin_sandbox::capabilities::id::CapabilityId;
 use chitin_sandbox::capabilities::limits::Limits;
 use chitin_sandbox::skill::manifest::Manifest;
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ pub enum ReviewError {
     Undecided(String),
     /// `--grant`/`--deny` named something not requested.
     #[error("`{0}` is not among the capabilities this skill requests (see the IDs listed above)")]
-    UnknownId(String),
+    UnknownId(CapabilityId),
     /// A directory is needed.
     #[error(
         "the skill requests a directory at {guest} and suggests none; choose one with --dir {guest}=PATH"
@@ -44,7 +45,7 @@ pub enum ReviewError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Stable ID for flags: `fs:/workspace`, `net:https://api.github.com`, `secret:NAME`.
-    pub id: String,
+    pub id: CapabilityId,
     /// Plain words.
     pub words: String,
 }
@@ -55,9 +56,9 @@ pub struct ReviewOptions {
     /// Grant everything requested.
     pub yes: bool,
     /// IDs to grant.
-    pub grant: Vec<String>,
+    pub grant: Vec<CapabilityId>,
     /// IDs to deny.
-    pub deny: Vec<String>,
+    pub deny: Vec<CapabilityId>,
     /// Host directories for fs requests, by guest path.
     pub dirs: HashMap<String, PathBuf>,
     /// Treat requests nobody decided on as denied (instead of an error).
@@ -90,21 +91,6 @@ pub struct ReviewLine {
     pub outcome: Outcome,
 }
 
-fn expand(path: &str) -> Option<PathBuf> {
-    if let Some(rest) = path.strip_prefix("$WORKSPACE") {
-        return std::env::current_dir()
-            .ok()
-            .map(|d| d.join(rest.trim_start_matches('/')));
-    }
-    if let Some(rest) = path
-        .strip_prefix("$HOME")
-        .or_else(|| path.strip_prefix('~'))
-    {
-        return dirs::home_dir().map(|d| d.join(rest.trim_start_matches('/')));
-    }
-    Some(PathBuf::from(path))
-}
-
 fn shown(p: &Path) -> String {
     match dirs::home_dir().and_then(|h| p.strip_prefix(h).ok().map(Path::to_path_buf)) {
         Some(rel) => format!("~/{}", rel.display()),
@@ -124,7 +110,7 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
         let dir = dirs
             .get(&fs.guest)
             .cloned()
-            .or_else(|| fs.host.as_deref().and_then(expand));
+            .or_else(|| fs.host.as_deref().and_then(crate::dirs::expand));
         let place = dir.map_or_else(
             || format!("a directory you choose (seen as {})", fs.guest),
             |d| shown(&d),
@@ -141,25 +127,25 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
             format!("read files in {place}")
         };
         out.push(Request {
-            id: format!("fs:{}", fs.guest),
+            id: CapabilityId::Fs(fs.guest.clone()),
             words,
         });
     }
     for net in &m.capabilities.net {
         out.push(Request {
-            id: format!("net:{}", net.url),
+            id: CapabilityId::Net(net.url.to_string()),
             words: format!("connect to {}", host_of(&net.url.to_string())),
         });
     }
     if let Some(words) = limits_words(m) {
         out.push(Request {
-            id: LIMITS_ID.to_string(),
+            id: CapabilityId::Limits,
             words,
         });
     }
     for s in &m.capabilities.secrets {
         out.push(Request {
-            id: format!("secret:{}", s.name),
+            id: CapabilityId::Secret(s.name.clone()),
             words: format!(
                 "use your {} secret, sent only to {}",
                 s.name,
@@ -173,47 +159,28 @@ pub fn requests(m: &Manifest, dirs: &HashMap<String, PathBuf>) -> Vec<Request> {
 /// Whether request `id` of manifest `m` is covered by the previous grants.
 /// A secret is kept only if its whole rule (host, header, prefix) is
 /// unchanged: an upgrade must not redirect a secret without asking.
-/// The review ID for limits above the defaults.
-pub const LIMITS_ID: &str = "limits";
-
 /// Plain words for the limits a manifest asks above the defaults, if any.
 fn limits_words(m: &Manifest) -> Option<String> {
     let (req, d) = (m.limits?, Limits::default());
-    let mut more = Vec::new();
-    let mut add = |name: &str, v: u32, dv: u32, unit: &str| {
-        if v > dv {
-            more.push(format!("{name} {v}{unit} (default {dv}{unit})"));
-        }
-    };
-    add("memory", req.memory_mib, d.memory_mib, " MiB");
-    add("CPU", req.cpu_ms, d.cpu_ms, " ms");
-    add("time", req.timeout_ms, d.timeout_ms, " ms");
-    add("output", req.output_kib, d.output_kib, " KiB");
-    add("logs", req.log_kib, d.log_kib, " KiB");
-    add("HTTP requests", req.http_requests, d.http_requests, "");
-    add(
-        "HTTP responses",
-        req.http_response_kib,
-        d.http_response_kib,
-        " KiB",
-    );
-    add("disk writes", req.disk_mib, d.disk_mib, " MiB");
-    add("files created", req.disk_files, d.disk_files, "");
+    let more: Vec<String> = chitin_sandbox::capabilities::limits::FIELDS
+        .iter()
+        .filter(|f| f.get(&req) > f.get(&d))
+        .map(|f| {
+            let (v, dv, unit) = (f.get(&req), f.get(&d), f.unit);
+            format!("{} {v}{unit} (default {dv}{unit})", f.words)
+        })
+        .collect();
     (!more.is_empty()).then(|| format!("use more resources per call: {}", more.join(", ")))
 }
 
-fn previously_granted(id: &str, m: &Manifest, prev: &Grants) -> bool {
-    if let Some(guest) = id.strip_prefix("fs:") {
-        prev.fs.iter().any(|g| g.guest == guest)
-    } else if let Some(url) = id.strip_prefix("net:") {
-        prev.net.iter().any(|r| r.to_string() == url)
-    } else if let Some(name) = id.strip_prefix("secret:") {
-        let rule = m.capabilities.secrets.iter().find(|s| s.name == name);
-        rule.is_some_and(|rule| prev.secrets.iter().any(|s| s == rule))
-    } else if id == LIMITS_ID {
-        m.limits.is_some_and(|l| prev.limits == l)
-    } else {
-        false
+fn previously_granted(id: &CapabilityId, m: &Manifest, prev: &Grants) -> bool {
+    match id {
+        CapabilityId::Fs(_) | CapabilityId::Net(_) => prev.holds(id),
+        CapabilityId::Secret(name) => {
+            let rule = m.capabilities.secrets.iter().find(|s| &s.name == name);
+            rule.is_some_and(|rule| prev.secrets.iter().any(|s| s == rule))
+        }
+        CapabilityId::Limits => m.limits.is_some_and(|l| prev.limits == l),
     }
 }
 
@@ -260,14 +227,14 @@ pub fn decide(
     if !undecided.is_empty() {
         return Err(ReviewError::Undecided(undecided.join("\n")));
     }
-    let granted = |id: &str| {
+    let granted = |id: CapabilityId| {
         lines
             .iter()
             .any(|l| l.request.id == id && l.outcome != Outcome::Denied)
     };
     // Limits above the defaults only with approval; lower ones always apply.
     let requested = m.requested_limits();
-    let limits = if limits_words(m).is_none() || granted(LIMITS_ID) {
+    let limits = if limits_words(m).is_none() || granted(CapabilityId::Limits) {
         requested
     } else {
         Default::default()
@@ -277,7 +244,7 @@ pub fn decide(
         ..Grants::default()
     };
     for fs in &m.capabilities.fs {
-        if !granted(&format!("fs:{}", fs.guest)) {
+        if !granted(CapabilityId::Fs(fs.guest.clone())) {
             continue;
         }
         let kept = previous
@@ -299,7 +266,7 @@ pub fn decide(
                     .dirs
                     .get(&fs.guest)
                     .cloned()
-                    .or_else(|| fs.host.as_deref().and_then(expand))
+                    .or_else(|| fs.host.as_deref().and_then(crate::dirs::expand))
                     .ok_or_else(|| ReviewError::NoDirectory {
                         guest: fs.guest.clone(),
                     })?;
@@ -312,12 +279,12 @@ pub fn decide(
         grants.fs.push(grant);
     }
     for net in &m.capabilities.net {
-        if granted(&format!("net:{}", net.url)) {
+        if granted(CapabilityId::Net(net.url.to_string())) {
             grants.net.push(net.url.clone());
         }
     }
     for s in &m.capabilities.secrets {
-        if granted(&format!("secret:{}", s.name)) {
+        if granted(CapabilityId::Secret(s.name.clone())) {
             grants.secrets.push(s.clone());
         }
     }

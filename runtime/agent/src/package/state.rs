@@ -5,6 +5,7 @@
 use super::verify::Provenance;
 use chitin_sandbox::capabilities::Grants;
 use chitin_sandbox::skill::manifest::Manifest;
+use chitin_sandbox::skill::manifest::is_skill_name;
 use chitin_sandbox::skill::tools::ToolInfo;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -122,8 +123,12 @@ impl Installed {
         self.skill_dir(&record.name).join(&record.file)
     }
 
-    /// The record of `name`, if installed.
+    /// The record of `name`, if installed (a name no skill can have, such
+    /// as `..`, is never installed).
     pub fn get(&self, name: &str) -> Result<Option<Record>, StateError> {
+        if !is_skill_name(name) {
+            return Ok(None);
+        }
         let path = self.skill_dir(name).join("record.json");
         match std::fs::read(&path) {
             Ok(bytes) => {
@@ -162,6 +167,9 @@ impl Installed {
 
     /// The stamp of `name`'s record, `None` when it is not installed.
     pub fn stamp(&self, name: &str) -> Result<Option<RecordStamp>, StateError> {
+        if !is_skill_name(name) {
+            return Ok(None);
+        }
         let path = self.skill_dir(name).join("record.json");
         match std::fs::symlink_metadata(&path) {
             Ok(m) => Ok(Some(RecordStamp::of(&m))),
@@ -200,6 +208,9 @@ impl Installed {
     /// Remove files in the skill's directory that the record does not name
     /// (an older version, or leftovers of an interrupted install).
     pub fn remove_unreferenced(&self, name: &str) -> Result<(), StateError> {
+        if !is_skill_name(name) {
+            return Ok(());
+        }
         let dir = self.skill_dir(name);
         let keep = self.get(name)?.map(|r| r.file);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -216,6 +227,9 @@ impl Installed {
 
     /// Uninstall; false if it was not installed.
     pub fn remove(&self, name: &str) -> Result<bool, StateError> {
+        if !is_skill_name(name) {
+            return Ok(false);
+        }
         let dir = self.skill_dir(name);
         if !dir.join("record.json").exists() {
             return Ok(false);

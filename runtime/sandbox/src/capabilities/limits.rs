@@ -88,25 +88,114 @@ pub const MAX: Limits = Limits {
     disk_files: 10_000_000,
 };
 
+/// One limit, as manifests, grants and `--limit` name it.
+pub struct LimitField {
+    /// The key (`memory_mib`).
+    pub key: &'static str,
+    /// What it limits, in words (`memory`).
+    pub words: &'static str,
+    /// The unit after a value (`" MiB"`, or `""`).
+    pub unit: &'static str,
+    get: fn(&Limits) -> u32,
+    set: fn(&mut Limits, u32),
+}
+
+impl LimitField {
+    /// This field of `limits`.
+    pub fn get(&self, limits: &Limits) -> u32 {
+        (self.get)(limits)
+    }
+
+    /// Set this field of `limits`.
+    pub fn set(&self, limits: &mut Limits, value: u32) {
+        (self.set)(limits, value)
+    }
+}
+
+/// Every limit, in the order they are shown.
+pub const FIELDS: [LimitField; 9] = [
+    LimitField {
+        key: "memory_mib",
+        words: "memory",
+        unit: " MiB",
+        get: |l| l.memory_mib,
+        set: |l, v| l.memory_mib = v,
+    },
+    LimitField {
+        key: "cpu_ms",
+        words: "CPU",
+        unit: " ms",
+        get: |l| l.cpu_ms,
+        set: |l, v| l.cpu_ms = v,
+    },
+    LimitField {
+        key: "timeout_ms",
+        words: "time",
+        unit: " ms",
+        get: |l| l.timeout_ms,
+        set: |l, v| l.timeout_ms = v,
+    },
+    LimitField {
+        key: "output_kib",
+        words: "output",
+        unit: " KiB",
+        get: |l| l.output_kib,
+        set: |l, v| l.output_kib = v,
+    },
+    LimitField {
+        key: "log_kib",
+        words: "logs",
+        unit: " KiB",
+        get: |l| l.log_kib,
+        set: |l, v| l.log_kib = v,
+    },
+    LimitField {
+        key: "http_requests",
+        words: "HTTP requests",
+        unit: "",
+        get: |l| l.http_requests,
+        set: |l, v| l.http_requests = v,
+    },
+    LimitField {
+        key: "http_response_kib",
+        words: "HTTP responses",
+        unit: " KiB",
+        get: |l| l.http_response_kib,
+        set: |l, v| l.http_response_kib = v,
+    },
+    LimitField {
+        key: "disk_mib",
+        words: "disk writes",
+        unit: " MiB",
+        get: |l| l.disk_mib,
+        set: |l, v| l.disk_mib = v,
+    },
+    LimitField {
+        key: "disk_files",
+        words: "files created",
+        unit: "",
+        get: |l| l.disk_files,
+        set: |l, v| l.disk_files = v,
+    },
+];
+
 impl Limits {
+    /// The field named `key`.
+    pub fn field(key: &str) -> Option<&'static LimitField> {
+        FIELDS.iter().find(|f| f.key == key)
+    }
+
+    /// Every field's key, for messages (`memory_mib, cpu_ms, …`).
+    pub fn keys() -> String {
+        FIELDS.iter().map(|f| f.key).collect::<Vec<_>>().join(", ")
+    }
+
     /// The first field that is zero or above [`MAX`], as `(name, value, max)`.
     pub fn out_of_range(&self) -> Option<(&'static str, u32, u32)> {
-        let fields = [
-            ("memory_mib", self.memory_mib, MAX.memory_mib),
-            ("cpu_ms", self.cpu_ms, MAX.cpu_ms),
-            ("timeout_ms", self.timeout_ms, MAX.timeout_ms),
-            ("output_kib", self.output_kib, MAX.output_kib),
-            ("log_kib", self.log_kib, MAX.log_kib),
-            ("http_requests", self.http_requests, MAX.http_requests),
-            (
-                "http_response_kib",
-                self.http_response_kib,
-                MAX.http_response_kib,
-            ),
-            ("disk_mib", self.disk_mib, MAX.disk_mib),
-            ("disk_files", self.disk_files, MAX.disk_files),
-        ];
-        fields.into_iter().find(|(_, v, max)| *v == 0 || v > max)
+        FIELDS
+            .iter()
+            .map(|f| (f.key, f.get(self), f.get(&MAX)))
+            .find(|(_, v, max)| *v == 0 || v > max)
     }
 
     /// CPU budget in epoch ticks (where thread CPU time cannot be read).

@@ -4,7 +4,8 @@
 //! [`crate::redact`] scrubbing values from everything returned), [`limits`]
 //! (memory, CPU, time, output, random bytes), [`descriptors`] (open files
 //! and connections), [`sockets`] (never granted; every attempt audited) and
-//! [`log`] (bounded skill logs).
+//! [`log`] (bounded skill logs). [`id`] names them the way users do
+//! (`fs:/workspace`, `net:https://…`, `secret:NAME`).
 //!
 //! Each capability owns its setup and its enforcement, in the shape of
 //! Spin's factors: from the manifest and the grants it prepares, once per
@@ -17,6 +18,7 @@
 pub mod cpu;
 pub mod descriptors;
 pub mod fs;
+pub mod id;
 pub mod limits;
 pub mod log;
 pub mod net;

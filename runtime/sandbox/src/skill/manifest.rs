@@ -193,13 +193,7 @@ impl Manifest {
             })
         };
         let s = &self.skill;
-        let name_ok = !s.name.is_empty()
-            && s.name.len() <= 64
-            && s.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !name_ok {
+        if !is_skill_name(&s.name) {
             return bad(
                 "skill.name".into(),
                 format!(
@@ -337,6 +331,18 @@ impl Manifest {
     pub fn requested_limits(&self) -> Limits {
         self.limits.unwrap_or_default()
     }
+}
+
+/// Whether `name` is a valid skill name: 1-64 lowercase letters, digits
+/// and `-`, starting with a letter (it names a directory and a tool prefix,
+/// so nothing else is accepted anywhere a skill is named).
+pub fn is_skill_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::audit::Capability;
 use crate::capabilities::Grants;
 use crate::capabilities::fs::Access;
+use crate::capabilities::id::CapabilityId;
 use crate::skill::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,7 @@ pub struct Ungranted {
     /// Which capability.
     pub capability: Capability,
     /// Its ID: `fs:/workspace`, `net:https://host`, `secret:NAME`.
-    pub id: String,
+    pub id: CapabilityId,
     /// What was requested, in words.
     pub what: String,
     /// The flag that would grant it.
@@ -35,7 +36,7 @@ pub fn ungranted(manifest: Option<&Manifest>, grants: &Grants) -> Vec<Ungranted>
             };
             out.push(Ungranted {
                 capability: Capability::Fs,
-                id: format!("fs:{}", r.guest),
+                id: CapabilityId::Fs(r.guest.clone()),
                 what: format!("{} access to a directory mounted at {}", r.access, r.guest),
                 hint: format!("--allow-dir <DIR>:{}:{access}", r.guest),
             });
@@ -45,7 +46,7 @@ pub fn ungranted(manifest: Option<&Manifest>, grants: &Grants) -> Vec<Ungranted>
         if !grants.net.contains(&r.url) {
             out.push(Ungranted {
                 capability: Capability::Net,
-                id: format!("net:{}", r.url),
+                id: CapabilityId::Net(r.url.to_string()),
                 what: format!("connect to {}", r.url),
                 hint: format!("--allow-host {}", r.url),
             });
@@ -55,7 +56,7 @@ pub fn ungranted(manifest: Option<&Manifest>, grants: &Grants) -> Vec<Ungranted>
         if !grants.secrets.iter().any(|g| g.name == r.name) {
             out.push(Ungranted {
                 capability: Capability::Secret,
-                id: format!("secret:{}", r.name),
+                id: CapabilityId::Secret(r.name.clone()),
                 what: format!("use your {} secret, sent only to {}", r.name, r.host),
                 hint: format!("--allow-secret {}", r.name),
             });

@@ -73,11 +73,21 @@ impl Body for GuardedBody {
                     }
                     Poll::Ready(Some(Ok(Frame::data(Bytes::from(this.redact.push(&data))))))
                 }
-                // Trailers: redact their values too.
+                // Trailers are redacted like headers, and fail closed the
+                // same way: a value that cannot be re-encoded ends the body.
                 Err(frame) => match frame.into_trailers() {
                     Ok(mut trailers) => {
-                        // Values that cannot be re-encoded are dropped by the redactor.
-                        this.redact.redactor().redact_headers(&mut trailers);
+                        if !this.redact.redactor().redact_headers(&mut trailers) {
+                            this.done = true;
+                            this.audit.deny(
+                                Capability::Secret,
+                                &this.target,
+                                "a response trailer carried a secret that could not be redacted"
+                                    .to_string(),
+                                None,
+                            );
+                            return Poll::Ready(Some(Err(HttpError::HttpProtocolError)));
+                        }
                         Poll::Ready(Some(Ok(Frame::trailers(trailers))))
                     }
                     Err(other) => Poll::Ready(Some(Ok(other))),
