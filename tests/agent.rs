@@ -55,7 +55,8 @@ async fn a_tool_call_runs_in_the_sandbox_and_the_answer_is_persisted() {
         assert!(ok && output.contains("kumquat"), "{output}");
         assert!(
             caps.iter()
-                .any(|c| c.capability == "fs" && c.decision == "allow"),
+                .any(|c| c.capability == chitin::Capability::Fs
+                    && c.decision == chitin::Decision::Allow),
             "{caps:?}"
         );
         let streamed: String = events

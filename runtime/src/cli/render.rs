@@ -30,16 +30,18 @@ pub fn show(event: &TurnEvent, verbose: u8) {
             let mark = if *ok { "✓" } else { "✗" };
             eprintln!("{mark} {} ({elapsed_ms} ms)", clean(tool));
             for c in capabilities {
-                if c.decision == "deny" || verbose > 0 {
+                let denied = c.decision == chitin::Decision::Deny;
+                if denied || verbose > 0 {
+                    let decision = if denied { "deny" } else { "allow" };
                     eprintln!(
-                        "    {} {} {}{}",
-                        one_line(&c.capability, 20),
-                        one_line(&c.decision, 20),
+                        "    {} {decision} {}{}",
+                        c.capability,
                         one_line(&c.target, 300),
-                        c.reason
-                            .as_deref()
-                            .map(|r| format!(": {}", one_line(r, 500)))
-                            .unwrap_or_default()
+                        if denied {
+                            format!(": {}", one_line(&c.reason, 500))
+                        } else {
+                            String::new()
+                        }
                     );
                 }
             }

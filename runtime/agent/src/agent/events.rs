@@ -4,39 +4,6 @@
 use crate::messages::Usage;
 use serde::{Deserialize, Serialize};
 
-/// One capability use or denial recorded by the sandbox during a tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CapabilityUse {
-    /// `fs`, `net`, `secret`, `limits`, ...
-    pub capability: String,
-    /// `allow` or `deny`.
-    pub decision: String,
-    /// What was touched (a path, a URL, a secret name).
-    pub target: String,
-    /// Why, for denials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl CapabilityUse {
-    /// The events' shape of a call's audit trail.
-    pub fn from_audit(audit: &[chitin_sandbox::AuditEvent]) -> Vec<CapabilityUse> {
-        use chitin_sandbox::Decision;
-        audit
-            .iter()
-            .map(|e| CapabilityUse {
-                capability: e.capability.to_string(),
-                decision: match e.decision {
-                    Decision::Allow => "allow".into(),
-                    Decision::Deny => "deny".into(),
-                },
-                target: e.target.clone(),
-                reason: (e.decision == Decision::Deny).then(|| e.reason.clone()),
-            })
-            .collect()
-    }
-}
-
 /// How a turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,7 +60,7 @@ pub enum TurnEvent {
         /// Wall time.
         elapsed_ms: u64,
         /// What the sandbox allowed and denied.
-        capabilities: Vec<CapabilityUse>,
+        capabilities: Vec<chitin_sandbox::AuditEvent>,
     },
     /// A tool needs the human's approval; answer with the approval id.
     ApprovalRequested {

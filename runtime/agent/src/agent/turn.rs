@@ -7,7 +7,7 @@ use super::Agent;
 use super::approvals::Approver;
 use super::context;
 use super::dispatch::{ApprovalRecord, Channel, Dispatch, DispatchError, ToolOutcome, ToolRequest};
-use super::events::{CapabilityUse, Stop, TurnEvent};
+use super::events::{Stop, TurnEvent};
 use crate::messages::{Message, ToolCall, Usage};
 use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
@@ -330,10 +330,13 @@ impl Turn<'_> {
         let max = self.agent.settings().tool_output_max_bytes;
         let text = outcome.for_model();
         let output = context::truncate(&text, max);
-        let capabilities = CapabilityUse::from_audit(&outcome.audit);
         let elapsed_ms = outcome.elapsed.as_millis() as u64;
+        // The sandbox's events, stored once each (with the call they belong
+        // to) and streamed as they are.
         for event in &outcome.audit {
-            self.record(EventKind::Audit, serde_json::to_value(event)?)?;
+            let mut row = serde_json::to_value(event)?;
+            row["call_id"] = json!(call.id);
+            self.record(EventKind::Audit, row)?;
         }
         self.record(
             EventKind::ToolCall,
@@ -344,7 +347,6 @@ impl Turn<'_> {
                 "ok": outcome.ok(),
                 "output": text,
                 "elapsed_ms": elapsed_ms,
-                "capabilities": capabilities,
             }),
         )?;
         self.emit(TurnEvent::ToolCallFinished {
@@ -353,7 +355,7 @@ impl Turn<'_> {
             ok: outcome.ok(),
             output: output.clone(),
             elapsed_ms,
-            capabilities,
+            capabilities: outcome.audit.clone(),
         });
         self.push(
             history,
