@@ -603,3 +603,53 @@ async fn a_changed_secret_is_used_by_the_next_call() {
         .collect();
     assert!(!to_model.contains("token-value"), "{to_model}");
 }
+
+/// Registers each question when asked (as the daemon's approver does) and
+/// approves it; remembers which questions it knows.
+struct Registering(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl chitin::agent::approvals::Approver for Registering {
+    fn ask(
+        &self,
+        request: chitin::agent::approvals::ApprovalRequest,
+    ) -> chitin::provider::BoxFuture<'_, Option<bool>> {
+        self.0.lock().unwrap().insert(request.approval_id);
+        Box::pin(async { Some(true) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_can_be_answered_the_moment_its_event_arrives() {
+    // The event used to go out before the question was registered, so a
+    // client answering at once got "no pending approval" now and then.
+    let home = Home::new();
+    home.install_files();
+    let web = TestServer::start();
+    home.install_fetch(&web.base());
+    let fetch = serde_json::json!({"url": format!("{}/text", web.base())}).to_string();
+    let server = ModelServer::start(vec![
+        Reply::ToolCalls(vec![
+            ("fetch__fetch".into(), fetch.clone()),
+            ("fetch__fetch".into(), fetch),
+        ]),
+        Reply::text("done"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let session = agent.store().create_session("").unwrap().id;
+    let approver = Registering(Default::default());
+    let answerable = std::sync::Mutex::new(Vec::new());
+    let sink = |e: TurnEvent| {
+        if let TurnEvent::ApprovalRequested { approval_id, .. } = e {
+            let known = approver.0.lock().unwrap().contains(&approval_id);
+            answerable.lock().unwrap().push(known);
+        }
+    };
+    let io = chitin::agent::turn::TurnIo {
+        events: &sink,
+        approver: &approver,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let summary = agent.run_turn(&session, "fetch twice", &io).await;
+    assert_eq!(summary.stop, Stop::Answer);
+    assert_eq!(*answerable.lock().unwrap(), [true, true]);
+}

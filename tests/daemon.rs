@@ -267,6 +267,65 @@ async fn waiting_for_approval(file: &str) -> Waiting {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_turn_killed_mid_call_is_closed_as_interrupted_at_the_next_start() {
+    let Waiting {
+        home,
+        mut daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("never.txt").await;
+    // kill -9: nothing of the daemon gets to record the end of the turn.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    turn.abort();
+    let before = home.store().events(&id).unwrap();
+    assert!(
+        !before
+            .iter()
+            .any(|e| e.kind == "turn" && e.data["event"] == "done"),
+        "{before:?}"
+    );
+    // The next start closes it: an end record, a result for the call.
+    let mut again = DaemonProc::start(&home);
+    let store = home.store();
+    let events = store.events(&id).unwrap();
+    let ended: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "turn" && e.data["event"] == "done")
+        .collect();
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert_eq!(ended[0].data["stop"], "interrupted");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "tool_call" && e.data["interrupted"] == true),
+        "{events:?}"
+    );
+    let history = store.messages(&id).unwrap();
+    assert!(
+        matches!(
+            history.last(),
+            Some(chitin::messages::Message::Tool { is_error: true, output, .. })
+                if output.contains("interrupted")
+        ),
+        "{history:?}"
+    );
+    assert!(!home.workspace.join("never.txt").exists());
+    // A second start finds nothing more to close.
+    assert_eq!(again.stop(), 0);
+    let mut third = DaemonProc::start(&home);
+    assert_eq!(third.stop(), 0);
+    let count = |events: &[chitin::store::StoredEvent]| {
+        events
+            .iter()
+            .filter(|e| e.kind == "turn" && e.data["event"] == "done")
+            .count()
+    };
+    assert_eq!(count(&home.store().events(&id).unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn shutdown_cancels_a_waiting_turn_and_records_it() {
     let Waiting {
         home,
@@ -393,7 +452,19 @@ async fn idle_and_excess_connections_cannot_pin_the_daemon() {
 
     let home = Home::new();
     let daemon = DaemonProc::start(&home);
-    let mut idle: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+    // An authenticated client that trickles its body holds a slot only
+    // until the body deadline.
+    let mut trickle = TcpStream::connect(&daemon.addr).unwrap();
+    trickle
+        .write_all(
+            format!(
+                "POST /api/sessions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{",
+                daemon.addr, daemon.token
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut idle: Vec<TcpStream> = (1..MAX_CONNECTIONS)
         .map(|i| {
             let mut s = TcpStream::connect(&daemon.addr).unwrap();
             if i % 2 == 0 {
@@ -405,21 +476,40 @@ async fn idle_and_excess_connections_cannot_pin_the_daemon() {
         .collect();
     let started = Instant::now();
 
-    // Every slot is taken: one more connection is closed without a reply.
+    // Every slot is taken: one more connection is told so, and when to retry.
     let mut extra = TcpStream::connect(&daemon.addr).unwrap();
     extra
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut buf = [0u8; 256];
-    match extra.read(&mut buf) {
-        Ok(0) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("a connection past the limit was served: {other:?}"),
-    }
+    let mut refused = Vec::new();
+    let _ = extra.read_to_end(&mut refused);
+    let refused = String::from_utf8_lossy(&refused);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("Retry-After: 1"), "{refused}");
+    let body = refused.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        json["error"].as_str().unwrap().contains("too many"),
+        "{json}"
+    );
+
+    // The trickling body is cut at its deadline with an answer that says so.
+    trickle
+        .set_read_timeout(Some(chitin::daemon::body::BODY_READ_TIMEOUT * 3))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = trickle.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(
+        started.elapsed() < chitin::daemon::body::BODY_READ_TIMEOUT * 2 + Duration::from_secs(5),
+        "the slow body held its slot for {:?}",
+        started.elapsed()
+    );
 
     // The slow ones are closed at the deadline, with or without bytes sent.
-    for i in [0, MAX_CONNECTIONS - 1] {
+    for i in [0, 1] {
         let s = &mut idle[i];
         s.set_read_timeout(Some(HEADER_READ_TIMEOUT * 3)).unwrap();
         let mut reply = Vec::new();
@@ -541,4 +631,56 @@ async fn a_grant_revoked_while_a_call_awaits_approval_is_not_used() {
     let (ok, output) = tool_result(&events);
     assert!(!ok, "the revoked directory was written: {output}");
     assert!(!home.workspace.join("x.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_the_api_gives_is_json() {
+    let home = Home::new();
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let messages = format!("/api/sessions/{id}/messages");
+    let auth = format!("Bearer {}", daemon.token);
+    // (method, path, body, content type, expected status)
+    let table: [(&str, &str, &str, &str, u16); 6] = [
+        ("POST", &messages, "{not json", "application/json", 400),
+        (
+            "POST",
+            &messages,
+            r#"{"text": 42}"#,
+            "application/json",
+            422,
+        ),
+        ("POST", &messages, r#"{"text": "hi"}"#, "text/plain", 415),
+        ("GET", "/api/nowhere", "", "", 404),
+        ("DELETE", "/api/tools", "", "", 405),
+        ("PUT", "/api/tools/x/policy", "[]", "application/json", 422),
+    ];
+    for (method, path, body, content_type, status) in table {
+        let mut headers = vec![("authorization", auth.as_str())];
+        if !content_type.is_empty() {
+            headers.push(("content-type", content_type));
+        }
+        let resp = api
+            .http
+            .send(
+                method.parse().unwrap(),
+                path,
+                &headers,
+                (!body.is_empty()).then(|| body.to_string().into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status, status, "{method} {path} {body}");
+        assert_eq!(resp.content_type(), "application/json", "{method} {path}");
+        let bytes = resp.bytes(1 << 20).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {json}"
+        );
+    }
 }

@@ -372,3 +372,76 @@ async fn errors_are_capped_like_outputs() {
     }
     assert_host_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sandbox_makes_calls_wait_their_turn_fairly_instead_of_failing() {
+    // 600 calls that each hold an instance for 50 ms: more than the pool's
+    // 256 instances at once. Each waits for a slot; none fails. A caller
+    // with a few calls is not stuck behind one with hundreds.
+    let host = chitin::SkillHost::new(chitin::HostConfig::default()).unwrap();
+    let skill = host.load(&component("hostile")).unwrap();
+    let plan = host.prepare(&skill, &Grants::default(), &chitin::NoSecrets);
+    let started = Instant::now();
+    let call = |caller: String| {
+        let (host, skill, plan) = (&host, &skill, &plan);
+        async move {
+            let out = host
+                .call_as(&caller, skill, plan, "sleep", r#"{"n": 50}"#)
+                .await;
+            (caller, out.result, started.elapsed())
+        }
+    };
+    let busy = (0..400).map(|_| call("busy".to_string()));
+    let others = (0..200).map(|i| call(format!("session-{}", i % 20)));
+    let late = (0..5).map(|_| call("late".to_string()));
+    let all = futures_util::future::join_all(busy.chain(others).chain(late)).await;
+    let failed: Vec<_> = all.iter().filter(|(_, r, _)| r.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed[0]
+    );
+    let last = |who: &str| {
+        all.iter()
+            .filter(|(c, _, _)| c == who)
+            .map(|(_, _, t)| *t)
+            .max()
+            .unwrap()
+    };
+    assert!(
+        last("late") < last("busy"),
+        "late: {:?}, busy: {:?}",
+        last("late"),
+        last("busy")
+    );
+    assert_eq!(host.queue().running(), 0);
+    assert_eq!(host.queue().waiting(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_waits_too_long_says_the_sandbox_is_busy() {
+    let host = chitin::SkillHost::new(chitin::HostConfig {
+        queue: chitin::queue::QueueConfig {
+            slots: 1,
+            per_caller: 1,
+            max_waiting: 10,
+            wait: Duration::from_millis(200),
+        },
+        ..chitin::HostConfig::default()
+    })
+    .unwrap();
+    let skill = host.load(&component("hostile")).unwrap();
+    let plan = host.prepare(&skill, &Grants::default(), &chitin::NoSecrets);
+    let long = host.call_as("a", &skill, &plan, "sleep", r#"{"n": 1000}"#);
+    let short = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        host.call_as("b", &skill, &plan, "output", "{}").await
+    };
+    let (long, short) = tokio::join!(long, short);
+    assert_eq!(long.result.as_deref(), Ok("slept"));
+    match short.result {
+        Err(CallError::Busy(m)) => assert!(m.contains("busy") && m.contains("waited"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -335,6 +335,39 @@ async fn an_interrupted_install_leaves_the_old_version_runnable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_interrupted_installs_left_is_cleaned_but_a_running_install_is_not_touched() {
+    let e = env();
+    do_install(&e, pack("0.1.0", "", &e.key).await, &opts(&e, true)).unwrap();
+    let dir = e.installed.skill_dir("notes");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    let leftover = |name: &str| {
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_modified(old).unwrap();
+        (path, f)
+    };
+    // (file, still held by an install in progress, expected to remain)
+    let (abandoned, _a) = leftover(".incoming-abandoned");
+    let (running, held) = leftover(".incoming-running");
+    chitin::package::state::hold(&held).unwrap();
+    let fresh = dir.join(".incoming-fresh");
+    std::fs::write(&fresh, b"x").unwrap();
+    drop(_a);
+    assert_eq!(e.installed.clean_incoming(), 1);
+    assert!(!abandoned.exists());
+    assert!(running.exists(), "a held file belongs to a running install");
+    assert!(
+        fresh.exists(),
+        "a fresh file may be an install about to lock it"
+    );
+    // The next install cleans too, and still works.
+    drop(held);
+    do_install(&e, pack("0.2.0", "", &e.key).await, &opts(&e, true)).unwrap();
+    assert!(!running.exists());
+    assert_eq!(ok(&run_installed(&e, "notes").await), "hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_and_format_limits() {
     let e = env();
     let good = pack("0.1.0", "", &e.key).await;

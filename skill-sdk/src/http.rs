@@ -220,10 +220,39 @@ fn method_of(m: &str) -> Method {
 }
 
 fn code_error(url: &str, code: ErrorCode) -> HttpError {
-    match code {
-        ErrorCode::HttpRequestDenied => HttpError::Denied(format!("the host refused `{url}`")),
-        other => HttpError::Failed(format!("{url}: {other:?}")),
-    }
+    let what = match code {
+        ErrorCode::HttpRequestDenied => {
+            return HttpError::Denied(format!("the host refused `{url}`"));
+        }
+        ErrorCode::DnsTimeout => "resolving the host name timed out".to_string(),
+        ErrorCode::DnsError(p) => match p.rcode.as_deref() {
+            Some("NXDOMAIN") => "the host name does not exist".to_string(),
+            Some(detail) => format!("the host name did not resolve: {detail}"),
+            None => "the host name did not resolve".to_string(),
+        },
+        ErrorCode::ConnectionRefused => "the connection was refused".to_string(),
+        ErrorCode::ConnectionTimeout => "connecting timed out".to_string(),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            "the server did not answer in time".to_string()
+        }
+        ErrorCode::ConnectionTerminated | ErrorCode::HttpResponseIncomplete => {
+            "the connection closed before the response was complete".to_string()
+        }
+        ErrorCode::TlsCertificateError => "the server's TLS certificate is not valid".to_string(),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+            "the TLS handshake failed".to_string()
+        }
+        ErrorCode::HttpResponseBodySize(_) => {
+            "the response is larger than this call may receive".to_string()
+        }
+        ErrorCode::HttpResponseContentCoding(_) => {
+            "the response is compressed, which the host refuses for requests carrying a secret"
+                .to_string()
+        }
+        ErrorCode::InternalError(Some(m)) => m,
+        other => format!("{other:?}"),
+    };
+    HttpError::Failed(format!("{url}: {what}"))
 }
 
 fn send_once(

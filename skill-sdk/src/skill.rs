@@ -83,7 +83,7 @@ impl From<std::io::Error> for ToolError {
         use std::io::ErrorKind::*;
         match e.kind() {
             PermissionDenied | ReadOnlyFilesystem => ToolError::Denied(format!(
-                "filesystem: {e} (is the directory granted, and writable?)"
+                "filesystem: {e}: the path is outside the directories this skill was granted, or the grant is read-only"
             )),
             _ => ToolError::Failed(e.to_string()),
         }

@@ -8,9 +8,10 @@ use crate::capabilities::fs::protected::ProtectedPaths;
 use crate::capabilities::net::dns::Dns;
 use crate::capabilities::secrets::SecretSource;
 use crate::engine::{EngineError, SkillEngine};
+use crate::queue::{CallQueue, QueueConfig};
 use crate::skill::call;
 use crate::skill::loader::{self, LoadError, LoadedSkill, SkillSource};
-use crate::skill::outcome::CallOutcome;
+use crate::skill::outcome::{CallError, CallOutcome};
 use crate::skill::plan::CallPlan;
 use crate::skill::tools::{self, ToolInfo, ToolsError};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub struct HostConfig {
     /// DNS servers for skills' requests; empty means the system's
     /// (`/etc/resolv.conf`, `/etc/hosts`).
     pub nameservers: Vec<std::net::SocketAddr>,
+    /// How many calls run at once and how long others wait.
+    pub queue: QueueConfig,
 }
 
 impl Default for HostConfig {
@@ -43,6 +46,7 @@ impl Default for HostConfig {
             pooling: true,
             protected: Vec::new(),
             nameservers: Vec::new(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct SkillHost {
     cache: Option<ComponentCache>,
     protected: ProtectedPaths,
     dns: Dns,
+    queue: CallQueue,
 }
 
 impl SkillHost {
@@ -108,6 +113,7 @@ impl SkillHost {
             cache,
             protected,
             dns: Dns::servers(&nameservers),
+            queue: CallQueue::new(config.queue),
         })
     }
 
@@ -169,7 +175,43 @@ impl SkillHost {
         tool: &str,
         input: &str,
     ) -> CallOutcome {
-        call::call(&self.engine, skill, plan, tool, input).await
+        self.call_as("", skill, plan, tool, input).await
+    }
+
+    /// [`SkillHost::call_planned`] on behalf of `caller` (a session, a
+    /// client): when the sandbox is full the call waits its turn, fairly
+    /// across callers, and fails only when the wait runs out (see
+    /// [`crate::queue`]).
+    pub async fn call_as(
+        &self,
+        caller: &str,
+        skill: &LoadedSkill,
+        plan: &CallPlan,
+        tool: &str,
+        input: &str,
+    ) -> CallOutcome {
+        let started = std::time::Instant::now();
+        let deadline = self.queue.deadline();
+        loop {
+            let admission = match self.queue.admit(caller, deadline).await {
+                Ok(a) => a,
+                Err(e) => return CallOutcome::not_run(CallError::Busy(e.to_string())),
+            };
+            match call::call(&self.engine, skill, plan, tool, input).await {
+                Ok(outcome) => return outcome,
+                Err(call::PoolFull) => {
+                    drop(admission);
+                    if let Err(e) = self.queue.wait_for_release(started, deadline).await {
+                        return CallOutcome::not_run(CallError::Busy(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The call queue (for status and benchmarks).
+    pub fn queue(&self) -> &CallQueue {
+        &self.queue
     }
 
     /// Call a tool under `grants`, with secrets from `secrets` (prepare and

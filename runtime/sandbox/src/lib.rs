@@ -6,12 +6,14 @@
 //! embed it as `wasmtime-wasi` embeds WASI.
 //!
 //! ```text
-//! SkillHost ── engine (Engine + Linker + epoch ticker)
+//! SkillHost ── engine (Engine + epoch ticker), skill::linker
 //!     │      └─ cache (compiled components by content hash + engine fingerprint)
 //!     ├─ skill::loader   locate, compile, InstancePre
 //!     ├─ skill::tools    list-tools, validated
-//!     └─ skill::call     fresh Store per call, limits, typed outcome
-//!            └─ capabilities::{fs, net, secrets, limits, cpu, descriptors, log}
+//!     ├─ skill::plan     each capability's plan, made once per skill + grants
+//!     ├─ queue           waiting for room in the pool, fairly, bounded
+//!     └─ skill::call     fresh Store per call (a loop over the plans), typed outcome
+//!            └─ capabilities::{fs, net, secrets, limits, cpu, descriptors, sockets, log}
 //! ```
 
 pub mod audit;
@@ -19,6 +21,7 @@ pub mod cache;
 pub mod capabilities;
 pub mod engine;
 pub mod host;
+pub mod queue;
 pub mod redact;
 pub mod skill;
 pub mod text;

@@ -73,6 +73,7 @@ pub fn show(event: &TurnEvent, verbose: u8) {
                 ),
                 Stop::Budget => eprintln!("(stopped: the token budget is spent)"),
                 Stop::Cancelled => eprintln!("(cancelled)"),
+                Stop::Interrupted => eprintln!("(interrupted: Chitin stopped during the turn)"),
             }
         }
         _ => {}

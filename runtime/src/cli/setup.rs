@@ -84,6 +84,13 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
     let (toolbox, problems) =
         Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
+    match store.close_interrupted() {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            "{n} turn(s) were left unfinished when Chitin last stopped; they are marked interrupted"
+        ),
+        Err(e) => tracing::warn!("checking for interrupted turns: {e}"),
+    }
     Ok((
         Agent::new(l.config.agent.clone(), provider, toolbox, store),
         problems,

@@ -136,7 +136,9 @@ fn exit_code(e: &CallError) -> u8 {
         CallError::Denied(_) => EXIT_DENIED,
         CallError::Limit(_) => EXIT_LIMIT,
         CallError::InvalidInput(_) | CallError::UnknownTool(_) => EXIT_USAGE,
-        CallError::Failed(_) | CallError::Trap(_) | CallError::Host(_) => EXIT_FAILED,
+        CallError::Failed(_) | CallError::Trap(_) | CallError::Host(_) | CallError::Busy(_) => {
+            EXIT_FAILED
+        }
     }
 }
 

@@ -25,7 +25,9 @@ pub struct ApprovalRequest {
 pub trait Approver: Send + Sync {
     /// `Some(true)` approve, `Some(false)` deny, `None` when this channel
     /// cannot ask (e.g. no terminal), which denies. The loop applies the
-    /// timeout and cancellation around this future.
+    /// timeout and cancellation around this future. The question must be
+    /// answerable as soon as `ask` returns (register it before returning
+    /// the future): the `approval_requested` event goes out after that.
     fn ask(&self, request: ApprovalRequest) -> BoxFuture<'_, Option<bool>>;
 }
 

@@ -32,6 +32,9 @@ pub struct Channel<'a> {
     pub cancel: &'a CancellationToken,
     /// Sees the approval and tool-call events as they happen.
     pub events: &'a (dyn Fn(TurnEvent) + Send + Sync),
+    /// Who is calling (the session): when the sandbox is full, calls wait
+    /// their turn fairly across callers.
+    pub caller: &'a str,
 }
 
 /// One tool call as a model (or a client) made it.
@@ -61,7 +64,7 @@ pub struct ApprovalRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostNote {
     /// `denied`, `not-granted`, `limit`, `crashed`, `not-run`,
-    /// `unknown-tool`, `invalid-arguments`, `unavailable` or `host`.
+    /// `unknown-tool`, `invalid-arguments`, `unavailable`, `busy` or `host`.
     pub kind: &'static str,
     /// Why, in the host's words.
     pub reason: String,
@@ -221,6 +224,7 @@ fn reply(skill: &str, outcome: &CallOutcome) -> ToolReply {
             Some(note) => ToolReply::Host(note),
             None => host("host", &e.to_string()),
         },
+        Err(CallError::Busy(m)) => host("busy", m),
     }
 }
 
@@ -340,6 +344,10 @@ impl<'a> Dispatch<'a> {
             timeout,
         };
         let approval_id = ask.approval_id.clone();
+        // Ask first, announce second: the approver registers the question
+        // when `ask` returns, so an answer sent the moment the event
+        // arrives always finds it.
+        let answer = channel.approver.ask(ask);
         (channel.events)(TurnEvent::ApprovalRequested {
             approval_id: approval_id.clone(),
             call_id: request.call_id.clone(),
@@ -349,7 +357,7 @@ impl<'a> Dispatch<'a> {
             timeout_secs: timeout.as_secs(),
         });
         let (approved, by) = tokio::select! {
-            r = tokio::time::timeout(timeout, channel.approver.ask(ask)) => match r {
+            r = tokio::time::timeout(timeout, answer) => match r {
                 Ok(Some(a)) => (a, "user"),
                 Ok(None) => (false, "channel"),
                 Err(_) => (false, "timeout"),
@@ -390,7 +398,7 @@ impl<'a> Dispatch<'a> {
         } else {
             request.arguments.as_str()
         };
-        let call = self.agent.toolbox().call(&entry, args);
+        let call = self.agent.toolbox().call(channel.caller, &entry, args);
         let result = tokio::select! {
             r = call => r,
             _ = channel.cancel.cancelled() => return Ok(None),

@@ -18,6 +18,9 @@ pub enum Stop {
     Cancelled,
     /// The provider failed, or the turn could not run.
     Error,
+    /// The process running the turn stopped (a crash, `kill -9`); the turn
+    /// was closed when Chitin next started.
+    Interrupted,
 }
 
 /// An event of a running turn.

@@ -197,6 +197,7 @@ impl Toolbox {
         installed: &Installed,
         secrets_file: PathBuf,
     ) -> (Self, Vec<String>) {
+        installed.clean_incoming();
         let tb = Toolbox {
             inner: Arc::new(Inner {
                 host,
@@ -505,7 +506,12 @@ impl Toolbox {
 
     /// Run `entry`'s tool with `args` (a JSON object) in the sandbox, with
     /// the grants its skill has *now*: the install record is checked first.
-    pub async fn call(&self, entry: &ToolEntry, args: &str) -> Result<CallOutcome, ToolboxError> {
+    pub async fn call(
+        &self,
+        caller: &str,
+        entry: &ToolEntry,
+        args: &str,
+    ) -> Result<CallOutcome, ToolboxError> {
         let Some(skill) = self.entry_for_call(&entry.skill).await else {
             return Err(ToolboxError::Gone("its skill was removed".into()));
         };
@@ -516,7 +522,7 @@ impl Toolbox {
         let outcome = self
             .inner
             .host
-            .call_planned(&skill.loaded, &plan, &entry.info.name, args)
+            .call_as(caller, &skill.loaded, &plan, &entry.info.name, args)
             .await;
         Ok(outcome)
     }

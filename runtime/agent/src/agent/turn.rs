@@ -149,7 +149,12 @@ impl Turn<'_> {
             let _ = store.set_title(self.session_id, text.lines().next().unwrap_or(""));
         }
         let mut history = context::repair(first);
-        self.record(EventKind::Turn, json!({ "event": "started" }))?;
+        // The pid lets the next start tell a crashed turn from one that
+        // another process is still running (see `Store::close_interrupted`).
+        self.record(
+            EventKind::Turn,
+            json!({ "event": "started", "pid": std::process::id() }),
+        )?;
         self.push(
             &mut history,
             Message::User {
@@ -277,6 +282,7 @@ impl Turn<'_> {
             approver: self.io.approver,
             cancel: &self.io.cancel,
             events: self.io.events,
+            caller: self.session_id,
         };
         let mut decided = Vec::with_capacity(calls.len());
         for call in calls {

@@ -4,7 +4,7 @@ use super::turns::{StartError, Turns};
 use crate::policy::Policy;
 use crate::store::StoreError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -38,6 +38,32 @@ impl From<StoreError> for ApiError {
 
 type Shared = State<Arc<Turns>>;
 
+/// A JSON body whose rejection (bad JSON, wrong types, wrong media type)
+/// is a JSON error like every other answer of the API.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError(
+                rejection.status(),
+                format!(
+                    "the request body was refused: {} (see docs/API.md)",
+                    chitin_sandbox::text::one_line(&rejection.body_text(), 300)
+                ),
+            )),
+        }
+    }
+}
+
+/// How long a turn's event stream may stay silent before a comment line
+/// goes out: a client that went away is noticed (the write fails) and its
+/// connection slot freed, even while the turn waits for an approval.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// All routes (the guard middleware is added by the caller).
 pub fn routes(turns: Arc<Turns>) -> Router {
     Router::new()
@@ -50,6 +76,18 @@ pub fn routes(turns: Arc<Turns>) -> Router {
         .route("/api/sessions/{id}/messages", post(post_message))
         .route("/api/sessions/{id}/approvals/{approval}", post(answer))
         .route("/api/sessions/{id}/cancel", post(cancel))
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no such endpoint (see docs/API.md)".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method (see docs/API.md)".into(),
+            )
+        })
         .with_state(turns)
 }
 
@@ -96,7 +134,7 @@ struct PolicyBody {
 async fn set_policy(
     State(t): Shared,
     Path(name): Path<String>,
-    Json(body): Json<PolicyBody>,
+    ApiJson(body): ApiJson<PolicyBody>,
 ) -> Result<StatusCode, ApiError> {
     t.agent().toolbox().refresh().await;
     if t.agent().toolbox().get(&name).is_none() {
@@ -155,7 +193,7 @@ struct MessageBody {
 async fn post_message(
     State(t): Shared,
     Path(id): Path<String>,
-    Json(body): Json<MessageBody>,
+    ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<Response, ApiError> {
     if body.text.trim().is_empty() {
         return Err(ApiError(
@@ -175,15 +213,19 @@ async fn post_message(
         ),
     })?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
-        let line = serde_json::to_string(&event).unwrap_or_else(|e| {
-            json!({ "type": "error", "message": format!("cannot encode an event: {e}") })
-                .to_string()
-        });
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("data: {line}\n\n"))),
-            rx,
-        ))
+        let chunk = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+            // `recv` is cancel-safe: nothing is lost when the wait times out.
+            Err(_) => ": keep-alive\n\n".to_string(),
+            Ok(None) => return None,
+            Ok(Some(event)) => {
+                let line = serde_json::to_string(&event).unwrap_or_else(|e| {
+                    json!({ "type": "error", "message": format!("cannot encode an event: {e}") })
+                        .to_string()
+                });
+                format!("data: {line}\n\n")
+            }
+        };
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), rx))
     });
     Ok((
         [
@@ -203,7 +245,7 @@ struct AnswerBody {
 async fn answer(
     State(t): Shared,
     Path((id, approval)): Path<(String, String)>,
-    Json(body): Json<AnswerBody>,
+    ApiJson(body): ApiJson<AnswerBody>,
 ) -> Result<StatusCode, ApiError> {
     if t.answer(&id, &approval, body.approve) {
         Ok(StatusCode::NO_CONTENT)

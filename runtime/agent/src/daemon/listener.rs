@@ -1,8 +1,10 @@
 //! Accepting connections with limits `axum::serve` does not offer: at most
-//! [`MAX_CONNECTIONS`] open at once (the next is closed at once), and a
-//! deadline for a request's headers ([`HEADER_READ_TIMEOUT`]), so a client
-//! that connects and sends nothing, or trickles a header, cannot pin the
-//! daemon's memory or its connection slots (slowloris).
+//! [`MAX_CONNECTIONS`] open at once (the next is answered `503` with
+//! `Retry-After` and closed), a deadline for a request's headers
+//! ([`HEADER_READ_TIMEOUT`]) and for its body
+//! ([`super::body::BODY_READ_TIMEOUT`]), so a client that connects and sends
+//! nothing, or trickles a header or a body, cannot pin the daemon's memory
+//! or its connection slots (slowloris).
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -16,8 +18,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-/// Open connections at most; one more is closed without a reply.
+/// Open connections at most; one more is answered 503.
 pub const MAX_CONNECTIONS: usize = 128;
+
+/// Refusals being written at once; past that a connection is just closed
+/// (a flood cannot make the refusals themselves pile up).
+const MAX_REFUSALS: usize = 64;
+
+/// The answer when every slot is taken.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 71\r\nConnection: close\r\n\r\n{\"error\":\"the daemon has too many open connections; retry in a second\"}";
 
 /// Time a client has to send a request's headers, from connecting or from
 /// the end of its previous request.
@@ -27,6 +36,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// connections to finish their request in flight, and wait up to `grace`.
 pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, grace: Duration) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let connections = TaskTracker::new();
     let closing = CancellationToken::new();
     loop {
@@ -46,7 +56,28 @@ pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, 
         let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!("{peer}: refused, {MAX_CONNECTIONS} connections already open");
-            drop(stream);
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let _refusal = refusal;
+                    let mut stream = stream;
+                    // Answer, then drain what the client sent (briefly and
+                    // boundedly): closing with unread data would reset the
+                    // connection before the client reads the answer.
+                    let answer = async {
+                        stream.write_all(BUSY).await?;
+                        stream.shutdown().await?;
+                        let mut sink = [0u8; 4096];
+                        for _ in 0..16 {
+                            if stream.read(&mut sink).await? == 0 {
+                                break;
+                            }
+                        }
+                        Ok::<_, std::io::Error>(())
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+                });
+            }
             continue;
         };
         let app = app.clone();
@@ -54,6 +85,7 @@ pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, 
         connections.spawn(async move {
             let _slot = slot;
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let req = req.map(|b| axum::body::Body::new(super::body::TimedBody::new(b)));
                 app.clone().call(req)
             });
             let conn = http1::Builder::new()

@@ -29,13 +29,21 @@ impl Approver for ApiApprover {
     fn ask(&self, request: ApprovalRequest) -> BoxFuture<'_, Option<bool>> {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(request.approval_id.clone(), tx);
-        let pending = self.pending.clone();
-        let id = request.approval_id;
+        // Unregistered however the wait ends (answer, timeout, cancel).
+        let registered = Registered(self.pending.clone(), request.approval_id);
         Box::pin(async move {
-            let answer = rx.await.ok();
-            lock(&pending).remove(&id);
-            answer
+            let _registered = registered;
+            rx.await.ok()
         })
+    }
+}
+
+/// A pending approval, removed from the table when dropped.
+struct Registered(Pending, String);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.0).remove(&self.1);
     }
 }
 

@@ -226,10 +226,12 @@ pub fn install(
     std::fs::create_dir_all(&dir).map_err(io)?;
     let file = format!("{}.wasm", &pkg.digest[..32]);
     let final_path = dir.join(&file);
+    installed.clean_incoming();
     let mut tmp = tempfile::Builder::new()
-        .prefix(".incoming-")
+        .prefix(super::state::INCOMING)
         .tempfile_in(&dir)
         .map_err(io)?;
+    super::state::hold(tmp.as_file()).map_err(io)?;
     tmp.write_all(&pkg.bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
 

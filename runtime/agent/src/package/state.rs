@@ -92,6 +92,25 @@ pub fn file_stamp(path: &Path) -> Option<RecordStamp> {
     std::fs::metadata(path).ok().map(|m| RecordStamp::of(&m))
 }
 
+/// The prefix of a package file being installed.
+pub const INCOMING: &str = ".incoming-";
+
+/// How old an unheld `.incoming-*` file must be to count as abandoned.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Hold `file` for the whole install, so no cleanup removes it.
+pub fn hold(file: &std::fs::File) -> std::io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    Ok(())
+}
+
+/// Whether no process holds the file at `path` (see [`hold`]).
+fn unheld(path: &Path) -> bool {
+    std::fs::File::open(path).is_ok_and(|f| {
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+    })
+}
+
 /// The installed-skills directory.
 #[derive(Debug, Clone)]
 pub struct Installed {
@@ -223,6 +242,39 @@ impl Installed {
             }
         }
         Ok(())
+    }
+
+    /// Remove what interrupted installs left behind: `.incoming-*` files
+    /// that no running install holds (each install keeps its file locked)
+    /// and that are over a minute old. Returns how many were removed.
+    pub fn clean_incoming(&self) -> usize {
+        let mut removed = 0;
+        let Ok(skills) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        for skill in skills.flatten().take(10_000) {
+            let Ok(entries) = std::fs::read_dir(skill.path()) else {
+                continue;
+            };
+            for entry in entries.flatten().take(10_000) {
+                let path = entry.path();
+                let stale = entry.file_name().to_string_lossy().starts_with(INCOMING)
+                    && entry.file_type().is_ok_and(|t| t.is_file())
+                    && entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_AFTER))
+                    && unheld(&path);
+                if stale && std::fs::remove_file(&path).is_ok() {
+                    tracing::info!(
+                        "removed {} (left by an interrupted install)",
+                        path.display()
+                    );
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// Uninstall; false if it was not installed.

@@ -170,9 +170,13 @@ impl HttpClient {
         let target = format!("{}{}", self.origin, self.target(path));
         let mut req = self.client.request(method, &target);
         if let Some(body) = body {
-            req = req
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body);
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
+                req = req.header(http::header::CONTENT_TYPE, "application/json");
+            }
+            req = req.body(body);
         }
         for (name, value) in headers {
             let value = http::HeaderValue::from_str(value).map_err(|_| {

@@ -132,7 +132,7 @@ pub enum ProviderError {
         message: String,
     },
     /// 429 or 5xx, still failing after the retries.
-    #[error("the provider is unavailable ({status}) after {attempts} attempts: {message}")]
+    #[error("the provider is unavailable ({status}){}: {message}", tries(.attempts))]
     Unavailable {
         /// HTTP status.
         status: u16,
@@ -142,7 +142,7 @@ pub enum ProviderError {
         message: String,
     },
     /// No connection or no answer in time, after the retries.
-    #[error("cannot reach the provider at {url} after {attempts} attempts: {detail}")]
+    #[error("cannot reach the provider at {url}{}: {detail}", tries(.attempts))]
     Unreachable {
         /// The URL.
         url: String,
@@ -163,5 +163,14 @@ impl ProviderError {
             self,
             ProviderError::Unavailable { .. } | ProviderError::Unreachable { .. }
         )
+    }
+}
+
+/// ` (3 attempts)` after a retried failure; nothing after a single one.
+fn tries(attempts: &u32) -> String {
+    if *attempts > 1 {
+        format!(" ({attempts} attempts)")
+    } else {
+        String::new()
     }
 }

@@ -109,7 +109,8 @@ where
         }
         let delay = policy.delay(attempts, failure.retry_after);
         tracing::warn!(
-            "provider call failed (attempt {attempts}), retrying in {delay:?}: {}",
+            "provider call failed (attempt {attempts} of {}), retrying in {delay:?}: {}",
+            policy.max_retries + 1,
             failure.error
         );
         tokio::time::sleep(delay).await;

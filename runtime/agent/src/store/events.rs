@@ -117,7 +117,7 @@ impl Store {
         Ok(seq)
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         sql: &str,
         args: &[&dyn rusqlite::ToSql],

@@ -5,6 +5,7 @@
 
 mod events;
 mod policy;
+mod recover;
 
 pub use events::{EventKind, StoredEvent};
 

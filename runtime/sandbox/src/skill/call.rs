@@ -43,14 +43,26 @@ pub(crate) fn new_store(
     Ok(store)
 }
 
+/// The engine's pool had no room to instantiate the skill (nothing of it
+/// ran): wait for another call to end and try again.
+pub(crate) struct PoolFull;
+
+/// Whether instantiation failed only because the pool is full.
+fn pool_full(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    })
+}
+
 /// Run `tool` of `skill` with `input` as `plan` allows.
-pub async fn call(
+pub(crate) async fn call(
     engine: &SkillEngine,
     skill: &LoadedSkill,
     plan: &CallPlan,
     tool: &str,
     input: &str,
-) -> CallOutcome {
+) -> Result<CallOutcome, PoolFull> {
     let start = Instant::now();
     let audit = Audit::new(&skill.name, tool);
     audit.set_redactor(plan.redactor().clone());
@@ -60,7 +72,7 @@ pub async fn call(
     let mut store = match new_store(engine, plan, &audit) {
         Ok(s) => s,
         Err(e) => {
-            return CallOutcome {
+            return Ok(CallOutcome {
                 result: Err(e),
                 limit: None,
                 audit: audit.events(),
@@ -68,14 +80,21 @@ pub async fn call(
                 logs: Vec::new(),
                 logs_dropped: 0,
                 elapsed: start.elapsed(),
-            };
+            });
         }
     };
 
     let meter = store.data().cpu.clone();
     let mut instantiated = false;
+    let mut full = false;
     let run = async {
-        let instance = skill.pre.instantiate_async(&mut store).await?;
+        let instance = skill
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .inspect_err(|e| {
+                full = pool_full(e);
+            })?;
         instantiated = true;
         instance
             .chitin_skill_tools()
@@ -83,6 +102,9 @@ pub async fn call(
             .await
     };
     let raw = tokio::time::timeout(limits.timeout(), Metered::new(meter, run)).await;
+    if full {
+        return Err(PoolFull);
+    }
     let state = store.data();
     let facts = Facts {
         skill: &skill.name,
@@ -95,7 +117,7 @@ pub async fn call(
     let (limit, result) = classify(raw, &facts, &limits, plan.redactor(), &audit);
     let (logs, logs_dropped) = store.data().logs.take();
     drop(store);
-    CallOutcome {
+    Ok(CallOutcome {
         result,
         limit,
         audit: audit.events(),
@@ -103,5 +125,5 @@ pub async fn call(
         logs,
         logs_dropped,
         elapsed: start.elapsed(),
-    }
+    })
 }

@@ -169,6 +169,7 @@ fn redact_error(e: CallError, r: &Redactor) -> CallError {
         CallError::Limit(m) => CallError::Limit(m),
         CallError::Trap(m) => CallError::Trap(r.redact(&m)),
         CallError::Host(m) => CallError::Host(m),
+        CallError::Busy(m) => CallError::Busy(m),
     }
 }
 

@@ -33,6 +33,9 @@ pub enum CallError {
     /// The host could not set the call up (e.g. a granted directory vanished).
     #[error("cannot run the call: {0}")]
     Host(String),
+    /// The sandbox was full for longer than a call may wait (nothing ran).
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Everything a call produced.
@@ -55,6 +58,19 @@ pub struct CallOutcome {
 }
 
 impl CallOutcome {
+    /// A call that never started.
+    pub fn not_run(error: CallError) -> Self {
+        CallOutcome {
+            result: Err(error),
+            limit: None,
+            audit: Vec::new(),
+            ungranted: Vec::new(),
+            logs: Vec::new(),
+            logs_dropped: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The denials recorded during the call.
     pub fn denials(&self) -> impl Iterator<Item = &AuditEvent> {
         self.audit
