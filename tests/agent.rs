@@ -653,3 +653,23 @@ async fn an_approval_can_be_answered_the_moment_its_event_arrives() {
     assert_eq!(summary.stop, Stop::Answer);
     assert_eq!(*answerable.lock().unwrap(), [true, true]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_mid_stream_is_kept_marked_incomplete() {
+    for kind in KINDS {
+        let home = Home::new();
+        let server = ModelServer::start(vec![Reply::Cut("The first half of the ans".into())]);
+        let agent = home.agent(kind, &server, "");
+        let (summary, events, session) = turn(&agent, "hi", &Scripted(None)).await;
+        assert_eq!(summary.stop, Stop::Error, "{kind:?}: {events:?}");
+        let history = agent.store().messages(&session).unwrap();
+        match history.last() {
+            Some(Message::Assistant { text, tool_calls }) => {
+                assert!(tool_calls.is_empty());
+                assert!(text.starts_with("The first half of the ans"), "{text}");
+                assert!(text.contains("[incomplete"), "{text}");
+            }
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+}

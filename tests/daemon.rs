@@ -684,3 +684,57 @@ async fn every_error_the_api_gives_is_json() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_session_database_is_refused_and_never_replaced() {
+    let home = Home::new();
+    let server = ModelServer::start(vec![Reply::text("hello")]);
+    home.configure("openai", &server, "");
+    let db = home.home.join("data/sessions.db");
+    // A database with some history, then pages overwritten in the middle.
+    {
+        let store = home.store();
+        for i in 0..300 {
+            let s = store.create_session(&format!("session {i}")).unwrap();
+            store
+                .append(
+                    &s.id,
+                    None,
+                    chitin::store::EventKind::Message,
+                    &serde_json::json!({"role": "user", "text": "x".repeat(200)}),
+                )
+                .unwrap();
+        }
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8 * 4096, "{}", bytes.len());
+    for b in &mut bytes[2 * 4096..6 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let (code, out, err) = home.chitin(&["doctor"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("is damaged"),
+        "doctor: {out}{err}"
+    );
+    let (code, _, err) = home.chitin(&["ask", "hi"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("is damaged") && err.contains(".recover"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "the file was changed");
+
+    // An empty file is not a fresh start either.
+    std::fs::write(&db, b"").unwrap();
+    let (code, _, err) = home.chitin(&["ask", "hi"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("the file is empty"), "{err}");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+    // (doctor's provider check lists models; nothing asked for an answer)
+    assert!(
+        !server.requests().iter().any(|r| r.method == "POST"),
+        "the model was asked anyway"
+    );
+}

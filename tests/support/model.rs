@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::{Render, anthropic_events, openai_events, write_stream};
+use wire::{Render, anthropic_events, openai_events, write_cut, write_stream};
 
 #[path = "model_wire.rs"]
 mod wire;
@@ -40,6 +40,9 @@ pub enum Reply {
     StatusRetryAfter(u16, u64),
     /// Read the request and never answer.
     Hang,
+    /// Stream this text, then close the connection mid-answer (no end
+    /// events, no final chunk).
+    Cut(String),
 }
 
 impl Reply {
@@ -322,6 +325,22 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
                 std::thread::sleep(Duration::from_millis(20));
             }
             return;
+        }
+        Some(Reply::Cut(text)) => {
+            let r = Render {
+                model: &model,
+                usage,
+                ids,
+            };
+            let mut events = if route == "/v1/messages" {
+                anthropic_events(&r, &text, &[])
+            } else {
+                openai_events(&r, &text, &[])
+            };
+            // Keep the start and the text deltas; drop the three events
+            // that end the answer (both formats end with three).
+            events.truncate(events.len().saturating_sub(3));
+            return write_cut(&mut stream, &events);
         }
         Some(Reply::Text(text)) => (text, Vec::new()),
         Some(Reply::ToolCalls(calls)) => (String::new(), calls),

@@ -165,3 +165,18 @@ pub fn write_stream(stream: &mut TcpStream, events: &[String], delay: Duration) 
     let _ = stream.write_all(b"0\r\n\r\n");
     let _ = stream.flush();
 }
+
+/// The start of a chunked `text/event-stream` response, then the connection
+/// closed without the final chunk: a stream cut mid-answer.
+pub fn write_cut(stream: &mut TcpStream, events: &[String]) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let mut out = head.to_string();
+    for event in events {
+        out.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
+    }
+    let _ = stream
+        .write_all(out.as_bytes())
+        .and_then(|_| stream.flush());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}

@@ -83,6 +83,9 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     } else {
         eprintln!("web chat: http://{addr}/#token=<the token from `chitin daemon token`>");
     }
+    // Handlers first, then "ready": a SIGTERM right after the announcement
+    // must stop the daemon cleanly, not kill it.
+    let signals = Signals::install();
     eprintln!(
         "ready in {} ms; Ctrl-C stops",
         started.elapsed().as_millis()
@@ -92,7 +95,7 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     let stop = CancellationToken::new();
     let signal = stop.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         eprintln!("shutting down: cancelling running turns");
         signal.cancel();
     });
@@ -101,17 +104,37 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered when installed (not when first awaited).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut int)) = (self.term, self.int) {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -146,7 +146,13 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             for p in problems {
                 r.fail("skills", p);
             }
-            r.ok("sessions", agent.store().path().display());
+            match agent.store().check(true) {
+                Ok(()) => r.ok(
+                    "sessions",
+                    format!("{} (integrity checked)", agent.store().path().display()),
+                ),
+                Err(e) => r.fail("sessions", e),
+            }
         }
     }
 

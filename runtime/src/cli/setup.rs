@@ -84,6 +84,8 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
     let (toolbox, problems) =
         Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
+    // Quick, and before anything is written: a damaged file is refused.
+    store.check(false)?;
     match store.close_interrupted() {
         Ok(0) => {}
         Ok(n) => tracing::warn!(

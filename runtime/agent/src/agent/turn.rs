@@ -12,7 +12,11 @@ use crate::messages::{Message, ToolCall, Usage};
 use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;
+use std::sync::PoisonError;
 use std::time::Duration;
+
+/// The most streamed text kept when an answer does not complete.
+const MAX_PARTIAL: usize = 1 << 20;
 use tokio_util::sync::CancellationToken;
 
 /// Why a turn stopped with an error. Shown to the user, never given to the
@@ -178,17 +182,54 @@ impl Turn<'_> {
                 tools: &tools,
                 max_tokens: settings.max_output_tokens,
             };
+            // What was streamed so far, kept (marked incomplete) if the
+            // answer never completes: the user saw it.
+            let streamed = std::sync::Mutex::new(String::new());
             let sink = |t: &str| {
+                let mut so_far = streamed.lock().unwrap_or_else(PoisonError::into_inner);
+                if so_far.len() < MAX_PARTIAL {
+                    so_far.push_str(t);
+                }
+                drop(so_far);
                 self.emit(TurnEvent::TextDelta {
                     text: t.to_string(),
                 })
             };
-            let completion = tokio::select! {
+            let outcome = tokio::select! {
                 r = tokio::time::timeout(MODEL_CALL_DEADLINE, provider.complete(req, &sink)) => match r {
-                    Ok(r) => r.map_err(|e| TurnError::Provider(e.to_string()))?,
-                    Err(_) => return Err(TurnError::Deadline(MODEL_CALL_DEADLINE.as_secs() / 60)),
+                    Ok(Ok(completion)) => Ok(completion),
+                    Ok(Err(e)) => Err(Some(TurnError::Provider(e.to_string()))),
+                    Err(_) => Err(Some(TurnError::Deadline(MODEL_CALL_DEADLINE.as_secs() / 60))),
                 },
-                _ = self.io.cancel.cancelled() => return Ok((Stop::Cancelled, String::new())),
+                // None: cancelled.
+                _ = self.io.cancel.cancelled() => Err(None),
+            };
+            let completion = match outcome {
+                Ok(c) => c,
+                Err(e) => {
+                    let partial = streamed
+                        .into_inner()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if !partial.trim().is_empty() {
+                        let why = match &e {
+                            None => "cancelled by the user".to_string(),
+                            Some(error) => error.to_string(),
+                        };
+                        self.push(
+                            &mut history,
+                            Message::Assistant {
+                                text: format!(
+                                    "{partial}\n\n[incomplete: the answer stopped here: {why}]"
+                                ),
+                                tool_calls: Vec::new(),
+                            },
+                        )?;
+                    }
+                    return match e {
+                        None => Ok((Stop::Cancelled, String::new())),
+                        Some(error) => Err(error),
+                    };
+                }
             };
             self.account(completion.usage)?;
             let calls = completion.tool_calls;

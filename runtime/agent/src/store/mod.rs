@@ -37,6 +37,17 @@ pub enum StoreError {
     /// No such session.
     #[error("no session `{0}` (see `chitin sessions list`)")]
     NoSession(String),
+    /// The file is damaged (or empty where a database was): nothing is
+    /// written to it.
+    #[error(
+        "the session database {path} is damaged ({detail}); Chitin will not write to it. Keep a copy, recover what can be read (`sqlite3 {path} .recover > recovered.sql`), then move the file aside (`mv {path} {path}.damaged`) and start again"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        detail: String,
+    },
     /// Stored data does not parse.
     #[error("session database {path}: corrupt row: {detail}")]
     Corrupt {
@@ -91,6 +102,9 @@ CREATE TABLE IF NOT EXISTS tool_policies (
 PRAGMA user_version = 1;
 ";
 
+/// The `user_version` [`SCHEMA`] sets.
+const SCHEMA_VERSION: i64 = 1;
+
 /// The session database.
 pub struct Store {
     path: PathBuf,
@@ -127,10 +141,27 @@ impl Store {
                 }
             })?;
         }
-        let err = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
+        let err = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: source.to_string(),
+                }
+            }
+            _ => StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            },
         };
+        // SQLite treats an empty file as a new database; Chitin never leaves
+        // one (the schema is written at creation), so an empty file is a
+        // database that lost its contents: say so instead of starting over.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: "the file is empty".into(),
+            });
+        }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
@@ -140,11 +171,43 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Only a new or older database is written to here: opening one must
+        // not touch a file that `check` may still find damaged.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if version != SCHEMA_VERSION {
+            conn.execute_batch(SCHEMA).map_err(err)?;
+        }
         Ok(Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Check the database: `quick_check` (fast, what a start runs) or the
+    /// full `integrity_check` (what `chitin doctor` runs).
+    pub fn check(&self, full: bool) -> Result<(), StoreError> {
+        let pragma = if full {
+            "PRAGMA integrity_check(20)"
+        } else {
+            "PRAGMA quick_check(20)"
+        };
+        let conn = self.conn();
+        let found: Result<Vec<String>, rusqlite::Error> = conn
+            .prepare(pragma)
+            .and_then(|mut st| st.query_map([], |r| r.get::<_, String>(0))?.collect());
+        match found {
+            Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
+            Ok(rows) => Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: rows.join("; "),
+            }),
+            Err(e) => Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            }),
+        }
     }
 
     /// The database file.
