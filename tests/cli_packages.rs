@@ -111,6 +111,26 @@ fn cli_round_trip() {
         err.contains("read and write files in") && err.contains("--yes"),
         "{err}"
     );
+    // A directory that does not exist is reported before anything is
+    // asked or written, with the command that creates it.
+    let missing = tmp.path().join("no-such-dir");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &s(&v1),
+        "--yes",
+        "--dir",
+        &format!("/workspace={}", s(&missing)),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("does not exist")
+            && err.contains(&format!("mkdir -p {}", s(&missing)))
+            && err.contains("nothing was installed"),
+        "{err}"
+    );
+    assert!(!missing.exists());
+    assert!(!cli.run(&["skill", "list"]).1.contains("notes"));
     let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -386,7 +386,6 @@ fn the_cli_asks_through_the_daemon_and_doctor_says_what_to_configure() {
     let (code, _, err) = home.chitin(&["ask", "hello"]);
     assert_eq!(code, 1);
     assert!(err.contains("no model provider is configured"), "{err}");
-    daemon.stop();
     // With a provider, `chitin ask` uses the installed skill end to end.
     std::fs::write(home.workspace.join("todo.txt"), "buy kumquats").unwrap();
     let server = ModelServer::start(vec![
@@ -395,6 +394,15 @@ fn the_cli_asks_through_the_daemon_and_doctor_says_what_to_configure() {
     ])
     .with_models(&["test-model"]);
     home.configure("openai", &server, "");
+    // The daemon still runs without it: doctor says to restart it.
+    let (code, out, _) = home.chitin(&["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL  daemon provider: the running daemon has no provider")
+            && out.contains("restart the daemon"),
+        "{out}"
+    );
+    daemon.stop();
     let (code, out, _) = home.chitin(&["doctor"]);
     assert!(out.contains("ok    provider:"), "{out}");
     assert_eq!(code, 0, "{out}");

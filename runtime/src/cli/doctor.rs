@@ -14,6 +14,31 @@ struct Report {
     failed: bool,
 }
 
+/// The running daemon's provider against the configuration's: a daemon
+/// keeps the provider it started with until it is restarted.
+async fn compare_provider(r: &mut Report, client: &DaemonClient, configured: Option<&str>) {
+    let Ok(health) = client.request(http::Method::GET, "/api/health", None).await else {
+        return;
+    };
+    let serving = health["provider"].as_str();
+    match (serving, configured) {
+        (Some(s), Some(c)) if s != c => r.fail(
+            "daemon provider",
+            format!(
+                "the running daemon uses {s}, but the configuration now says {c}; restart the daemon to use it"
+            ),
+        ),
+        (None, Some(c)) => r.fail(
+            "daemon provider",
+            format!(
+                "the running daemon has no provider, but the configuration now says {c}; restart the daemon to use it"
+            ),
+        ),
+        (Some(s), _) => r.ok("daemon provider", s),
+        (None, None) => {}
+    }
+}
+
 /// What the running daemon serves against what is installed: each skill,
 /// its package digest and its grants must agree.
 async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
@@ -100,6 +125,9 @@ impl Report {
 pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     let mut r = Report { failed: false };
     let dirs = paths.dirs()?;
+    // What the configuration says the provider is, to compare with the
+    // running daemon's.
+    let mut configured_provider = None;
     let loaded = match setup::load_config(paths, &flags) {
         Ok(l) => {
             r.ok("config", l.path.display());
@@ -123,10 +151,13 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             s.max_retries = 0;
             match provider::build(s) {
                 Err(e) => r.fail("provider", e),
-                Ok(p) => match p.check().await {
-                    Ok(summary) => r.ok("provider", format!("{summary}; {key}")),
-                    Err(e) => r.fail("provider", format!("{}: {e}", p.describe())),
-                },
+                Ok(p) => {
+                    configured_provider = Some(p.describe());
+                    match p.check().await {
+                        Ok(summary) => r.ok("provider", format!("{summary}; {key}")),
+                        Err(e) => r.fail("provider", format!("{}: {e}", p.describe())),
+                    }
+                }
             }
         }
     }
@@ -201,6 +232,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     match DaemonClient::find(paths).await {
         Ok(Some(c)) => {
             r.ok("daemon", format!("running at http://{}/", c.addr));
+            compare_provider(&mut r, &c, configured_provider.as_deref()).await;
             compare_served(&mut r, paths, &c).await;
         }
         _ => r.warn("daemon", "not running; start it with `chitin daemon`"),

@@ -258,6 +258,7 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         );
     }
     let interactive = !args.yes && std::io::stdin().is_terminal();
+    check_directories(pkg, &opts, interactive)?;
     let mut tty = TtyPrompt;
     let prompt: Option<&mut dyn Prompt> = if interactive { Some(&mut tty) } else { None };
     let host = super::skill::host(paths)?;
@@ -284,4 +285,62 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         &report.record.provenance.digest[..16]
     );
     Ok(EXIT_OK)
+}
+
+/// Every directory the install would grant must exist before anything is
+/// asked: on a terminal, offer to create a missing one; otherwise say how.
+fn check_directories(
+    pkg: &chitin::package::format::Package,
+    opts: &InstallOptions,
+    interactive: bool,
+) -> anyhow::Result<()> {
+    for fs in &pkg.manifest.capabilities.fs {
+        if opts
+            .review
+            .deny
+            .contains(&CapabilityId::Fs(fs.guest.clone()))
+        {
+            continue;
+        }
+        let Some(dir) = opts
+            .review
+            .dirs
+            .get(&fs.guest)
+            .cloned()
+            .or_else(|| fs.host.as_deref().and_then(chitin::dirs::expand))
+        else {
+            continue; // the review asks for one (--dir GUEST=PATH)
+        };
+        if dir.is_dir() {
+            continue;
+        }
+        let shown = clean(&dir.display().to_string()).into_owned();
+        if dir.exists() {
+            bail!(
+                "{shown} (for {}) is not a directory; choose another with --dir {}=PATH",
+                clean(&fs.guest),
+                clean(&fs.guest)
+            );
+        }
+        if interactive {
+            eprint!(
+                "  {shown} (seen by the skill as {}) does not exist; create it? [y/N] ",
+                clean(&fs.guest)
+            );
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            if matches!(line.trim(), "y" | "Y" | "yes") {
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {shown}"))?;
+                eprintln!("  created {shown}");
+                continue;
+            }
+        }
+        bail!(
+            "{shown} (for {}) does not exist; create it (`mkdir -p {shown}`) or choose another directory with --dir {}=PATH; nothing was installed",
+            clean(&fs.guest),
+            clean(&fs.guest)
+        );
+    }
+    Ok(())
 }
