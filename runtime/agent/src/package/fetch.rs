@@ -9,7 +9,6 @@ use thiserror::Error;
 
 const MAX_REDIRECTS: usize = 3;
 const TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A download failure.
 #[derive(Debug, Error)]
@@ -59,13 +58,7 @@ fn checked(url: &str) -> Result<reqwest::Url, FetchError> {
 
 /// A client per download (see `provider::http` on why not one per process).
 fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(chitin_sandbox::tls::client_config().as_ref().clone())
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .http1_only()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent("chitin")
+    crate::provider::http::builder()
         .build()
         .map_err(|e| crate::provider::http::error_chain(&e))
 }

@@ -59,18 +59,22 @@ pub struct HttpResponse {
 /// driven by the runtime that made them, so a client shared by the whole
 /// process would break when a runtime ends (tests, embedders).
 fn new_client() -> Result<reqwest::Client, ProviderError> {
+    builder().pool_idle_timeout(POOL_IDLE).build().map_err(|e| {
+        ProviderError::Protocol(format!("setting up the HTTP client: {}", error_chain(&e)))
+    })
+}
+
+/// What every client of the host (not of skills) starts from: rustls with
+/// the host's root store, no proxy, no automatic redirects, HTTP/1.1, the
+/// connect timeout, Chitin's user agent.
+pub(crate) fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .tls_backend_preconfigured(chitin_sandbox::tls::client_config().as_ref().clone())
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .http1_only()
         .connect_timeout(CONNECT_TIMEOUT)
-        .pool_idle_timeout(POOL_IDLE)
         .user_agent(concat!("chitin/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            ProviderError::Protocol(format!("setting up the HTTP client: {}", error_chain(&e)))
-        })
 }
 
 /// An error with its causes (reqwest's own message is only the outermost).
