@@ -653,8 +653,22 @@ async fn every_error_the_api_gives_is_json() {
     let messages = format!("/api/sessions/{id}/messages");
     let auth = format!("Bearer {}", daemon.token);
     // (method, path, body, content type, expected status)
-    let table: [(&str, &str, &str, &str, u16); 6] = [
+    let table: [(&str, &str, &str, &str, u16); 8] = [
         ("POST", &messages, "{not json", "application/json", 400),
+        (
+            "POST",
+            "/api/sessions",
+            "{not json",
+            "application/json",
+            400,
+        ),
+        (
+            "POST",
+            "/api/sessions",
+            r#"{"title": 1}"#,
+            "text/plain",
+            415,
+        ),
         (
             "POST",
             &messages,

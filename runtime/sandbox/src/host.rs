@@ -200,7 +200,7 @@ impl SkillHost {
             match call::call(&self.engine, skill, plan, tool, input).await {
                 Ok(outcome) => return outcome,
                 Err(call::PoolFull) => {
-                    drop(admission);
+                    admission.pool_was_full();
                     if let Err(e) = self.queue.wait_for_release(started, deadline).await {
                         return CallOutcome::not_run(CallError::Busy(e.to_string()));
                     }

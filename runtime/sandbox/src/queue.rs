@@ -76,7 +76,8 @@ pub enum QueueError {
 pub struct CallQueue {
     config: QueueConfig,
     slots: Arc<Semaphore>,
-    callers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Each caller's share, and how many of its calls wait or run.
+    callers: Mutex<HashMap<String, (Arc<Semaphore>, usize)>>,
     waiting: AtomicUsize,
     released: Notify,
 }
@@ -85,8 +86,9 @@ pub struct CallQueue {
 pub struct Admission<'a> {
     queue: &'a CallQueue,
     caller: String,
-    share: Arc<Semaphore>,
     permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    /// Whether dropping this frees pool room others wait for.
+    releases: bool,
 }
 
 /// Counts a waiting call while it waits.
@@ -161,16 +163,18 @@ impl CallQueue {
         let _waiting = Waiting(&self.waiting);
         let share = {
             let mut callers = self.callers.lock().unwrap_or_else(PoisonError::into_inner);
-            callers
+            let entry = callers
                 .entry(caller.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_caller)))
-                .clone()
+                .or_insert_with(|| (Arc::new(Semaphore::new(self.config.per_caller)), 0));
+            entry.1 += 1;
+            entry.0.clone()
         };
+        // From here the caller's count is given back however this ends.
         let mut admission = Admission {
             queue: self,
             caller: caller.to_string(),
-            share: share.clone(),
             permits: None,
+            releases: true,
         };
         let deadline = tokio::time::Instant::from_std(deadline);
         let acquire = async {
@@ -215,6 +219,14 @@ impl CallQueue {
     }
 }
 
+impl Admission<'_> {
+    /// The call found the pool full and ran nothing: giving the slot back
+    /// frees no pool room, so it wakes nobody who waits for that.
+    pub fn pool_was_full(mut self) {
+        self.releases = false;
+    }
+}
+
 impl Drop for Admission<'_> {
     fn drop(&mut self) {
         let ran = self.permits.take().is_some();
@@ -223,13 +235,16 @@ impl Drop for Admission<'_> {
             .callers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // The map's reference and ours are the last: nobody else waits or
-        // runs for this caller, so forget it (bounded map).
-        if Arc::strong_count(&self.share) <= 2 {
-            callers.remove(&self.caller);
+        // Nobody else waits or runs for this caller: forget it (the map
+        // holds only callers with calls in flight).
+        if let Some(entry) = callers.get_mut(&self.caller) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                callers.remove(&self.caller);
+            }
         }
         drop(callers);
-        if ran {
+        if ran && self.releases {
             self.queue.released.notify_waiters();
         }
     }

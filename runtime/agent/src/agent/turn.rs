@@ -155,10 +155,9 @@ impl Turn<'_> {
         let mut history = context::repair(first);
         // The pid lets the next start tell a crashed turn from one that
         // another process is still running (see `Store::close_interrupted`).
-        self.record(
-            EventKind::Turn,
-            json!({ "event": "started", "pid": std::process::id() }),
-        )?;
+        let mut started = crate::store::this_process();
+        started["event"] = json!("started");
+        self.record(EventKind::Turn, started)?;
         self.push(
             &mut history,
             Message::User {

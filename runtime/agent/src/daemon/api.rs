@@ -42,19 +42,40 @@ type Shared = State<Arc<Turns>>;
 /// is a JSON error like every other answer of the API.
 pub struct ApiJson<T>(pub T);
 
+/// The API's error for a refused JSON body.
+fn body_refused(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    ApiError(
+        rejection.status(),
+        format!(
+            "the request body was refused: {} (see docs/API.md)",
+            chitin_sandbox::text::one_line(&rejection.body_text(), 300)
+        ),
+    )
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::OptionalFromRequest<S>
+    for ApiJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        match <Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state).await {
+            Ok(value) => Ok(value.map(|Json(v)| ApiJson(v))),
+            Err(rejection) => Err(body_refused(rejection)),
+        }
+    }
+}
+
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError(
-                rejection.status(),
-                format!(
-                    "the request body was refused: {} (see docs/API.md)",
-                    chitin_sandbox::text::one_line(&rejection.body_text(), 300)
-                ),
-            )),
+            Err(rejection) => Err(body_refused(rejection)),
         }
     }
 }
@@ -164,7 +185,7 @@ struct NewSession {
 
 async fn create_session(
     State(t): Shared,
-    body: Option<Json<NewSession>>,
+    body: Option<ApiJson<NewSession>>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let title = body.and_then(|b| b.0.title).unwrap_or_default();
     let info = t.agent().store().create_session(&title)?;

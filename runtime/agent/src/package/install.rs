@@ -272,7 +272,11 @@ pub fn install(
         return Err(InstallError::Concurrent { name });
     }
     installed.commit(&record)?;
-    installed.remove_unreferenced(&name)?;
+    // Committed: leftovers that cannot be removed now are only a warning
+    // (the next install or start cleans them).
+    if let Err(e) = installed.remove_unreferenced(&name) {
+        tracing::warn!("installed {name}, but cleaning its old files failed: {e}");
+    }
     Ok(InstallReport {
         record,
         previous,

@@ -237,8 +237,18 @@ impl Installed {
         };
         for entry in entries.flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            if file != "record.json" && Some(&file) != keep.as_ref() {
-                std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            if file == "record.json" || Some(&file) == keep.as_ref() {
+                continue;
+            }
+            // Another install of this skill may be writing its package.
+            if file.starts_with(INCOMING) && !unheld(&entry.path()) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(&entry.path())(e));
+                }
+                _ => {}
             }
         }
         Ok(())

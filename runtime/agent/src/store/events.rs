@@ -73,6 +73,28 @@ fn row_event(
     ))
 }
 
+/// Insert one event inside `tx` (without touching the session's time).
+pub(super) fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    turn_id: Option<&str>,
+    now: i64,
+    kind: EventKind,
+    data: &serde_json::Value,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (session_id, turn_id, ts_ms, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        session_id,
+        turn_id,
+        now,
+        kind.as_str(),
+        data.to_string()
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
 impl Store {
     /// Append an event to a session (and touch the session).
     pub fn append(
@@ -93,12 +115,8 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NoSession(session_id.to_string()));
         }
-        tx.prepare_cached(
-            "INSERT INTO events (session_id, turn_id, ts_ms, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut st| st.execute(params![session_id, turn_id, now, kind.as_str(), data.to_string()]))
-        .map_err(|e| self.sql(e))?;
-        let seq = tx.last_insert_rowid();
+        let seq =
+            insert_event(&tx, session_id, turn_id, now, kind, data).map_err(|e| self.sql(e))?;
         if kind == EventKind::Usage {
             // Clamped: a provider's absurd figures must not overflow the
             // total (SQLite would turn it into a REAL and break the budget).

@@ -8,6 +8,7 @@ mod policy;
 mod recover;
 
 pub use events::{EventKind, StoredEvent};
+pub use recover::{INTERRUPTED, this_process};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 //! address (A and AAAA) so `send` can check each one before connecting.
 //!
 //! The system configuration (`/etc/resolv.conf`, `/etc/hosts`) is read once
-//! per process; an embedder or a test can name its own servers instead. A
+//! per process (once it reads well); an embedder or a test can name its own servers instead. A
 //! resolver is made per call (it spawns its I/O on the call's runtime and
 //! must not outlive it), so answers are not cached between calls, as with
 //! `getaddrinfo`.
@@ -91,14 +91,17 @@ impl Dns {
     }
 }
 
-/// `/etc/resolv.conf`, read once per process.
+/// `/etc/resolv.conf`, read once per process once it reads well (a failed
+/// read is tried again at the next call, so a resolver configured after
+/// start is picked up).
 fn system_conf() -> Result<(ResolverConfig, ResolverOpts), String> {
-    static CONF: OnceLock<Result<(ResolverConfig, ResolverOpts), String>> = OnceLock::new();
-    CONF.get_or_init(|| {
-        hickory_resolver::system_conf::read_system_conf()
-            .map_err(|e| format!("the system's DNS configuration could not be read: {e}"))
-    })
-    .clone()
+    static CONF: OnceLock<(ResolverConfig, ResolverOpts)> = OnceLock::new();
+    if let Some(conf) = CONF.get() {
+        return Ok(conf.clone());
+    }
+    let conf = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| format!("the system's DNS configuration could not be read: {e}"))?;
+    Ok(CONF.get_or_init(|| conf).clone())
 }
 
 /// Every address of `host` (an IP literal is its own answer).

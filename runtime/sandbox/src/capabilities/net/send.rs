@@ -156,9 +156,10 @@ pub(crate) async fn send(
     let (mut sender, conn) = if plan.scheme == "https" {
         let name = rustls::pki_types::ServerName::try_from(plan.host.clone())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let tls = crate::tls::connector()
-            .connect(name, tcp)
+        let handshake_tls = crate::tls::connector().connect(name, tcp);
+        let tls = tokio::time::timeout(connect_timeout, handshake_tls)
             .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
             .map_err(HttpError::Tls)?;
         handshake(tls, permit).await?
     } else {
