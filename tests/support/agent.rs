@@ -3,11 +3,11 @@
 //! model server; an in-process agent; a real `chitin daemon` process and a
 //! client for its API.
 
-use super::model::ModelServer;
+use super::model::{ModelServer, Reply};
 use chitin::agent::Agent;
 use chitin::agent::approvals::{ApprovalRequest, Approver};
 use chitin::agent::config::{AgentSection, Config};
-use chitin::agent::events::TurnEvent;
+use chitin::agent::events::{Stop, TurnEvent};
 use chitin::agent::toolbox::Toolbox;
 use chitin::agent::turn::{TurnIo, TurnSummary};
 use chitin::package::state::Installed;
@@ -399,4 +399,62 @@ impl Api {
         }
         events
     }
+}
+
+/// The stop and text of the turn whose events are `events`.
+pub fn done(events: &[TurnEvent]) -> (Stop, String) {
+    match events.last() {
+        Some(TurnEvent::Done { stop, text }) => (*stop, text.clone()),
+        other => panic!("the stream did not end with done: {other:?}"),
+    }
+}
+
+/// A daemon whose model asks to write `file`, with that turn now waiting
+/// for an approval nobody gives.
+pub struct Waiting {
+    pub home: Home,
+    pub _server: ModelServer,
+    pub daemon: DaemonProc,
+    pub id: String,
+    pub turn: tokio::task::JoinHandle<Vec<TurnEvent>>,
+}
+
+pub async fn waiting_for_approval(file: &str) -> Waiting {
+    let home = Home::new();
+    home.install_files();
+    let write = serde_json::json!({ "path": file, "content": "x" }).to_string();
+    let server = ModelServer::start(vec![Reply::tool("files__write", &write)]);
+    home.configure("openai", &server, "approval_timeout_secs = 60");
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let turn = tokio::spawn({
+        let api = daemon.client(&daemon.token);
+        let id = id.clone();
+        async move { api.turn(&id, "write", None).await }
+    });
+    // The model's answer (and its usage) is recorded just before the approval is asked.
+    for _ in 0..200 {
+        if home
+            .store()
+            .events(&id)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "usage")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Waiting {
+                home,
+                _server: server,
+                daemon,
+                id,
+                turn,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the turn never reached its approval");
 }

@@ -1,0 +1,333 @@
+//! The daemon under faults and limits: killed mid-turn, shut down during an
+//! approval, flooded with idle and slow connections, sent malformed requests,
+//! given a damaged session database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use chitin::agent::events::Stop;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use support::agent::{DaemonProc, Home, Waiting, done, waiting_for_approval};
+use support::model::{ModelServer, Reply};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_killed_mid_call_is_closed_as_interrupted_at_the_next_start() {
+    let Waiting {
+        home,
+        mut daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("never.txt").await;
+    // kill -9: nothing of the daemon gets to record the end of the turn.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    turn.abort();
+    let before = home.store().events(&id).unwrap();
+    assert!(
+        !before
+            .iter()
+            .any(|e| e.kind == "turn" && e.data["event"] == "done"),
+        "{before:?}"
+    );
+    // The next start closes it: an end record, a result for the call.
+    let mut again = DaemonProc::start(&home);
+    let store = home.store();
+    let events = store.events(&id).unwrap();
+    let ended: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "turn" && e.data["event"] == "done")
+        .collect();
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert_eq!(ended[0].data["stop"], "interrupted");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "tool_call" && e.data["interrupted"] == true),
+        "{events:?}"
+    );
+    let history = store.messages(&id).unwrap();
+    assert!(
+        matches!(
+            history.last(),
+            Some(chitin::messages::Message::Tool { is_error: true, output, .. })
+                if output.contains("interrupted")
+        ),
+        "{history:?}"
+    );
+    assert!(!home.workspace.join("never.txt").exists());
+    // A second start finds nothing more to close.
+    assert_eq!(again.stop(), 0);
+    let mut third = DaemonProc::start(&home);
+    assert_eq!(third.stop(), 0);
+    let count = |events: &[chitin::store::StoredEvent]| {
+        events
+            .iter()
+            .filter(|e| e.kind == "turn" && e.data["event"] == "done")
+            .count()
+    };
+    assert_eq!(count(&home.store().events(&id).unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_cancels_a_waiting_turn_and_records_it() {
+    let Waiting {
+        home,
+        mut daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("never.txt").await;
+    let api = daemon.client(&daemon.token);
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/sessions/{id}/messages"),
+            Some(serde_json::json!({"text":"again"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(daemon.stop(), 0);
+    let events = turn.await.unwrap();
+    assert_eq!(done(&events).0, Stop::Cancelled);
+    assert!(!home.workspace.join("never.txt").exists());
+    let store = home.store();
+    let recorded = store.events(&id).unwrap();
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e.kind == "turn" && e.data["stop"] == "cancelled"),
+        "{recorded:?}"
+    );
+    // The history stays valid: the unanswered call got a result.
+    let history = store.messages(&id).unwrap();
+    assert!(
+        matches!(
+            history.last(),
+            Some(chitin::messages::Message::Tool { is_error: true, .. })
+        ),
+        "{history:?}"
+    );
+}
+
+/// Clients that connect and send nothing, or half a request header, are cut
+/// off at the header deadline; connections past the limit are closed at
+/// once; and the daemon answers real clients throughout and afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_excess_connections_cannot_pin_the_daemon() {
+    use chitin::daemon::listener::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+    use std::net::TcpStream;
+
+    let home = Home::new();
+    let daemon = DaemonProc::start(&home);
+    // An authenticated client that trickles its body holds a slot only
+    // until the body deadline.
+    let mut trickle = TcpStream::connect(&daemon.addr).unwrap();
+    trickle
+        .write_all(
+            format!(
+                "POST /api/sessions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{",
+                daemon.addr, daemon.token
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut idle: Vec<TcpStream> = (1..MAX_CONNECTIONS)
+        .map(|i| {
+            let mut s = TcpStream::connect(&daemon.addr).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    let started = Instant::now();
+
+    // Every slot is taken: one more connection is told so, and when to retry.
+    let mut extra = TcpStream::connect(&daemon.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut refused = Vec::new();
+    let _ = extra.read_to_end(&mut refused);
+    let refused = String::from_utf8_lossy(&refused);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("Retry-After: 1"), "{refused}");
+    let body = refused.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        json["error"].as_str().unwrap().contains("too many"),
+        "{json}"
+    );
+
+    // The trickling body is cut at its deadline with an answer that says so.
+    trickle
+        .set_read_timeout(Some(chitin::daemon::body::BODY_READ_TIMEOUT * 3))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = trickle.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(
+        started.elapsed() < chitin::daemon::body::BODY_READ_TIMEOUT * 2 + Duration::from_secs(5),
+        "the slow body held its slot for {:?}",
+        started.elapsed()
+    );
+
+    // The slow ones are closed at the deadline, with or without bytes sent.
+    for i in [0, 1] {
+        let s = &mut idle[i];
+        s.set_read_timeout(Some(HEADER_READ_TIMEOUT * 3)).unwrap();
+        let mut reply = Vec::new();
+        let closed = s.read_to_end(&mut reply);
+        assert!(
+            closed.is_ok()
+                || closed
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "connection {i} still open after {:?}: {closed:?}",
+            started.elapsed()
+        );
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "{reply}"
+        );
+    }
+    assert!(
+        started.elapsed() >= HEADER_READ_TIMEOUT / 2,
+        "closed too early"
+    );
+
+    // Slots are free again: a real client is served.
+    drop(idle);
+    let (status, _) = daemon
+        .client(&daemon.token)
+        .call("GET", "/api/health", None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_the_api_gives_is_json() {
+    let home = Home::new();
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let (_, s) = api
+        .call("POST", "/api/sessions", Some(serde_json::json!({})))
+        .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let messages = format!("/api/sessions/{id}/messages");
+    let auth = format!("Bearer {}", daemon.token);
+    // (method, path, body, content type, expected status)
+    let table: [(&str, &str, &str, &str, u16); 8] = [
+        ("POST", &messages, "{not json", "application/json", 400),
+        (
+            "POST",
+            "/api/sessions",
+            "{not json",
+            "application/json",
+            400,
+        ),
+        (
+            "POST",
+            "/api/sessions",
+            r#"{"title": 1}"#,
+            "text/plain",
+            415,
+        ),
+        (
+            "POST",
+            &messages,
+            r#"{"text": 42}"#,
+            "application/json",
+            422,
+        ),
+        ("POST", &messages, r#"{"text": "hi"}"#, "text/plain", 415),
+        ("GET", "/api/nowhere", "", "", 404),
+        ("DELETE", "/api/tools", "", "", 405),
+        ("PUT", "/api/tools/x/policy", "[]", "application/json", 422),
+    ];
+    for (method, path, body, content_type, status) in table {
+        let mut headers = vec![("authorization", auth.as_str())];
+        if !content_type.is_empty() {
+            headers.push(("content-type", content_type));
+        }
+        let resp = api
+            .http
+            .send(
+                method.parse().unwrap(),
+                path,
+                &headers,
+                (!body.is_empty()).then(|| body.to_string().into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status, status, "{method} {path} {body}");
+        assert_eq!(resp.content_type(), "application/json", "{method} {path}");
+        let bytes = resp.bytes(1 << 20).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {json}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_session_database_is_refused_and_never_replaced() {
+    let home = Home::new();
+    let server = ModelServer::start(vec![Reply::text("hello")]);
+    home.configure("openai", &server, "");
+    let db = home.home.join("data/sessions.db");
+    // A database with some history, then pages overwritten in the middle.
+    {
+        let store = home.store();
+        for i in 0..300 {
+            let s = store.create_session(&format!("session {i}")).unwrap();
+            store
+                .append(
+                    &s.id,
+                    None,
+                    chitin::store::EventKind::Message,
+                    &serde_json::json!({"role": "user", "text": "x".repeat(200)}),
+                )
+                .unwrap();
+        }
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8 * 4096, "{}", bytes.len());
+    for b in &mut bytes[2 * 4096..6 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let (code, out, err) = home.chitin(&["doctor"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("is damaged"),
+        "doctor: {out}{err}"
+    );
+    let (code, _, err) = home.chitin(&["ask", "hi"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("is damaged") && err.contains(".recover"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "the file was changed");
+
+    // An empty file is not a fresh start either.
+    std::fs::write(&db, b"").unwrap();
+    let (code, _, err) = home.chitin(&["ask", "hi"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("the file is empty"), "{err}");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+    // (doctor's provider check lists models; nothing asked for an answer)
+    assert!(
+        !server.requests().iter().any(|r| r.method == "POST"),
+        "the model was asked anyway"
+    );
+}
