@@ -668,6 +668,9 @@ async fn an_answer_cut_mid_stream_is_kept_marked_incomplete() {
                 assert!(tool_calls.is_empty());
                 assert!(text.starts_with("The first half of the ans"), "{text}");
                 assert!(text.contains("[incomplete"), "{text}");
+                // Said as what it is: the provider was reached, its answer cut.
+                assert!(text.contains("was cut off"), "{text}");
+                assert!(!text.contains("cannot reach"), "{text}");
             }
             other => panic!("{kind:?}: {other:?}"),
         }

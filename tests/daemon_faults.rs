@@ -331,3 +331,57 @@ async fn a_damaged_session_database_is_refused_and_never_replaced() {
         "the model was asked anyway"
     );
 }
+
+/// A full disk fails the turn with a clear message to the client and says
+/// so in the daemon's log too. The data directory is a 640 KiB tmpfs in a
+/// mount namespace of the daemon's own (`unshare -rm`, as root or with user
+/// namespaces), so nothing of the host fills up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_fails_the_turn_and_is_said_in_the_daemon_log() {
+    let home = Home::new();
+    let replies = (0..8).map(|_| Reply::text("noted")).collect();
+    let server = ModelServer::start(replies);
+    home.configure("openai", &server, "");
+    let data = home.home.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-rm", "sh", "-c"])
+        .arg(r#"mount -t tmpfs -o size=640k tmpfs "$1" && exec "$2" daemon --listen 127.0.0.1:0"#)
+        .arg("sh")
+        .arg(&data)
+        .arg(env!("CARGO_BIN_EXE_chitin"))
+        .stderr(std::process::Stdio::piped());
+    let mut daemon = DaemonProc::spawn(&home, cmd);
+    let log = daemon.child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(log).read_to_string(&mut text);
+        text
+    });
+    let api = daemon.client(&daemon.token);
+    let session = api.session().await;
+    let big = "x".repeat(200_000);
+    let mut failed = None;
+    for _ in 0..8 {
+        let events = api.turn(&session, &big, None).await;
+        let (stop, _) = done(&events);
+        if stop == Stop::Error {
+            failed = Some(events);
+            break;
+        }
+    }
+    let events = failed.expect("a 640 KiB disk never filled up");
+    let told = events.iter().find_map(|e| match e {
+        chitin::agent::events::TurnEvent::Error { message } => Some(message.clone()),
+        _ => None,
+    });
+    let told = told.unwrap_or_default();
+    assert!(told.contains("full"), "the client was told: {told:?}");
+    assert_eq!(daemon.stop(), 0);
+    let log = log.join().unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("turn failed") && l.contains("full")),
+        "the daemon log says nothing of the full disk:\n{log}"
+    );
+}

@@ -237,7 +237,7 @@ async fn a_stalled_stream_times_out_between_chunks() {
         s.max_retries = 1;
         let (r, pieces) = call(provider::build(s).unwrap().as_ref(), "", &user("hi"), &[]).await;
         match r {
-            Err(ProviderError::Unreachable {
+            Err(ProviderError::Cut {
                 attempts: 2,
                 ref detail,
                 ..

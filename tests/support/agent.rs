@@ -245,13 +245,20 @@ pub struct DaemonProc {
 
 impl DaemonProc {
     pub fn start(home: &Home) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
-            .args(["daemon", "--listen", "127.0.0.1:0"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chitin"));
+        cmd.args(["daemon", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::inherit());
+        Self::spawn(home, cmd)
+    }
+
+    /// Start `cmd` (which runs `chitin daemon --listen 127.0.0.1:0`, maybe
+    /// through a wrapper) in `home` and wait for its "listening" line.
+    pub fn spawn(home: &Home, mut cmd: Command) -> Self {
+        let mut child = cmd
             .env("CHITIN_HOME", &home.home)
             .env_remove("CHITIN_API_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let mut line = String::new();

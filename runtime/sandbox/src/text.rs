@@ -137,6 +137,23 @@ pub fn cap(text: &str, max_bytes: usize) -> Cow<'_, str> {
     ))
 }
 
+/// An error with its causes, each said once: a cause whose text the message
+/// already quotes (`"reading x: No such file"` over `"No such file"`) is not
+/// repeated, so a chain reads as one sentence.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// The first character of `text` that must not appear in a name, path or
 /// description a package declares: any dangerous character, except newline
 /// and tab when `multiline` allows them.
@@ -199,4 +216,28 @@ mod tests {
         // Joiners are part of scripts and emoji.
         assert_eq!(find_control("می\u{200c}خواهم 👩\u{200d}💻", false), None);
     }
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let inner = E("No such file", None);
+        let quoting = E("reading x: No such file", Some(Box::new(inner)));
+        let outer = E("install failed", Some(Box::new(quoting)));
+        assert_eq!(
+            error_chain(&outer),
+            "install failed: reading x: No such file"
+        );
+    }
+
 }

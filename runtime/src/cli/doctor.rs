@@ -44,7 +44,7 @@ async fn compare_provider(r: &mut Report, client: &DaemonClient, configured: Opt
 async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
     let health = match client.request(http::Method::GET, "/api/health", None).await {
         Ok(h) => h,
-        Err(e) => return r.fail("daemon skills", format!("cannot ask the daemon: {e:#}")),
+        Err(e) => return r.fail("daemon skills", format!("cannot ask the daemon: {}", chitin::text::error_chain(e.as_ref()))),
     };
     let Ok(served) = serde_json::from_value::<Vec<Served>>(health["served"].clone()) else {
         return r.fail(
@@ -58,7 +58,7 @@ async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
         .and_then(|i| Ok(i.list()?))
     {
         Ok(l) => l,
-        Err(e) => return r.fail("daemon skills", format!("{e:#}")),
+        Err(e) => return r.fail("daemon skills", chitin::text::error_chain(e.as_ref())),
     };
     let mut differences = Vec::new();
     for rec in &installed {
@@ -134,7 +134,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             l
         }
         Err(e) => {
-            r.fail("config", format!("{e:#}"));
+            r.fail("config", chitin::text::error_chain(e.as_ref()));
             return Ok(EXIT_FAILED);
         }
     };
@@ -163,7 +163,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     }
 
     match setup::build_agent(paths, &loaded) {
-        Err(e) => r.fail("skills", format!("{e:#}")),
+        Err(e) => r.fail("skills", chitin::text::error_chain(e.as_ref())),
         Ok((agent, problems)) => {
             let n = agent.toolbox().skill_count();
             if n == 0 && problems.is_empty() {

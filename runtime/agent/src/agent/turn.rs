@@ -104,14 +104,19 @@ impl Agent {
                 (io.events)(TurnEvent::Error {
                     message: message.clone(),
                 });
-                let _ = turn.record(EventKind::Error, json!({ "message": message }));
+                if let Err(e) = turn.record(EventKind::Error, json!({ "message": message })) {
+                    tracing::error!(turn = %turn.turn_id, "cannot record the turn's error: {e}");
+                }
                 (Stop::Error, String::new(), Some(message))
             }
         };
-        let _ = turn.record(
+        if let Err(e) = turn.record(
             EventKind::Turn,
             json!({ "event": "done", "stop": stop, "usage": turn.usage }),
-        );
+        ) {
+            // Recovery at the next start closes it as interrupted.
+            tracing::error!(turn = %turn.turn_id, "cannot record the end of the turn: {e}");
+        }
         (io.events)(TurnEvent::Done {
             stop,
             text: text.clone(),

@@ -136,6 +136,10 @@ impl Turns {
             };
             let summary = me.agent.run_turn(&session, &text, &io).await;
             tracing::info!(session = %session, turn = %summary.turn_id, stop = ?summary.stop, tokens = summary.usage.total(), "turn finished");
+            if let Some(error) = &summary.error {
+                // The client was told; the operator reads the log.
+                tracing::error!(session = %session, turn = %summary.turn_id, "turn failed: {}", chitin_sandbox::text::one_line(error, 500));
+            }
         });
         Ok(rx)
     }

@@ -66,12 +66,9 @@ impl Anthropic {
             .events::<Failure, _>(|event| state.on_event(&event, sink))
             .await?;
         if !complete {
-            return Err(ProviderError::Unreachable {
-                url: self.client.url("/messages"),
-                attempts: 1,
-                detail: "the stream ended before message_stop".into(),
-            }
-            .into());
+            return Err(resp
+                .cut("the stream ended before message_stop".into())
+                .into());
         }
         Ok(state.into_completion())
     }

@@ -78,18 +78,8 @@ pub(crate) fn builder() -> reqwest::ClientBuilder {
 }
 
 /// An error with its causes (reqwest's own message is only the outermost).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    chitin_sandbox::text::error_chain(e)
 }
 
 impl HttpClient {
@@ -242,13 +232,13 @@ impl HttpResponse {
     }
 
     /// The next body chunk, or None at the end. Waits at most the timeout;
-    /// a stall or a broken connection is `Unreachable`.
+    /// a stall or a broken connection is `Cut`.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ProviderError> {
         loop {
             let chunk = tokio::time::timeout(self.timeout, self.body.chunk())
                 .await
-                .map_err(|_| self.fail(format!("the stream stalled for {:?}", self.timeout)))?
-                .map_err(|e| self.fail(format!("the connection failed: {}", error_chain(&e))))?;
+                .map_err(|_| self.cut(format!("the stream stalled for {:?}", self.timeout)))?
+                .map_err(|e| self.cut(format!("the connection failed: {}", error_chain(&e))))?;
             match chunk {
                 None => return Ok(None),
                 Some(data) if data.is_empty() => continue,
@@ -304,8 +294,10 @@ impl HttpResponse {
         }
     }
 
-    fn fail(&self, detail: String) -> ProviderError {
-        ProviderError::Unreachable {
+    /// The stream broke after the response head arrived: the provider was
+    /// reached, its answer was cut.
+    pub fn cut(&self, detail: String) -> ProviderError {
+        ProviderError::Cut {
             url: self.url.clone(),
             attempts: 1,
             detail,

@@ -151,6 +151,17 @@ pub enum ProviderError {
         /// What happened.
         detail: String,
     },
+    /// The provider answered, but its stream broke or stalled before the
+    /// answer was complete (after the retries, when nothing was shown yet).
+    #[error("the provider's answer from {url} was cut off{}: {detail}", tries(.attempts))]
+    Cut {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What happened.
+        detail: String,
+    },
     /// The response did not follow the protocol.
     #[error("the provider's response is malformed: {0}")]
     Protocol(String),
@@ -161,7 +172,9 @@ impl ProviderError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            ProviderError::Unavailable { .. } | ProviderError::Unreachable { .. }
+            ProviderError::Unavailable { .. }
+                | ProviderError::Unreachable { .. }
+                | ProviderError::Cut { .. }
         )
     }
 }

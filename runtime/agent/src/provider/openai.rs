@@ -66,12 +66,9 @@ impl OpenAi {
             .events::<Failure, _>(|event| state.on_event(&event, sink))
             .await?;
         if !complete && state.finish.is_none() {
-            return Err(ProviderError::Unreachable {
-                url: self.client.url("/chat/completions"),
-                attempts: 1,
-                detail: "the stream ended before the answer was complete".into(),
-            }
-            .into());
+            return Err(resp
+                .cut("the stream ended before the answer was complete".into())
+                .into());
         }
         Ok(state.into_completion())
     }

@@ -120,7 +120,8 @@ where
 /// Set the attempt count of a retryable error.
 fn with_attempts(mut error: ProviderError, n: u32) -> ProviderError {
     if let ProviderError::Unavailable { attempts, .. }
-    | ProviderError::Unreachable { attempts, .. } = &mut error
+    | ProviderError::Unreachable { attempts, .. }
+    | ProviderError::Cut { attempts, .. } = &mut error
     {
         *attempts = n;
     }
