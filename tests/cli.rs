@@ -614,3 +614,39 @@ fn names_no_skill_can_have_never_reach_outside_the_skills_directory() {
         assert!(data.join("record.json").exists(), "{args:?}");
     }
 }
+
+/// Long work is shown (a plain line without a terminal, then how long it
+/// took); work that is quick (a cached load) shows nothing.
+#[test]
+fn long_work_is_shown_and_quick_work_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    let dir = s(&skill_dir("files"));
+    let grant = format!("{}:/workspace:rw", s(&ws));
+    let args = ["skill", "run", &dir, "list", "--allow-dir", &grant];
+    // As if compiling took longer than the delay: the first load compiles.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chitin"));
+    let out = cmd
+        .args(args)
+        .env("CHITIN_CACHE_DIR", tmp.path().join("cache"))
+        .env("CHITIN_HOME", tmp.path().join("home"))
+        .env("CHITIN_PROGRESS_AFTER_MS", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let shown: Vec<&str> = stderr.lines().filter(|l| l.contains("compiling")).collect();
+    assert_eq!(shown.len(), 2, "a start line and a time line: {stderr}");
+    assert!(shown[0].ends_with("..."), "{stderr}");
+    assert!(shown[1].ends_with(" s"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal codes without a terminal: {stderr:?}"
+    );
+    // The default delay: a load from the cache is quick and silent.
+    let r = chitin(&args, tmp.path(), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("compiling"), "{}", r.stderr);
+}

@@ -44,7 +44,15 @@ async fn compare_provider(r: &mut Report, client: &DaemonClient, configured: Opt
 async fn compare_served(r: &mut Report, paths: &Paths, client: &DaemonClient) {
     let health = match client.request(http::Method::GET, "/api/health", None).await {
         Ok(h) => h,
-        Err(e) => return r.fail("daemon skills", format!("cannot ask the daemon: {}", chitin::text::error_chain(e.as_ref()))),
+        Err(e) => {
+            return r.fail(
+                "daemon skills",
+                format!(
+                    "cannot ask the daemon: {}",
+                    chitin::text::error_chain(e.as_ref())
+                ),
+            );
+        }
     };
     let Ok(served) = serde_json::from_value::<Vec<Served>>(health["served"].clone()) else {
         return r.fail(

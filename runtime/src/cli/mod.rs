@@ -8,6 +8,7 @@ mod grants;
 mod installed;
 mod keys;
 mod package;
+mod progress;
 mod render;
 mod report;
 mod secret;

@@ -113,7 +113,8 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
         chitin::skill::loader::MAX_COMPONENT_BYTES,
     )
     .with_context(|| format!("reading {}", source.component.display()))?;
-    let skill = host.load_source(source)?;
+    let what = format!("compiling {} for this machine", source.component.display());
+    let skill = super::progress::during(&what, || host.load_source(source))?;
     let tools = host.tools(&skill).await?;
     let bytes = format::pack(&component, &manifest_text, &tools, &key)?;
     let out = args.out.unwrap_or_else(|| {
@@ -179,7 +180,7 @@ impl Prompt for TtyPrompt {
 
 async fn read_source(source: &str, max: u64) -> anyhow::Result<Vec<u8>> {
     if source.starts_with("https://") || source.starts_with("http://") {
-        eprintln!("downloading {source}");
+        let _shown = super::progress::start(&format!("downloading {source}"));
         return Ok(chitin::package::fetch::get(source, max).await?);
     }
     let path = Path::new(source);
@@ -259,9 +260,23 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
     }
     let interactive = !args.yes && std::io::stdin().is_terminal();
     check_directories(pkg, &opts, interactive)?;
+    let host = super::skill::host(paths)?;
+    // Compile now (a large component takes a while, shown), so a component
+    // that cannot load fails before anything is asked and the install
+    // itself finds it in the cache.
+    if let Some(cache) = host.cache() {
+        let digest = chitin::cache::digest(&pkg.bytes);
+        let what = format!(
+            "compiling {} for this machine",
+            one_line(&pkg.manifest.skill.name, 64)
+        );
+        super::progress::during(&what, || {
+            cache.load_or_compile(host.engine().engine(), &pkg.bytes, &digest)
+        })
+        .context("the package's component cannot be compiled; nothing was installed")?;
+    }
     let mut tty = TtyPrompt;
     let prompt: Option<&mut dyn Prompt> = if interactive { Some(&mut tty) } else { None };
-    let host = super::skill::host(paths)?;
     let report = install::install(&host, &installed, inspected, &opts, prompt)?;
     for line in &report.review {
         let tag = match line.outcome {

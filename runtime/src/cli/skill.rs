@@ -113,7 +113,11 @@ pub fn host(paths: &Paths) -> anyhow::Result<SkillHost> {
 }
 
 fn load(host: &SkillHost, path: &Path) -> anyhow::Result<LoadedSkill> {
-    let skill = host.load(path)?;
+    let what = format!(
+        "compiling {} for this machine (once per version)",
+        grants::shown(path)
+    );
+    let skill = super::progress::during(&what, || host.load(path))?;
     tracing::info!(skill = %skill.name, cache = ?skill.cache, ms = skill.load_time.as_secs_f64() * 1e3, "loaded {}", grants::shown(&skill.component_path));
     Ok(skill)
 }
@@ -164,7 +168,15 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             Ok(EXIT_OK)
         }
         SkillCommand::Build { dir } => {
-            let built = chitin::build::build(&dir, &|step| eprintln!("  {step}"))?;
+            // Each step is shown while it runs (a Rust build takes a minute).
+            let current = std::cell::RefCell::new(None);
+            let built = chitin::build::build(&dir, &|step| {
+                current.replace(None);
+                eprintln!("  {}", chitin::text::clean(step));
+                current.replace(Some(super::progress::start(step)));
+            });
+            current.replace(None);
+            let built = built?;
             eprintln!(
                 "built {} ({}, {} KiB in {:.1} s)",
                 built.component.display(),
