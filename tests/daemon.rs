@@ -7,6 +7,7 @@
 mod support;
 
 use chitin::agent::events::{Stop, TurnEvent};
+use chitin::store::{EventKind, StoreError};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use support::agent::{DaemonProc, Home, Waiting, done, waiting_for_approval};
@@ -158,7 +159,8 @@ async fn a_turn_streams_over_sse_with_an_approval_and_survives_a_restart() {
     let (status, list) = api.call("GET", "/api/sessions", None).await;
     assert_eq!(status, 200);
     assert!(
-        list.as_array()
+        list["sessions"]
+            .as_array()
             .unwrap()
             .iter()
             .any(|s| s["id"] == id.as_str() && s["title"] == "write hello")
@@ -382,4 +384,231 @@ async fn a_grant_revoked_while_a_call_awaits_approval_is_not_used() {
     let (ok, output) = tool_result(&events);
     assert!(!ok, "the revoked directory was written: {output}");
     assert!(!home.workspace.join("x.txt").exists());
+}
+
+/// An API error: the status, and that the body is `{"error": "..."}`.
+fn refused(status: u16, body: &serde_json::Value, want: u16, says: &str) {
+    assert_eq!(status, want, "{body}");
+    let error = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a JSON error: {body}"));
+    assert!(error.contains(says), "{error:?} does not say {says:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_paged_searched_renamed_and_deleted_through_the_api() {
+    let home = Home::new();
+    let store = home.store();
+    for i in 0..118 {
+        store.create_session(&format!("chat {i:03}")).unwrap();
+    }
+    let odd = store.create_session("100% sure").unwrap().id;
+    let fruit = store.create_session("groceries").unwrap().id;
+    let said = serde_json::json!({"role": "user", "text": "Buy KUMQUATS today"});
+    store
+        .append(&fruit, Some("t"), EventKind::Message, &said)
+        .unwrap();
+    let everything: Vec<String> = store
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(everything.len(), 120);
+    drop(store);
+    let daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+
+    // Pages of 50 by default, then 50 and 20; each session once, in order.
+    let mut seen = Vec::new();
+    let mut path = "/api/sessions".to_string();
+    let mut sizes = Vec::new();
+    for _ in 0..5 {
+        let (status, page) = api.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let list = page["sessions"].as_array().unwrap();
+        sizes.push(list.len());
+        assert!(list.iter().all(|s| s["running"] == false), "{page}");
+        seen.extend(list.iter().map(|s| s["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/sessions?limit=50&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [50, 50, 20]);
+    assert_eq!(
+        seen, everything,
+        "no duplicates, none missing, newest first"
+    );
+    let (_, small) = api.call("GET", "/api/sessions?limit=200", None).await;
+    assert_eq!(small["sessions"].as_array().unwrap().len(), 120);
+    assert!(small["next"].is_null());
+    for bad in ["limit=0", "limit=201", "limit=ten", "before=nonsense"] {
+        let (status, body) = api.call("GET", &format!("/api/sessions?{bad}"), None).await;
+        refused(status, &body, 400, "");
+    }
+
+    // Search: title or message text, either case, % taken literally.
+    let found = |page: &serde_json::Value| -> Vec<String> {
+        page["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, page) = api.call("GET", "/api/sessions?q=kumquat", None).await;
+    assert_eq!(found(&page), vec![fruit.clone()]);
+    let (_, page) = api.call("GET", "/api/sessions?q=100%25", None).await;
+    assert_eq!(found(&page), vec![odd.clone()]);
+    let (_, page) = api
+        .call("GET", "/api/sessions?q=CHAT%200&limit=7", None)
+        .await;
+    assert_eq!(found(&page).len(), 7);
+    assert!(page["next"].is_string());
+
+    // Rename: validated, errors in JSON.
+    let rename = |title: &str| serde_json::json!({ "title": title });
+    let at = format!("/api/sessions/{fruit}");
+    let (status, body) = api.call("PATCH", &at, Some(rename("   "))).await;
+    refused(status, &body, 400, "empty");
+    let (status, body) = api.call("PATCH", &at, Some(rename("two\nlines"))).await;
+    refused(status, &body, 400, "control character");
+    let (status, body) = api.call("PATCH", &at, Some(rename(&"x".repeat(201)))).await;
+    refused(status, &body, 400, "at most 200");
+    let (status, body) = api
+        .call("PATCH", &at, Some(serde_json::json!({ "name": "x" })))
+        .await;
+    refused(status, &body, 422, "refused");
+    let (status, body) = api
+        .call(
+            "PATCH",
+            "/api/sessions/s-0000000000000000",
+            Some(rename("x")),
+        )
+        .await;
+    refused(status, &body, 404, "no session");
+    let (status, body) = api.call("PATCH", &at, Some(rename("  Fruit  "))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["title"], "Fruit");
+    assert_eq!(home.store().session(&fruit).unwrap().title, "Fruit");
+
+    // Delete: gone with its rows; unknown is 404.
+    let (status, body) = api.call("DELETE", &at, None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = api.call("GET", &at, None).await;
+    refused(status, &body, 404, "no session");
+    let (status, body) = api.call("DELETE", &at, None).await;
+    refused(status, &body, 404, "no session");
+    assert!(matches!(
+        home.store().events(&fruit),
+        Err(StoreError::NoSession(_))
+    ));
+    let (_, page) = api.call("GET", "/api/sessions?limit=200", None).await;
+    assert_eq!(page["sessions"].as_array().unwrap().len(), 119);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_turn_runs_shows_its_approval_and_cannot_be_deleted() {
+    let Waiting {
+        home,
+        daemon,
+        id,
+        turn,
+        ..
+    } = waiting_for_approval("no.txt").await;
+    let api = daemon.client(&daemon.token);
+    let at = format!("/api/sessions/{id}");
+
+    // Someone opening the session sees the turn and the question it waits for.
+    let (_, session) = api.call("GET", &at, None).await;
+    assert_eq!(session["running"], true, "{session}");
+    let pending = session["pending_approvals"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{session}");
+    assert_eq!(pending[0]["tool"], "files__write");
+    assert!(pending[0]["input"].as_str().unwrap().contains("no.txt"));
+    let left = pending[0]["timeout_secs"].as_u64().unwrap();
+    assert!(left > 0 && left <= 60, "{left}");
+    let (_, list) = api.call("GET", "/api/sessions", None).await;
+    assert_eq!(list["sessions"][0]["running"], true, "{list}");
+
+    // Neither the API nor the CLI deletes it meanwhile.
+    let (status, body) = api.call("DELETE", &at, None).await;
+    refused(status, &body, 409, "a turn is running");
+    let (code, _, err) = home.chitin(&["sessions", "rm", &id, "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("a turn is running"), "{err}");
+    assert!(home.store().session(&id).is_ok());
+
+    // Answered from this second client: the turn goes on and ends.
+    let approval = pending[0]["approval_id"].as_str().unwrap();
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("{at}/approvals/{approval}"),
+            Some(serde_json::json!({ "approve": false })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let events = turn.await.unwrap();
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Done { .. })),
+        "{events:?}"
+    );
+    let (_, session) = api.call("GET", &at, None).await;
+    assert_eq!(session["running"], false, "{session}");
+    assert_eq!(session["pending_approvals"], serde_json::json!([]));
+    assert_eq!(session["approvals"][0]["approved"], false, "{session}");
+    assert_eq!(session["approvals"][0]["by"], "user", "{session}");
+    let (status, body) = api.call("DELETE", &at, None).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(!home.workspace.join("no.txt").exists());
+}
+
+#[test]
+fn sessions_are_renamed_searched_and_removed_from_the_cli() {
+    let home = Home::new();
+    let store = home.store();
+    let a = store.create_session("first").unwrap().id;
+    let b = store.create_session("second").unwrap().id;
+    store.create_session("third").unwrap();
+    drop(store);
+
+    let (code, _, err) = home.chitin(&["sessions", "rename", &a, "Trip to Lisbon"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = home.chitin(&["sessions", "rename", &a, "  "]);
+    assert_ne!(code, 0);
+    assert!(err.contains("the title is empty"), "{err}");
+    let (code, out, err) = home.chitin(&["sessions", "list", "--search", "LISBON"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(&a) && out.contains("Trip to Lisbon"),
+        "{out}"
+    );
+    let (_, out, err) = home.chitin(&["sessions", "list", "--search", "nowhere"]);
+    assert_eq!(out, "");
+    assert!(err.contains("no session matches"), "{err}");
+    let (_, out, _) = home.chitin(&["sessions", "list", "--limit", "2"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (_, out, _) = home.chitin(&["sessions", "list"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    // No terminal to ask on: refused without --yes, nothing deleted.
+    let (code, _, err) = home.chitin(&["sessions", "rm", &b]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert!(home.store().session(&b).is_ok());
+    let (code, _, err) = home.chitin(&["sessions", "rm", &b, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deleted session"), "{err}");
+    assert!(matches!(
+        home.store().session(&b),
+        Err(StoreError::NoSession(_))
+    ));
+    let (code, _, err) = home.chitin(&["sessions", "rm", &b, "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no session"), "{err}");
+    let (_, out, _) = home.chitin(&["sessions", "list"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
 }

@@ -35,6 +35,8 @@ struct Seen {
 struct State {
     seen: Mutex<Vec<Seen>>,
     sessions: Mutex<Vec<Value>>,
+    /// `GET /api/sessions/{id}` answers for sessions other than `s-1`.
+    details: Mutex<HashMap<String, Value>>,
     /// Bodies of approval POSTs; the SSE handler waits on `approved`.
     approvals: Mutex<Vec<String>>,
     approved: Condvar,
@@ -72,6 +74,14 @@ impl FakeDaemon {
 
     fn url(&self, fragment: &str) -> String {
         format!("http://{}/{fragment}", self.addr)
+    }
+
+    /// Start with `session` in the list, opened as `detail`.
+    fn with_session(self, session: Value, detail: Value) -> Self {
+        let id = session["id"].as_str().unwrap().to_owned();
+        self.state.sessions.lock().unwrap().push(session);
+        self.state.details.lock().unwrap().insert(id, detail);
+        self
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -171,7 +181,15 @@ fn handle(mut conn: TcpStream, state: &State) {
         );
         return;
     }
-    match (method.as_str(), path.as_str()) {
+    let route = path.split('?').next().unwrap_or_default();
+    let detail = route
+        .strip_prefix("/api/sessions/")
+        .and_then(|id| state.details.lock().unwrap().get(id).cloned());
+    if let (Some(detail), "GET") = (detail, method.as_str()) {
+        json_response(&mut conn, "200 OK", &detail);
+        return;
+    }
+    match (method.as_str(), route) {
         ("GET", "/api/health") => json_response(
             &mut conn,
             "200 OK",
@@ -179,7 +197,11 @@ fn handle(mut conn: TcpStream, state: &State) {
         ),
         ("GET", "/api/sessions") => {
             let list = Value::Array(state.sessions.lock().unwrap().clone());
-            json_response(&mut conn, "200 OK", &list);
+            json_response(
+                &mut conn,
+                "200 OK",
+                &json!({"sessions": list, "next": null}),
+            );
         }
         ("POST", "/api/sessions") => {
             let title = serde_json::from_str::<Value>(&body)
@@ -195,7 +217,7 @@ fn handle(mut conn: TcpStream, state: &State) {
             json_response(
                 &mut conn,
                 "200 OK",
-                &json!({"session": session, "messages": []}),
+                &json!({"session": session, "messages": [], "approvals": [], "running": false, "pending_approvals": []}),
             );
         }
         ("POST", "/api/sessions/s-1/messages") => stream_turn(conn, state),
@@ -466,10 +488,10 @@ fn page_renders_a_streamed_turn_with_an_approval() {
         .unwrap(),
         json!([
             "msg user",
-            "msg assistant",
+            "msg assistant md",
             "approval-card",
             "tool-card",
-            "msg assistant"
+            "msg assistant md"
         ])
     );
     assert!(
@@ -497,7 +519,7 @@ fn page_renders_a_streamed_turn_with_an_approval() {
     }
     for want in [
         ("GET", "/api/health"),
-        ("GET", "/api/sessions"),
+        ("GET", "/api/sessions?limit=50"),
         ("POST", "/api/sessions"),
         ("POST", "/api/sessions/s-1/messages"),
         ("POST", "/api/sessions/s-1/approvals/a-1"),
@@ -561,8 +583,148 @@ fn page_without_a_token_asks_for_one_and_reports_a_rejected_one() {
     .unwrap();
     let seen = fake.seen();
     assert!(
-        seen.iter()
-            .any(|s| s.path == "/api/sessions" && s.auth.as_deref() == Some("Bearer t0k")),
+        seen.iter().any(
+            |s| s.path.starts_with("/api/sessions?") && s.auth.as_deref() == Some("Bearer t0k")
+        ),
         "{seen:?}"
+    );
+}
+
+/// An answer full of Markdown and of markup meant to run.
+const HOSTILE_MARKDOWN: &str = "## Plan\n\
+Some **bold** and *italic* and `code <b>x</b>`.\n\
+\n\
+- one\n\
+- two with [a link](https://example.com/docs)\n\
+\n\
+1. first\n\
+2. second\n\
+\n\
+```js\n\
+let x = \"<script>window.__pwned=4</script>\";\n\
+```\n\
+\n\
+<img src=x onerror=\"window.__pwned=3\"> and [click](javascript:window.__pwned=5) \
+and ![pic](http://127.0.0.1:9/pic.png) and <a href=\"javascript:window.__pwned=6\">raw</a>";
+
+#[test]
+fn the_page_opens_a_new_chat_and_renders_an_old_ones_markdown_safely() {
+    let fake = FakeDaemon::start().with_session(
+        json!({"id": "s-md", "title": "an old CLI chat", "created_ms": 1_700_000_000_000u64, "updated_ms": 1_700_000_000_000u64}),
+        json!({
+            "session": {"id": "s-md", "title": "an old CLI chat"},
+            "messages": [
+                {"role": "user", "text": "plan it"},
+                {"role": "assistant", "text": HOSTILE_MARKDOWN},
+                {"role": "assistant", "text": "", "tool_calls": [{"id": "c-9", "name": "files__write", "arguments": "{\"path\":\"x\"}"}]},
+                {"role": "tool", "call_id": "c-9", "name": "files__write", "is_error": true,
+                 "output": "{\"error\":{\"from\":\"host\",\"kind\":\"not-run\",\"reason\":\"the user denied `files__write`; it was not run\"}}"},
+                {"role": "assistant", "text": "ok, not written"}
+            ],
+            "approvals": [{"approval_id": "a-9", "call_id": "c-9", "tool": "files__write", "approved": false, "by": "user"}],
+            "running": false,
+            "pending_approvals": []
+        }),
+    );
+    let mut b = launch(&fake.url(&format!("#token={TOKEN}")));
+
+    // A new chat by default: the old session is listed, not opened.
+    b.wait_for(
+        "document.querySelector('.session-item[data-id=\"s-md\"]') && \
+         document.querySelector('#status').textContent === 'idle'",
+        WAIT,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        b.eval(
+            "[!!document.querySelector('#transcript .empty-state'), \
+             document.querySelectorAll('.session-item.active').length]"
+        )
+        .unwrap(),
+        json!([true, 0])
+    );
+    assert!(
+        fake.seen().iter().all(|s| s.path != "/api/sessions/s-md"),
+        "the old session was opened: {:?}",
+        fake.seen()
+    );
+
+    b.click(".session-item[data-id=\"s-md\"]").unwrap();
+    b.wait_for(
+        "[...document.querySelectorAll('.msg.assistant')].some(m => m.textContent === 'ok, not written')",
+        WAIT,
+    )
+    .unwrap();
+    let md = "document.querySelectorAll('.msg.assistant')[0]";
+    assert_eq!(
+        b.eval(&format!(
+            "(() => {{ const m = {md}; return [
+                m.querySelector('h2')?.textContent,
+                m.querySelector('strong')?.textContent,
+                m.querySelector('em')?.textContent,
+                m.querySelector('p code')?.textContent,
+                [...m.querySelectorAll('ul > li')].map(li => li.textContent),
+                [...m.querySelectorAll('ol > li')].map(li => li.textContent),
+                m.querySelector('pre code')?.textContent,
+                m.querySelector('pre code')?.dataset.lang,
+            ]; }})()"
+        ))
+        .unwrap(),
+        json!([
+            "Plan",
+            "bold",
+            "italic",
+            "code <b>x</b>",
+            ["one", "two with a link"],
+            ["first", "second"],
+            "let x = \"<script>window.__pwned=4</script>\";",
+            "js"
+        ])
+    );
+    // The one link: http(s) only, a new tab, no opener, no referrer.
+    assert_eq!(
+        b.eval(&format!(
+            "[...{md}.querySelectorAll('a')].map(a => [a.getAttribute('href'), a.target, a.rel, a.textContent])"
+        ))
+        .unwrap(),
+        json!([[
+            "https://example.com/docs",
+            "_blank",
+            "noopener noreferrer",
+            "a link"
+        ]])
+    );
+    // Hostile markup stayed text, nothing ran, nothing was loaded.
+    let last = text(
+        &mut b,
+        &format!("[...{md}.querySelectorAll('p')].pop().textContent"),
+    );
+    assert_eq!(
+        last,
+        "<img src=x onerror=\"window.__pwned=3\"> and [click](javascript:window.__pwned=5) \
+         and ![pic](http://127.0.0.1:9/pic.png) and <a href=\"javascript:window.__pwned=6\">raw</a>"
+    );
+    assert_eq!(
+        b.eval(
+            "[document.querySelectorAll('#transcript img, #transcript script, #transcript b').length, \
+             [...document.querySelectorAll('#transcript a')].filter(a => !/^https?:/.test(a.href)).length, \
+             typeof window.__pwned]"
+        )
+        .unwrap(),
+        json!([0, 0, "undefined"])
+    );
+    // The call the user denied says so, not FAILED.
+    assert_eq!(
+        b.eval(
+            "(() => { const c = document.querySelector('.tool-card[data-call-id=\"c-9\"]'); \
+             return [c.dataset.status, c.querySelector('.tool-status').innerText]; })()"
+        )
+        .unwrap(),
+        json!(["denied", "DENIED"])
+    );
+    assert!(
+        fake.seen().iter().all(|s| !s.path.contains("pic.png")),
+        "an image was fetched"
     );
 }

@@ -1,20 +1,31 @@
-//! `chitin sessions list|show|export` and `chitin audit`: reading the
-//! session database (safe while the daemon runs: SQLite WAL).
+//! `chitin sessions list|show|export|rename|rm` and `chitin audit`: the
+//! session database (safe while the daemon runs: SQLite WAL, and every
+//! change is one transaction; a turn still running in another process keeps
+//! its session from being deleted, and a daemon whose session was deleted
+//! under it ends that turn with an error instead of recreating it).
 
-use super::{EXIT_OK, Paths};
+use super::{EXIT_OK, EXIT_USAGE, Paths};
 use anyhow::Context;
 use chitin::messages::Message;
-use chitin::store::Store;
+use chitin::store::{MAX_PAGE, SessionInfo, Store};
 use chitin::text::clean;
 use clap::Subcommand;
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Session commands.
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// List sessions, most recent first.
-    List,
+    List {
+        /// Only sessions whose title or messages contain TEXT (ASCII
+        /// letters match either case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// At most N sessions (default: all).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
     /// Show a session's conversation and tool calls.
     Show {
         /// Session id.
@@ -28,6 +39,64 @@ pub enum SessionsCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Give a session a new title.
+    Rename {
+        /// Session id.
+        id: String,
+        /// The title: one line, at most 200 characters.
+        title: String,
+    },
+    /// Delete a session and everything recorded for it.
+    #[command(alias = "delete")]
+    Rm {
+        /// Session id.
+        id: String,
+        /// Do not ask (needed when there is no terminal to ask on).
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// Up to `limit` sessions (all without one), a page at a time.
+fn listing(
+    store: &Store,
+    search: Option<&str>,
+    limit: Option<u32>,
+) -> anyhow::Result<Vec<SessionInfo>> {
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    let want = limit.map_or(usize::MAX, |n| n as usize);
+    let mut out = Vec::new();
+    let mut before: Option<String> = None;
+    while out.len() < want {
+        let n = (want - out.len()).min(MAX_PAGE as usize) as u32;
+        let page = match search {
+            Some(q) => store.search_sessions(q, n, before.as_deref())?,
+            None => store.sessions_page(n, before.as_deref())?,
+        };
+        out.extend(page.sessions);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Ask on the terminal whether to delete; `None` without a terminal.
+fn confirm_delete(info: &SessionInfo, messages: usize) -> anyhow::Result<Option<bool>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    eprint!(
+        "delete session {} \"{}\" ({messages} message{}) and everything recorded for it? [y/N] ",
+        clean(&info.id),
+        clean(&info.title),
+        if messages == 1 { "" } else { "s" }
+    );
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Some(matches!(line.trim(), "y" | "Y" | "yes")))
 }
 
 fn open(paths: &Paths) -> anyhow::Result<Store> {
@@ -59,10 +128,15 @@ fn when(ms: i64) -> String {
 pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
     let store = open(paths)?;
     match cmd {
-        SessionsCommand::List => {
-            let all = store.sessions()?;
+        SessionsCommand::List { search, limit } => {
+            let all = listing(&store, search.as_deref(), limit)?;
             if all.is_empty() {
-                eprintln!("no sessions yet (start one with `chitin chat` or `chitin ask`)");
+                match search {
+                    Some(q) => eprintln!("no session matches `{}`", clean(&q)),
+                    None => {
+                        eprintln!("no sessions yet (start one with `chitin chat` or `chitin ask`)")
+                    }
+                }
             }
             for s in all {
                 println!("{}\t{}\t{}", s.id, when(s.updated_ms), clean(&s.title));
@@ -116,6 +190,36 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
             if let Some(p) = output {
                 eprintln!("wrote {} events to {}", events.len(), p.display());
             }
+        }
+        SessionsCommand::Rename { id, title } => {
+            let info = store.rename_session(&id, &title)?;
+            eprintln!("renamed {} to \"{}\"", clean(&info.id), clean(&info.title));
+        }
+        SessionsCommand::Rm { id, yes } => {
+            let info = store.session(&id)?;
+            if !yes {
+                let messages = store.messages(&id)?.len();
+                match confirm_delete(&info, messages)? {
+                    Some(true) => {}
+                    Some(false) => {
+                        eprintln!("kept session {}", clean(&info.id));
+                        return Ok(EXIT_OK);
+                    }
+                    None => {
+                        eprintln!(
+                            "refusing to delete session {} without asking: there is no terminal to ask on; pass --yes to delete it",
+                            clean(&info.id)
+                        );
+                        return Ok(EXIT_USAGE);
+                    }
+                }
+            }
+            let events = store.delete_session(&id)?;
+            eprintln!(
+                "deleted session {} \"{}\" ({events} recorded events)",
+                clean(&info.id),
+                clean(&info.title)
+            );
         }
     }
     Ok(EXIT_OK)

@@ -1,10 +1,12 @@
-//! The HTTP API (see docs/API.md) and the web chat page.
+//! The HTTP API (see docs/API.md) and the web chat page; the sessions
+//! endpoints are in [`sessions`].
+
+mod sessions;
 
 use super::turns::{StartError, Turns};
 use crate::policy::Policy;
-use crate::store::StoreError;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -24,15 +26,6 @@ pub struct ApiError(StatusCode, String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NoSession(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
-            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        }
     }
 }
 
@@ -80,6 +73,29 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     }
 }
 
+/// A query string whose rejection is a JSON error like every other answer.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the query string was refused: {} (see docs/API.md)",
+                    chitin_sandbox::text::one_line(&rejection.body_text(), 300)
+                ),
+            )),
+        }
+    }
+}
+
 /// How long a turn's event stream may stay silent before a comment line
 /// goes out: a client that went away is noticed (the write fails) and its
 /// connection slot freed, even while the turn waits for an approval.
@@ -92,8 +108,13 @@ pub fn routes(turns: Arc<Turns>) -> Router {
         .route("/api/health", get(health))
         .route("/api/tools", get(tools))
         .route("/api/tools/{name}/policy", put(set_policy))
-        .route("/api/sessions", get(list_sessions).post(create_session))
-        .route("/api/sessions/{id}", get(get_session))
+        .route("/api/sessions", get(sessions::list).post(sessions::create))
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::get)
+                .patch(sessions::rename)
+                .delete(sessions::delete),
+        )
         .route("/api/sessions/{id}/messages", post(post_message))
         .route("/api/sessions/{id}/approvals/{approval}", post(answer))
         .route("/api/sessions/{id}/cancel", post(cancel))
@@ -175,35 +196,6 @@ async fn set_policy(
     };
     t.agent().set_policy(&name, policy)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, Default)]
-struct NewSession {
-    #[serde(default)]
-    title: Option<String>,
-}
-
-async fn create_session(
-    State(t): Shared,
-    body: Option<ApiJson<NewSession>>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let title = body.and_then(|b| b.0.title).unwrap_or_default();
-    let info = t.agent().store().create_session(&title)?;
-    Ok((StatusCode::CREATED, Json(json!(info))))
-}
-
-async fn list_sessions(State(t): Shared) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!(t.agent().store().sessions()?)))
-}
-
-async fn get_session(
-    State(t): Shared,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let store = t.agent().store();
-    let session = store.session(&id)?;
-    let messages = store.messages(&id)?;
-    Ok(Json(json!({ "session": session, "messages": messages })))
 }
 
 #[derive(Deserialize)]

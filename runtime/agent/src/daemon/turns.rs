@@ -9,11 +9,37 @@ use crate::agent::turn::TurnIo;
 use crate::provider::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
+type Pending = Arc<Mutex<HashMap<String, Waiting>>>;
+
+/// A question waiting for its answer.
+struct Waiting {
+    answer: oneshot::Sender<bool>,
+    request: ApprovalRequest,
+    asked: Instant,
+}
+
+/// An approval a running turn waits for, as a client that opens the
+/// session while it waits sees it (the fields of `approval_requested`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PendingApproval {
+    /// Id to answer with.
+    pub approval_id: String,
+    /// The model's call id.
+    pub call_id: String,
+    /// Namespaced tool name.
+    pub tool: String,
+    /// Arguments as the model sent them.
+    pub input: String,
+    /// Declared effects.
+    pub effects: Vec<String>,
+    /// Seconds left before it counts as denied.
+    pub timeout_secs: u64,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -28,9 +54,17 @@ struct ApiApprover {
 impl Approver for ApiApprover {
     fn ask(&self, request: ApprovalRequest) -> BoxFuture<'_, Option<bool>> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(request.approval_id.clone(), tx);
+        let id = request.approval_id.clone();
+        lock(&self.pending).insert(
+            id.clone(),
+            Waiting {
+                answer: tx,
+                request,
+                asked: Instant::now(),
+            },
+        );
         // Unregistered however the wait ends (answer, timeout, cancel).
-        let registered = Registered(self.pending.clone(), request.approval_id);
+        let registered = Registered(self.pending.clone(), id);
         Box::pin(async move {
             let _registered = registered;
             rx.await.ok()
@@ -150,8 +184,51 @@ impl Turns {
         let Some(r) = running.get(session_id) else {
             return false;
         };
-        let sender = lock(&r.pending).remove(approval_id);
-        sender.is_some_and(|s| s.send(approve).is_ok())
+        let waiting = lock(&r.pending).remove(approval_id);
+        waiting.is_some_and(|w| w.answer.send(approve).is_ok())
+    }
+
+    /// Whether a turn runs in the session.
+    pub fn is_running(&self, session_id: &str) -> bool {
+        lock(&self.running).contains_key(session_id)
+    }
+
+    /// The approvals the session's running turn waits for, oldest first;
+    /// `None` when no turn runs in it.
+    pub fn pending_approvals(&self, session_id: &str) -> Option<Vec<PendingApproval>> {
+        let running = lock(&self.running);
+        let pending = lock(&running.get(session_id)?.pending);
+        let mut waiting: Vec<&Waiting> = pending.values().collect();
+        waiting.sort_by_key(|w| w.asked);
+        Some(
+            waiting
+                .into_iter()
+                .map(|w| PendingApproval {
+                    approval_id: w.request.approval_id.clone(),
+                    call_id: w.request.call_id.clone(),
+                    tool: w.request.tool.clone(),
+                    input: w.request.input.clone(),
+                    effects: w.request.effects.clone(),
+                    timeout_secs: w
+                        .request
+                        .timeout
+                        .saturating_sub(w.asked.elapsed())
+                        .as_secs(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Run `f` unless a turn runs in the session, holding off new turns in
+    /// it until `f` returns; `None` (and `f` not run) when one runs.
+    pub fn while_idle<R>(&self, session_id: &str, f: impl FnOnce() -> R) -> Option<R> {
+        let running = lock(&self.running);
+        if running.contains_key(session_id) {
+            return None;
+        }
+        let r = f();
+        drop(running);
+        Some(r)
     }
 
     /// Cancel the session's running turn; false if none runs.

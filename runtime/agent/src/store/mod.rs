@@ -6,9 +6,11 @@
 mod events;
 mod policy;
 mod recover;
+mod sessions;
 
 pub use events::{EventKind, StoredEvent};
 pub use recover::{INTERRUPTED, this_process};
+pub use sessions::{MAX_PAGE, MAX_TITLE_CHARS, SessionPage, TitleError, check_title};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,22 @@ pub enum StoreError {
         path: PathBuf,
         /// What the check found.
         detail: String,
+    },
+    /// A page cursor that is not one this store gave out.
+    #[error("`{0}` is not a session list cursor (pass the `next` of the previous page)")]
+    BadCursor(String),
+    /// A title the user gave is refused.
+    #[error("{0}")]
+    BadTitle(TitleError),
+    /// A turn another running process started is still open in the session.
+    #[error(
+        "a turn is running in session `{id}` (process {pid}); wait for it to end or stop it, then try again"
+    )]
+    Busy {
+        /// The session.
+        id: String,
+        /// The process running the turn.
+        pid: u64,
     },
     /// Stored data does not parse.
     #[error("session database {path}: corrupt row: {detail}")]
@@ -89,6 +107,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, ts_ms);
+-- The session list, a page at a time (see `Store::sessions_page`).
+CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions(updated_ms DESC, id DESC);
 -- Running token totals per UTC day, kept in the same transaction as each
 -- usage event, so the daily budget check does not scan the log.
 CREATE TABLE IF NOT EXISTS usage_daily (
@@ -100,11 +120,11 @@ CREATE TABLE IF NOT EXISTS tool_policies (
     package TEXT NOT NULL,
     policy TEXT NOT NULL
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
 /// The `user_version` [`SCHEMA`] sets.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// The session database.
 pub struct Store {
@@ -171,6 +191,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        // A deleted session's text is overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(err)?;
         // Only a new or older database is written to here: opening one must
         // not touch a file that `check` may still find damaged.
@@ -263,7 +286,7 @@ impl Store {
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, title, created_ms, updated_ms FROM sessions ORDER BY updated_ms DESC, created_ms DESC")
+            .prepare("SELECT id, title, created_ms, updated_ms FROM sessions ORDER BY updated_ms DESC, id DESC")
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([], row_info)

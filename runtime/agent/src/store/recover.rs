@@ -40,7 +40,7 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 /// Whether the process that recorded `started` still runs.
-fn alive(started: &serde_json::Value) -> bool {
+pub(super) fn alive(started: &serde_json::Value) -> bool {
     let Some(pid) = started["pid"].as_u64().and_then(|p| u32::try_from(p).ok()) else {
         return false;
     };
