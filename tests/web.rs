@@ -1,4 +1,4 @@
-//! The web chat page (`runtime/agent/src/daemon/chat.html`) in headless Chromium,
+//! The web chat page (`runtime/agent/src/daemon/chat/`) in headless Chromium,
 //! against a fake daemon API served from a std thread on 127.0.0.1 with the
 //! daemon's Content-Security-Policy.
 
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-const PAGE: &str = include_str!("../runtime/agent/src/daemon/chat.html");
+const PAGE: &str = chitin::daemon::api::CHAT_PAGE;
 const CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; \
                    connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const TOKEN: &str = "t0k";

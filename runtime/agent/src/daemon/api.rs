@@ -15,8 +15,14 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The web chat, embedded: no external resources.
-pub const CHAT_PAGE: &str = include_str!("chat.html");
+/// The web chat, embedded: no external resources. One page with one
+/// script: the markup and styles, the Markdown renderer, the app.
+pub const CHAT_PAGE: &str = concat!(
+    include_str!("chat/page.html"),
+    include_str!("chat/markdown.js"),
+    include_str!("chat/app.js"),
+    include_str!("chat/end.html"),
+);
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
