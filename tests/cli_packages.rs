@@ -422,3 +422,118 @@ fn hostile_packages_are_refused_before_the_terminal_sees_them() {
         );
     }
 }
+
+/// Run the CLI in `home` with `stdin` piped in.
+fn chitin_with_input(home: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
+        .args(args)
+        .env("CHITIN_HOME", home)
+        .env_remove("CHITIN_API_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The first day: `chitin setup` from nothing (answers piped as a user
+/// would type them) creates the key, trusts it under the user's own name,
+/// installs `files` on a directory it creates, configures and tests the
+/// provider, starts nothing; then `ask` uses the skill, the same key
+/// publishes the user's own skill, and a second setup changes nothing.
+#[test]
+fn setup_goes_from_nothing_to_an_answer() {
+    build_skills();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let notes = tmp.path().join("notes");
+    std::fs::write(tmp.path().join("placeholder"), "").unwrap();
+    let server = support::model::ModelServer::start(vec![
+        support::model::Reply::tool("files__list", "{}"),
+        support::model::Reply::text("Your notes folder is empty."),
+    ])
+    .with_models(&["test-model"]);
+    let answers = format!(
+        "alice\n\n{}\ny\nn\n6\n{}\ntest-model\n\n",
+        notes.display(),
+        server.base_url()
+    );
+    let (code, _, err) = chitin_with_input(&home, &["setup"], &answers);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("trusting your key as publisher `alice`"),
+        "{err}"
+    );
+    assert!(err.contains("signed by `alice`"), "{err}");
+    assert!(err.contains("installed files 0.1.0"), "{err}");
+    assert!(err.contains("  ok: "), "the connection test: {err}");
+    assert!(notes.is_dir(), "the directory was created: {err}");
+    assert!(
+        !home.join("config/daemon.token").exists(),
+        "nothing was started"
+    );
+    let config = std::fs::read_to_string(home.join("config/config.toml")).unwrap();
+    assert!(config.contains("model = \"test-model\""), "{config}");
+    assert!(
+        config.contains("# max_steps = 12"),
+        "comments kept: {config}"
+    );
+
+    let (code, out, err) = chitin_with_input(&home, &["ask", "what files are in my notes?"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Your notes folder is empty."), "{out}");
+    assert_eq!(server.remaining(), 0, "the tool call was made");
+
+    // The same key publishes the user's own skill, as `alice`.
+    let cli = Cli { home: home.clone() };
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::copy(component("files"), mine.join("notes.wasm")).unwrap();
+    let text = manifest("0.1.0", "").replace("publisher = \"chitin\"", "publisher = \"alice\"");
+    std::fs::write(mine.join("skill.toml"), text).unwrap();
+    let pkg = tmp.path().join("mine.wasm");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "pack",
+        &mine.display().to_string(),
+        "-o",
+        &pkg.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let grant = format!("/workspace={}", notes.display());
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "install",
+        &pkg.display().to_string(),
+        "--yes",
+        "--dir",
+        &grant,
+    ]);
+    assert_eq!(code, 0, "publishing as yourself works: {err}");
+
+    // Again, taking every default: nothing changes, nothing fails.
+    let (code, _, err) = chitin_with_input(&home, &["setup", "--yes"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("trusted as publisher `alice`"), "{err}");
+    assert!(err.contains("files is installed already"), "{err}");
+    assert!(err.contains("kept openai"), "{err}");
+
+    // A name that cannot be a publisher is refused before anything is made.
+    let other = tmp.path().join("other");
+    let (code, _, err) = chitin_with_input(&other, &["setup", "--yes", "--publisher", "a b"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("publisher name `a b`"), "{err}");
+}

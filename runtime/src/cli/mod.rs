@@ -4,6 +4,7 @@ mod chat;
 mod client;
 mod daemon;
 mod doctor;
+mod first_run;
 mod grants;
 mod installed;
 mod keys;
@@ -73,6 +74,8 @@ pub struct Paths {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// First run: your key, the first-party skills, the provider (asks; starts nothing).
+    Setup(first_run::SetupArgs),
     /// Serve the agent: HTTP API and web chat on 127.0.0.1 (token required).
     Daemon(daemon::DaemonArgs),
     /// Ask one question; prints the answer (exit 1 if the turn fails).
@@ -157,6 +160,7 @@ impl Paths {
 /// Run a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Setup(args) => first_run::run(args, &cli.paths).await,
         Command::Daemon(args) => daemon::run(args, &cli.paths).await,
         Command::Ask { message, args } => chat::ask(&cli.paths, args, message, cli.verbose).await,
         Command::Chat(args) => chat::chat(&cli.paths, args, cli.verbose).await,

@@ -25,6 +25,11 @@ pub struct PackArgs {
     /// Output file [default: <name>-<version>.wasm in the current directory].
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Sign as this publisher instead of the one skill.toml claims (the
+    /// name your key is trusted under, e.g. to install first-party skills
+    /// you built yourself).
+    #[arg(long, value_name = "NAME")]
+    pub publisher: Option<String>,
 }
 
 /// `skill install` arguments.
@@ -78,31 +83,53 @@ pub fn parse_dirs(flags: &[String]) -> anyhow::Result<HashMap<String, PathBuf>> 
     Ok(out)
 }
 
-/// Pack and sign a skill directory.
-pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
-    let source = chitin::skill::loader::locate(&args.dir)?;
-    let key_path = match args.key {
-        Some(k) => k,
-        None => paths.dirs()?.default_key(),
-    };
-    let key = keys::load(&key_path)?;
-    let Some(manifest) = source.manifest.clone() else {
+/// A packed, signed skill: its bytes, manifest and tool count.
+pub struct Packed {
+    /// The package file's bytes.
+    pub bytes: Vec<u8>,
+    /// The manifest as packed.
+    pub manifest: chitin::skill::manifest::Manifest,
+    /// Tools it declares.
+    pub tools: usize,
+}
+
+/// Pack and sign the skill project at `dir` with `key`; with `publisher`,
+/// as that publisher instead of the one skill.toml claims.
+pub async fn pack_dir(
+    paths: &Paths,
+    dir: &Path,
+    key: &wasmsign2::KeyPair,
+    publisher: Option<&str>,
+) -> anyhow::Result<Packed> {
+    let source = chitin::skill::loader::locate(dir)?;
+    let Some(mut manifest) = source.manifest.clone() else {
         bail!(
             "{} has no skill.toml; a package needs a manifest",
-            args.dir.display()
+            dir.display()
         );
     };
-    let manifest_path = if args.dir.is_dir() {
-        args.dir.join("skill.toml")
+    let manifest_path = if dir.is_dir() {
+        dir.join("skill.toml")
     } else {
-        args.dir.clone()
+        dir.to_path_buf()
     };
     let read = chitin::capabilities::fs::open::read_plain_file;
-    let manifest_text = String::from_utf8(
+    let mut manifest_text = String::from_utf8(
         read(&manifest_path, 1024 * 1024)
             .with_context(|| format!("reading {}", manifest_path.display()))?,
     )
     .with_context(|| format!("{} is not UTF-8 text", manifest_path.display()))?;
+    if let Some(name) = publisher {
+        if !chitin::package::trust::valid_name(name) {
+            bail!(
+                "--publisher `{}`: use 1-64 letters, digits, `-`, `_` and `.`",
+                clean(name)
+            );
+        }
+        manifest_text = with_publisher(&manifest_text, name)
+            .with_context(|| format!("setting the publisher in {}", manifest_path.display()))?;
+        manifest.skill.publisher = name.to_string();
+    }
     let host = super::skill::host(paths)?;
     eprintln!(
         "reading tool descriptions from {}",
@@ -116,7 +143,37 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
     let what = format!("compiling {} for this machine", source.component.display());
     let skill = super::progress::during(&what, || host.load_source(source))?;
     let tools = host.tools(&skill).await?;
-    let bytes = format::pack(&component, &manifest_text, &tools, &key)?;
+    let bytes = format::pack(&component, &manifest_text, &tools, key)?;
+    Ok(Packed {
+        bytes,
+        manifest,
+        tools: tools.len(),
+    })
+}
+
+/// `manifest` (skill.toml text) claiming `publisher`.
+fn with_publisher(manifest: &str, publisher: &str) -> anyhow::Result<String> {
+    let mut table: toml::Table = toml::from_str(manifest)?;
+    let skill = table
+        .get_mut("skill")
+        .and_then(toml::Value::as_table_mut)
+        .context("no [skill] table")?;
+    skill.insert("publisher".into(), toml::Value::String(publisher.into()));
+    Ok(toml::to_string(&table)?)
+}
+
+/// Pack and sign a skill directory.
+pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
+    let key_path = match args.key {
+        Some(k) => k,
+        None => paths.dirs()?.default_key(),
+    };
+    let key = keys::load(&key_path)?;
+    let Packed {
+        bytes,
+        manifest,
+        tools,
+    } = pack_dir(paths, &args.dir, &key, args.publisher.as_deref()).await?;
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.wasm",
@@ -128,7 +185,7 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
         "packed {} {} ({} tools, {} bytes), signed by {}",
         manifest.skill.name,
         manifest.skill.version,
-        tools.len(),
+        tools,
         bytes.len(),
         keys::fingerprint(&key.pk)
     );

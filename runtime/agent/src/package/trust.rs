@@ -33,7 +33,9 @@ pub enum TrustError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The key is already trusted under another name.
-    #[error("that key is already trusted as `{0}`")]
+    #[error(
+        "that key is already trusted as `{0}`: a key signs as one publisher; sign your packages as `{0}` (`chitin skill pack --publisher {0}`), or run `chitin trust remove {0}` first"
+    )]
     DuplicateKey(String),
 }
 
@@ -51,7 +53,8 @@ pub struct TrustStore {
     publishers: BTreeMap<String, String>,
 }
 
-fn valid_name(name: &str) -> bool {
+/// A publisher name the trust store accepts: 1–64 of letters, digits, `-`, `_`, `.`.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

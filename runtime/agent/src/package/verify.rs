@@ -37,7 +37,7 @@ pub enum VerifyError {
     },
     /// Trusted key, but under another name than the manifest claims.
     #[error(
-        "the package claims publisher `{claimed}` but is signed by the key you trust as `{trusted}`; refusing"
+        "the package claims publisher `{claimed}` but is signed by the key you trust as `{trusted}`; refusing (a key signs as one publisher: if you packed it yourself, pack it again with `chitin skill pack --publisher {trusted}`)"
     )]
     PublisherMismatch {
         /// The claim.
