@@ -20,9 +20,10 @@ const ChitinMarkdown = (() => {
   const INLINE = [
     { re: /`([^`\n]+)`/g, make: (m) => el('code', null, m[1]) },
     // Images are not loaded: their markup stays text.
-    { re: /!\[[^\]\n]*\]\([^)\n]*\)/g, make: (m) => document.createTextNode(m[0]) },
+    // (Bounded repetitions: a hostile line cannot make the scan quadratic.)
+    { re: /!\[[^\]\n]{0,500}\]\([^)\n]{0,2000}\)/g, make: (m) => document.createTextNode(m[0]) },
     {
-      re: /\[([^\]\n]+)\]\(([^)\s]+)\)/g,
+      re: /\[([^\]\n]{1,500})\]\(([^)\s]{1,2000})\)/g,
       make: (m, depth) => {
         const href = safeUrl(m[2]);
         if (!href) return document.createTextNode(m[0]);
@@ -90,9 +91,14 @@ const ChitinMarkdown = (() => {
         box.append(pre);
         continue;
       }
-      if ((m = /^\s{0,3}(#{1,6})\s+(.*?)(\s+#+)?\s*$/.exec(line))) {
+      if ((m = /^\s{0,3}(#{1,6})\s+(.*)$/.exec(line))) {
         flush();
-        box.append(inline(m[2], el('h' + m[1].length)));
+        // A closing run of #s is not part of the heading.
+        let t = m[2].trimEnd();
+        let k = t.length;
+        while (k > 0 && t[k - 1] === '#') k--;
+        if (k === 0 || /\s/.test(t[k - 1])) t = t.slice(0, k).trimEnd();
+        box.append(inline(t, el('h' + m[1].length)));
         i++;
         continue;
       }
