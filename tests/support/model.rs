@@ -19,7 +19,7 @@ use wire::{Render, anthropic_events, openai_events, write_cut, write_stream};
 mod wire;
 
 /// Connections served at once; more get a 503.
-const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS: usize = 1200;
 /// Requests kept for `requests()` (the count goes on).
 const MAX_RECORDED: usize = 10_000;
 /// How long `Reply::Hang` holds a connection at most.
@@ -81,6 +81,8 @@ impl ModelRequest {
 struct State {
     script: VecDeque<Reply>,
     repeat: Option<Reply>,
+    /// (first, after a tool result): answers by the conversation's state.
+    pair: Option<(Reply, Reply)>,
     requests: Vec<ModelRequest>,
     count: usize,
     models: Vec<String>,
@@ -106,12 +108,22 @@ impl ModelServer {
         Self::spawn(VecDeque::new(), Some(reply))
     }
 
+    /// Answer every model call by what the conversation asks for: `first`
+    /// after the user's message, `then` after a tool result (for load:
+    /// concurrent turns, each a tool call and an answer).
+    pub fn agentic(first: Reply, then: Reply) -> Self {
+        let server = Self::spawn(VecDeque::new(), None);
+        server.state.lock().unwrap().pair = Some((first, then));
+        server
+    }
+
     fn spawn(script: VecDeque<Reply>, repeat: Option<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             script,
             repeat,
+            pair: None,
             requests: Vec::new(),
             count: 0,
             models: Vec::new(),
@@ -276,13 +288,25 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
     let is_call =
         method == "POST" && matches!(route.as_str(), "/v1/chat/completions" | "/v1/messages");
     let (reply, n, models, usage, delay) = {
+        let after_tool = after_tool_result(&req.body);
         let mut s = state.lock().unwrap();
         s.count += 1;
         if s.requests.len() < MAX_RECORDED {
             s.requests.push(req);
         }
         let reply = if is_call {
-            s.script.pop_front().or_else(|| s.repeat.clone())
+            s.script
+                .pop_front()
+                .or_else(|| s.repeat.clone())
+                .or_else(|| {
+                    s.pair.as_ref().map(|(first, then)| {
+                        if after_tool {
+                            then.clone()
+                        } else {
+                            first.clone()
+                        }
+                    })
+                })
         } else {
             None
         };
@@ -357,4 +381,16 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         openai_events(&r, &text, &calls)
     };
     write_stream(&mut stream, &events, delay);
+}
+
+/// Whether the request's last message is a tool result (OpenAI: role
+/// `tool`; Anthropic: a user message with a `tool_result` block).
+fn after_tool_result(body: &Value) -> bool {
+    let Some(last) = body["messages"].as_array().and_then(|m| m.last()) else {
+        return false;
+    };
+    last["role"] == "tool"
+        || last["content"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"))
 }

@@ -93,15 +93,16 @@ pub struct Packed {
     pub tools: usize,
 }
 
-/// Pack and sign the skill project at `dir` with `key`; with `publisher`,
-/// as that publisher instead of the one skill.toml claims.
+/// Pack and sign the skill project at `dir` with the key in `key_file`;
+/// with `publisher`, as that publisher instead of the one skill.toml claims.
 pub async fn pack_dir(
     paths: &Paths,
     dir: &Path,
-    key: &wasmsign2::KeyPair,
+    key_file: &Path,
     publisher: Option<&str>,
 ) -> anyhow::Result<Packed> {
     let source = chitin::skill::loader::locate(dir)?;
+    let key = keys::load(key_file)?;
     let Some(mut manifest) = source.manifest.clone() else {
         bail!(
             "{} has no skill.toml; a package needs a manifest",
@@ -143,7 +144,7 @@ pub async fn pack_dir(
     let what = format!("compiling {} for this machine", source.component.display());
     let skill = super::progress::during(&what, || host.load_source(source))?;
     let tools = host.tools(&skill).await?;
-    let bytes = format::pack(&component, &manifest_text, &tools, key)?;
+    let bytes = format::pack(&component, &manifest_text, &tools, &key)?;
     Ok(Packed {
         bytes,
         manifest,
@@ -168,12 +169,12 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
         Some(k) => k,
         None => paths.dirs()?.default_key(),
     };
-    let key = keys::load(&key_path)?;
     let Packed {
         bytes,
         manifest,
         tools,
-    } = pack_dir(paths, &args.dir, &key, args.publisher.as_deref()).await?;
+    } = pack_dir(paths, &args.dir, &key_path, args.publisher.as_deref()).await?;
+    let key = keys::load(&key_path)?;
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.wasm",

@@ -289,8 +289,13 @@ async fn install_first_party(
         }
         grants.push(format!("/workspace={}", dir.display()));
     }
-    let key = keys::load(&dirs.default_key())?;
-    let packed = pack_dir(paths, &skills_dir.join(name), &key, Some(publisher)).await?;
+    let packed = pack_dir(
+        paths,
+        &skills_dir.join(name),
+        &dirs.default_key(),
+        Some(publisher),
+    )
+    .await?;
     let package_dir = dirs.data.join("packages");
     std::fs::create_dir_all(&package_dir)
         .with_context(|| format!("creating {}", package_dir.display()))?;
