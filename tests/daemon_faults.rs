@@ -385,3 +385,76 @@ async fn a_full_disk_fails_the_turn_and_is_said_in_the_daemon_log() {
         "the daemon log says nothing of the full disk:\n{log}"
     );
 }
+
+/// Raw `POST .../messages`: the connection, with the status line read.
+fn post_turn(daemon: &DaemonProc, session: &str) -> (std::net::TcpStream, String) {
+    use std::io::BufRead;
+    let mut s = std::net::TcpStream::connect(&daemon.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = r#"{"text":"write"}"#;
+    write!(
+        s,
+        "POST /api/sessions/{session}/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        daemon.addr,
+        daemon.token,
+        body.len()
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    // Stay until the turn has gone quiet (waiting for its approval): from
+    // then on the daemon writes nothing that would show the client left.
+    if status.starts_with("HTTP/1.1 200") {
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("approval_requested") {
+            line.clear();
+        }
+    }
+    (s, status)
+}
+
+/// Clients that post a turn and leave free their connection at once: more
+/// of them than there are slots, each leaving when its turn has gone quiet
+/// waiting for an approval (so no write shows the daemon they left), and
+/// the daemon still serves the next client (the turns go on).
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_leave_free_their_connection_while_their_turn_goes_on() {
+    use chitin::daemon::listener::MAX_CONNECTIONS;
+    let home = Home::new();
+    home.install_files();
+    let write = serde_json::json!({ "path": "x.txt", "content": "x" }).to_string();
+    let server = ModelServer::repeat(Reply::tool("files__write", &write));
+    home.configure("openai", &server, "approval_timeout_secs = 60");
+    let mut daemon = DaemonProc::start(&home);
+    let api = daemon.client(&daemon.token);
+    let n = MAX_CONNECTIONS + 32;
+    let mut sessions = Vec::new();
+    for _ in 0..n {
+        sessions.push(api.session().await);
+    }
+    for (i, id) in sessions.iter().enumerate() {
+        let mut status = String::new();
+        // A slot may take a moment to be seen free: retry as told (bounded).
+        for _ in 0..50 {
+            let (s, line) = post_turn(&daemon, id);
+            drop(s);
+            status = line;
+            if !status.starts_with("HTTP/1.1 503") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(status.starts_with("HTTP/1.1 200"), "turn {i}: {status}");
+    }
+    // Every turn is running, waiting for its approval; the daemon still
+    // answers, and each session says its turn runs.
+    let (status, health) = api.call("GET", "/api/health", None).await;
+    assert_eq!(status, 200, "{health}");
+    let (status, s) = api
+        .call("GET", &format!("/api/sessions/{}", sessions[n - 1]), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(s["running"], true, "{s}");
+    assert_eq!(daemon.stop(), 0);
+}

@@ -122,8 +122,11 @@ impl Daemon {
     }
 
     /// Send a request; the status and (unless `leave`) the whole body.
+    /// A connection closed before its status line is status 0.
     fn request(&self, method: &str, path: &str, body: &str, leave: bool) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let Ok(mut s) = TcpStream::connect(&self.addr) else {
+            return (0, String::new());
+        };
         s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
         write!(
             s,
@@ -135,7 +138,9 @@ impl Daemon {
         .unwrap();
         let mut reader = BufReader::new(s);
         let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
+        if reader.read_line(&mut status).is_err() {
+            return (0, String::new());
+        }
         let code = status
             .split(' ')
             .nth(1)
@@ -274,20 +279,33 @@ fn main() {
             }
         })
     };
+    let refused = AtomicU64::new(0);
     let t0 = Instant::now();
     // Posted from 96 clients at once (under the daemon's 128 connections),
     // faster than turns finish, so they pile up and run together.
     std::thread::scope(|scope| {
         for chunk in sessions.chunks(sessions.len().div_ceil(POSTERS)) {
-            let daemon = &daemon;
+            let (daemon, refused) = (&daemon, &refused);
             scope.spawn(move || {
                 for id in chunk {
-                    let (code, _) = daemon.request(
-                        "POST",
-                        &format!("/api/sessions/{id}/messages"),
-                        r#"{"text":"list my files"}"#,
-                        true,
-                    );
+                    // A full daemon says 503 with Retry-After: retry, as a
+                    // client should (bounded).
+                    let mut code = 0;
+                    for _ in 0..200 {
+                        code = daemon
+                            .request(
+                                "POST",
+                                &format!("/api/sessions/{id}/messages"),
+                                r#"{"text":"list my files"}"#,
+                                true,
+                            )
+                            .0;
+                        if code != 503 && code != 0 {
+                            break;
+                        }
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
                     assert_eq!(code, 200, "posting a turn");
                 }
             });
@@ -319,6 +337,7 @@ fn main() {
     };
     let settled_2 = settle(2);
     let settled_10 = settle(8);
+    let settled_30 = settle(20);
     let mib = |k: u64| k as f64 / 1024.0;
     let out = format!(
         "| {turns} concurrent turns (one `files__list` call each, zero-latency model) | value | ratio to one turn |\n|---|---|---|\n\
@@ -326,18 +345,21 @@ fn main() {
          | failed turns / failed tool calls | {failed_turns} / {failed_calls} | |\n\
          | p50 turn time in the burst | {p50} ms | {:.1}× |\n\
          | p99 turn time in the burst | {p99} ms | {:.1}× |\n\
-         | burst wall time (all posted in {:.2} s; {running_at_post} still running then) | {:.2} s | {:.1}× per turn |\n\
-         | daemon RSS before / peak / 2 s after / 10 s after | {:.1} / {:.1} / {:.1} / {:.1} MiB | peak {:.1}× before |\n",
+         | burst wall time (all posted in {:.2} s, {} posts answered 503 (or closed past 64 refusals at once) and retried; {running_at_post} turns still running then) | {:.2} s | {:.1}× per turn |\n\
+         | daemon RSS before / peak / 2 s, 10 s, 30 s after | {:.1} / {:.1} / {:.1}, {:.1}, {:.1} MiB | peak {:.1}×, 30 s after {:.2}× before |\n",
         p50 as f64 / one,
         p99 as f64 / one,
         posted.as_secs_f64(),
+        refused.load(Ordering::Relaxed),
         wall.as_secs_f64(),
         wall.as_secs_f64() * 1e3 / turns as f64 / one,
         mib(rss_before),
         mib(peak.load(Ordering::Relaxed)),
         mib(settled_2),
         mib(settled_10),
+        mib(settled_30),
         peak.load(Ordering::Relaxed) as f64 / rss_before.max(1) as f64,
+        settled_30 as f64 / rss_before.max(1) as f64,
     );
     println!("\n{out}");
     if full {

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Errors quote files, packages and skills: never raw to the terminal.
-            eprintln!("error: {}", chitin::text::clean(&chitin::text::error_chain(e.as_ref())));
+            eprintln!(
+                "error: {}",
+                chitin::text::clean(&chitin::text::error_chain(e.as_ref()))
+            );
             ExitCode::from(cli::EXIT_USAGE)
         }
     }

@@ -38,11 +38,15 @@ impl SkillEngine {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
         let mut config = Config::new();
         if pooling {
-            // Measured (BENCHMARKS.md): pooling halves the warm-call cost
-            // versus on-demand allocation, mostly by reusing resident memory
-            // and table pages instead of mapping and faulting them per call.
-            // The pool bounds concurrent calls (256 instances); a call past
-            // that fails cleanly with a host error.
+            // Pooling reserves every instance's memory, tables and stack
+            // once, instead of mapping them per call.
+            // The pool bounds concurrent instances (256); the call queue
+            // (`crate::queue`) makes calls past that wait their turn.
+            // Nothing is kept resident between calls: each freed slot's
+            // pages go back to the system, so a burst of calls does not
+            // leave its memory behind (with 2 MiB kept per slot, 1,000
+            // concurrent turns left the daemon at 224 MiB for good; the
+            // warm call measured the same either way, BENCHMARKS.md).
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_component_instances(256)
                 .total_core_instances(2048)
@@ -53,8 +57,8 @@ impl SkillEngine {
                 .max_memories_per_component(limits::MAX_MEMORIES as u32)
                 .max_tables_per_component(limits::MAX_TABLES as u32)
                 .max_memory_size(crate::capabilities::limits::MAX.memory_mib as usize * 1024 * 1024)
-                .linear_memory_keep_resident(2 * 1024 * 1024)
-                .table_keep_resident(64 * 1024);
+                .linear_memory_keep_resident(0)
+                .table_keep_resident(0);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         config.wasm_component_model(true);

@@ -239,5 +239,4 @@ mod tests {
             "install failed: reading x: No such file"
         );
     }
-
 }

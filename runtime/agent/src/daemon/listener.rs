@@ -4,7 +4,8 @@
 //! ([`HEADER_READ_TIMEOUT`]) and for its body
 //! ([`super::body::BODY_READ_TIMEOUT`]), so a client that connects and sends
 //! nothing, or trickles a header or a body, cannot pin the daemon's memory
-//! or its connection slots (slowloris).
+//! or its connection slots (slowloris). A client that leaves, or stops
+//! reading, frees its slot at once ([`super::peer`]).
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -80,6 +81,7 @@ pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, 
             }
             continue;
         };
+        let stream = super::peer::StallGuard::new(stream, super::peer::WRITE_STALL_TIMEOUT);
         let app = app.clone();
         let closing = closing.clone();
         connections.spawn(async move {
@@ -89,6 +91,9 @@ pub async fn serve(listener: TcpListener, app: Router, stop: CancellationToken, 
                 app.clone().call(req)
             });
             let conn = http1::Builder::new()
+                // A client that closes its side is gone: its slot is freed
+                // then, not when the turn it was streaming ends.
+                .half_close(false)
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);

@@ -7,6 +7,8 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod listener;
+pub mod memory;
+pub mod peer;
 pub mod turns;
 
 use crate::agent::Agent;

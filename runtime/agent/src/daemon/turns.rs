@@ -91,7 +91,11 @@ struct Free(Arc<Turns>, String);
 
 impl Drop for Free {
     fn drop(&mut self) {
-        lock(&self.0.running).remove(&self.1);
+        let mut running = lock(&self.0.running);
+        running.remove(&self.1);
+        if running.is_empty() {
+            self.0.trim.idle();
+        }
     }
 }
 
@@ -101,6 +105,7 @@ pub struct Turns {
     running: Mutex<HashMap<String, Running>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    trim: Arc<super::memory::IdleTrim>,
 }
 
 /// Why a turn cannot start.
@@ -120,6 +125,7 @@ impl Turns {
             running: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
             shutdown,
+            trim: Arc::default(),
         }
     }
 
@@ -145,6 +151,7 @@ impl Turns {
             if running.contains_key(session_id) {
                 return Err(StartError::Busy);
             }
+            self.trim.started();
             running.insert(
                 session_id.to_string(),
                 Running {
