@@ -331,8 +331,9 @@ fn main() {
     let mut ms: Vec<i64> = burst.iter().map(|(_, ms)| *ms).collect();
     ms.sort_unstable();
     let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
-    let settle = |secs| {
-        std::thread::sleep(Duration::from_secs(secs));
+    // Smoke runs (cargo test --benches) wait a tenth as long.
+    let settle = |secs: u64| {
+        std::thread::sleep(Duration::from_millis(secs * if full { 1000 } else { 100 }));
         daemon.rss_kib("VmRSS:")
     };
     let settled_2 = settle(2);

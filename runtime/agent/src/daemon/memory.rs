@@ -14,9 +14,18 @@ use std::time::Duration;
 pub const IDLE_DELAY: Duration = Duration::from_secs(2);
 
 /// Counts turn starts, so a trim never runs in the middle of a burst.
-#[derive(Default)]
 pub struct IdleTrim {
     starts: AtomicU64,
+    delay: Duration,
+}
+
+impl Default for IdleTrim {
+    fn default() -> Self {
+        IdleTrim {
+            starts: AtomicU64::new(0),
+            delay: IDLE_DELAY,
+        }
+    }
 }
 
 impl IdleTrim {
@@ -25,20 +34,21 @@ impl IdleTrim {
         self.starts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The last running turn ended: give memory back after [`IDLE_DELAY`]
-    /// unless another turn starts meanwhile.
-    pub fn idle(self: &Arc<Self>) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
+    /// The last running turn ended: give memory back after the delay
+    /// unless another turn starts meanwhile. The task says whether it did.
+    pub fn idle(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<bool>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let seen = self.starts.load(Ordering::Relaxed);
         let me = self.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep(IDLE_DELAY).await;
-            if me.starts.load(Ordering::Relaxed) == seen {
-                let _ = tokio::task::spawn_blocking(release_free_memory).await;
+        Some(runtime.spawn(async move {
+            tokio::time::sleep(me.delay).await;
+            if me.starts.load(Ordering::Relaxed) != seen {
+                return false;
             }
-        });
+            tokio::task::spawn_blocking(release_free_memory)
+                .await
+                .is_ok()
+        }))
     }
 }
 
@@ -59,13 +69,18 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_start_during_the_delay_cancels_the_trim() {
-        let trim = Arc::new(IdleTrim::default());
-        trim.idle();
+    async fn memory_is_given_back_only_after_a_quiet_delay() {
+        let trim = Arc::new(IdleTrim {
+            starts: AtomicU64::new(0),
+            delay: Duration::from_millis(50),
+        });
+        let quiet = trim.idle().expect("inside a runtime");
+        assert!(quiet.await.expect("the task ran"), "idle: trimmed");
+        let busy = trim.idle().expect("inside a runtime");
         trim.started();
-        // Nothing observable beyond not crashing and not blocking: the
-        // release itself is measured in benches/burst.rs.
-        release_free_memory();
-        assert_eq!(trim.starts.load(Ordering::Relaxed), 1);
+        assert!(
+            !busy.await.expect("the task ran"),
+            "a turn started: not trimmed"
+        );
     }
 }

@@ -94,7 +94,7 @@ impl Drop for Free {
         let mut running = lock(&self.0.running);
         running.remove(&self.1);
         if running.is_empty() {
-            self.0.trim.idle();
+            let _ = self.0.trim.idle();
         }
     }
 }
