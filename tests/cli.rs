@@ -650,3 +650,18 @@ fn long_work_is_shown_and_quick_work_is_not() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("compiling"), "{}", r.stderr);
 }
+
+/// `chitin daemon link` is the web chat's address with the same token
+/// `chitin daemon token` prints.
+#[test]
+fn the_daemon_link_carries_its_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = chitin(&["daemon", "token"], tmp.path(), None);
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let link = chitin(&["daemon", "link"], tmp.path(), None);
+    assert_eq!(link.code, 0, "{}", link.stderr);
+    assert_eq!(
+        link.stdout.trim(),
+        format!("http://127.0.0.1:7878/#token={}", token.stdout.trim())
+    );
+}

@@ -28,6 +28,8 @@ pub struct DaemonArgs {
 enum DaemonCommand {
     /// Print the bearer token clients must send (creates it if needed).
     Token,
+    /// Print the web chat's link, token included (open it in a browser; keep it private).
+    Link,
 }
 
 /// Run `chitin daemon ...`.
@@ -44,6 +46,10 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
         loaded.config.daemon.listen = Some(l.clone());
     }
     let listen = loaded.config.listen()?;
+    if let Some(DaemonCommand::Link) = args.command {
+        println!("http://{listen}/#token={token}");
+        return Ok(EXIT_OK);
+    }
     let (agent, problems) = setup::build_agent(paths, &loaded)?;
     for p in &problems {
         eprintln!("warning: {}", chitin::text::clean(p));
@@ -81,7 +87,7 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
     if std::io::stderr().is_terminal() {
         eprintln!("web chat: http://{addr}/#token={token}");
     } else {
-        eprintln!("web chat: http://{addr}/#token=<the token from `chitin daemon token`>");
+        eprintln!("web chat: http://{addr}/ (`chitin daemon link` prints the link with its token)");
     }
     // Handlers first, then "ready": a SIGTERM right after the announcement
     // must stop the daemon cleanly, not kill it.

@@ -121,6 +121,7 @@ pub async fn run(args: SetupArgs, paths: &Paths) -> anyhow::Result<u8> {
 
     eprintln!("\nDone. Next:");
     eprintln!("  scripts/chitin daemon            # the agent, API and web chat on 127.0.0.1");
+    eprintln!("  scripts/chitin daemon link       # the web chat's address, token included");
     eprintln!("  scripts/chitin ask \"what files are in my notes?\"");
     eprintln!("  scripts/chitin doctor            # checks everything again");
     Ok(if provider_ok { EXIT_OK } else { EXIT_FAILED })
@@ -207,7 +208,7 @@ fn user_name() -> String {
 fn default_skills_dir() -> anyhow::Result<PathBuf> {
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills");
     if built_from.join("files/skill.toml").is_file() {
-        return Ok(built_from);
+        return Ok(built_from.canonicalize().unwrap_or(built_from));
     }
     let here = std::env::current_dir()?.join("skills");
     if here.join("files/skill.toml").is_file() {
