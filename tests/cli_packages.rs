@@ -536,4 +536,5 @@ fn setup_goes_from_nothing_to_an_answer() {
     let (code, _, err) = chitin_with_input(&other, &["setup", "--yes", "--publisher", "a b"], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("publisher name `a b`"), "{err}");
+    assert!(!other.join("config/keys").exists(), "no key was made");
 }

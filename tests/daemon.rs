@@ -443,9 +443,14 @@ async fn sessions_are_paged_searched_renamed_and_deleted_through_the_api() {
     let (_, small) = api.call("GET", "/api/sessions?limit=200", None).await;
     assert_eq!(small["sessions"].as_array().unwrap().len(), 120);
     assert!(small["next"].is_null());
-    for bad in ["limit=0", "limit=201", "limit=ten", "before=nonsense"] {
+    for (bad, says) in [
+        ("limit=0", "1 to 200"),
+        ("limit=201", "1 to 200"),
+        ("limit=ten", "limit"),
+        ("before=nonsense", "nonsense"),
+    ] {
         let (status, body) = api.call("GET", &format!("/api/sessions?{bad}"), None).await;
-        refused(status, &body, 400, "");
+        refused(status, &body, 400, says);
     }
 
     // Search: title or message text, either case, % taken literally.
@@ -473,7 +478,7 @@ async fn sessions_are_paged_searched_renamed_and_deleted_through_the_api() {
     let (status, body) = api.call("PATCH", &at, Some(rename("   "))).await;
     refused(status, &body, 400, "empty");
     let (status, body) = api.call("PATCH", &at, Some(rename("two\nlines"))).await;
-    refused(status, &body, 400, "control character");
+    refused(status, &body, 400, "control or invisible character");
     let (status, body) = api.call("PATCH", &at, Some(rename(&"x".repeat(201)))).await;
     refused(status, &body, 400, "at most 200");
     let (status, body) = api

@@ -727,4 +727,26 @@ fn the_page_opens_a_new_chat_and_renders_an_old_ones_markdown_safely() {
         fake.seen().iter().all(|s| !s.path.contains("pic.png")),
         "an image was fetched"
     );
+    // A link whose text names another address shows the real host.
+    assert_eq!(
+        b.eval(
+            "(() => { const d = document.createElement('div'); \
+             ChitinMarkdown.markdown('[https://bank.example](https://evil.example/x) and [docs](https://ok.example/)', d); \
+             return d.textContent; })()"
+        )
+        .unwrap(),
+        json!("https://bank.example (evil.example) and docs")
+    );
+    // Lines built to make the patterns backtrack (a list marker or a
+    // heading, 60,000 spaces, a U+2028) render at once: before the fix this
+    // took seconds, and the page re-renders every second while attached.
+    let ms = b
+        .eval(
+            "(() => { const pad = ' '.repeat(60000) + 'a\\u2028a'; \
+             const t0 = performance.now(); \
+             ChitinMarkdown.markdown('-' + pad + '\\n#' + pad + '\\n>' + pad, document.createElement('div')); \
+             return performance.now() - t0; })()",
+        )
+        .unwrap();
+    assert!(ms.as_f64().unwrap() < 1000.0, "rendering took {ms} ms");
 }

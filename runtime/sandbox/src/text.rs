@@ -138,14 +138,15 @@ pub fn cap(text: &str, max_bytes: usize) -> Cow<'_, str> {
 }
 
 /// An error with its causes, each said once: a cause whose text the message
-/// already quotes (`"reading x: No such file"` over `"No such file"`) is not
-/// repeated, so a chain reads as one sentence.
+/// already ends with (`"reading x: No such file"` over `"No such file"`) is
+/// not repeated, so a chain reads as one sentence; a short cause that only
+/// appears inside the message (`"timed out"`) is still said.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
         let text = cause.to_string();
-        if !text.is_empty() && !out.contains(&text) {
+        if !text.is_empty() && !out.ends_with(&text) {
             out.push_str(": ");
             out.push_str(&text);
         }
@@ -237,6 +238,12 @@ mod tests {
         assert_eq!(
             error_chain(&outer),
             "install failed: reading x: No such file"
+        );
+        let inner = E("timed out", None);
+        let outer = E("the request timed out once, then", Some(Box::new(inner)));
+        assert_eq!(
+            error_chain(&outer),
+            "the request timed out once, then: timed out"
         );
     }
 }

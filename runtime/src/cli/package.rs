@@ -91,6 +91,8 @@ pub struct Packed {
     pub manifest: chitin::skill::manifest::Manifest,
     /// Tools it declares.
     pub tools: usize,
+    /// The signing key's fingerprint.
+    pub fingerprint: String,
 }
 
 /// Pack and sign the skill project at `dir` with the key in `key_file`;
@@ -149,6 +151,7 @@ pub async fn pack_dir(
         bytes,
         manifest,
         tools: tools.len(),
+        fingerprint: keys::fingerprint(&key.pk),
     })
 }
 
@@ -173,8 +176,8 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
         bytes,
         manifest,
         tools,
+        fingerprint,
     } = pack_dir(paths, &args.dir, &key_path, args.publisher.as_deref()).await?;
-    let key = keys::load(&key_path)?;
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.wasm",
@@ -188,7 +191,7 @@ pub async fn pack(args: PackArgs, paths: &Paths) -> anyhow::Result<u8> {
         manifest.skill.version,
         tools,
         bytes.len(),
-        keys::fingerprint(&key.pk)
+        fingerprint
     );
     println!("{}", out.display());
     Ok(EXIT_OK)

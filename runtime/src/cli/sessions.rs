@@ -64,6 +64,11 @@ fn listing(
     limit: Option<u32>,
 ) -> anyhow::Result<Vec<SessionInfo>> {
     let search = search.map(str::trim).filter(|s| !s.is_empty());
+    if search.is_none() && limit.is_none() {
+        // One query: pages could miss a session that became active while
+        // they were read (it moves ahead of the cursor).
+        return Ok(store.sessions()?);
+    }
     let want = limit.map_or(usize::MAX, |n| n as usize);
     let mut out = Vec::new();
     let mut before: Option<String> = None;

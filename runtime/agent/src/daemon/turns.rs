@@ -99,6 +99,9 @@ impl Drop for Free {
     }
 }
 
+/// A session held by [`Turns::reserve`]: no turn starts in it meanwhile.
+pub struct Reserved(#[allow(dead_code)] Free);
+
 /// The daemon's running turns.
 pub struct Turns {
     agent: Agent,
@@ -220,22 +223,30 @@ impl Turns {
                         .request
                         .timeout
                         .saturating_sub(w.asked.elapsed())
-                        .as_secs(),
+                        .as_secs_f64()
+                        .ceil() as u64,
                 })
                 .collect(),
         )
     }
 
-    /// Run `f` unless a turn runs in the session, holding off new turns in
-    /// it until `f` returns; `None` (and `f` not run) when one runs.
-    pub fn while_idle<R>(&self, session_id: &str, f: impl FnOnce() -> R) -> Option<R> {
-        let running = lock(&self.running);
+    /// Hold off new turns in the session until the returned guard drops;
+    /// `None` when a turn runs (or another holder has it). The lock is held
+    /// only to mark the session, so slow work under the guard (deleting a
+    /// session) blocks nothing else.
+    pub fn reserve(self: &Arc<Self>, session_id: &str) -> Option<Reserved> {
+        let mut running = lock(&self.running);
         if running.contains_key(session_id) {
             return None;
         }
-        let r = f();
-        drop(running);
-        Some(r)
+        running.insert(
+            session_id.to_string(),
+            Running {
+                cancel: CancellationToken::new(),
+                pending: Pending::default(),
+            },
+        );
+        Some(Reserved(Free(self.clone(), session_id.to_string())))
     }
 
     /// Cancel the session's running turn; false if none runs.

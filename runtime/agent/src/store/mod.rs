@@ -257,7 +257,7 @@ impl Store {
         let now = now_ms();
         let info = SessionInfo {
             id: new_id("s-"),
-            title: title.chars().take(80).collect(),
+            title: sessions::title_from(title),
             created_ms: now,
             updated_ms: now,
         };
@@ -270,12 +270,13 @@ impl Store {
         Ok(info)
     }
 
-    /// Set a session's title.
-    pub fn set_title(&self, id: &str, title: &str) -> Result<(), StoreError> {
-        let title: String = title.chars().take(80).collect();
+    /// Give an untitled session a title made from `text` (its first
+    /// message); a title someone chose is kept.
+    pub fn set_title(&self, id: &str, text: &str) -> Result<(), StoreError> {
+        let title = sessions::title_from(text);
         self.conn()
             .execute(
-                "UPDATE sessions SET title = ?2 WHERE id = ?1",
+                "UPDATE sessions SET title = ?2 WHERE id = ?1 AND title = ''",
                 params![id, title],
             )
             .map_err(|e| self.sql(e))?;

@@ -32,8 +32,10 @@ pub enum TitleError {
     /// Over [`MAX_TITLE_CHARS`].
     #[error("the title is {0} characters long; at most {MAX_TITLE_CHARS} are allowed")]
     TooLong(usize),
-    /// A control character (newline, escape, ...).
-    #[error("the title contains a control character (U+{0:04X}); use plain text on one line")]
+    /// A control or format character (newline, escape, bidi override, ...).
+    #[error(
+        "the title contains a control or invisible character (U+{0:04X}); use plain text on one line"
+    )]
     Control(u32),
 }
 
@@ -43,7 +45,7 @@ pub fn check_title(title: &str) -> Result<String, TitleError> {
     if title.is_empty() {
         return Err(TitleError::Empty);
     }
-    if let Some(c) = title.chars().find(|c| c.is_control()) {
+    if let Some(c) = chitin_sandbox::text::find_control(title, false) {
         return Err(TitleError::Control(u32::from(c)));
     }
     let n = title.chars().count();
@@ -66,6 +68,28 @@ fn contains_pattern(text: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// A title made from text nobody checked (a first message, a client's
+/// new session): on one line, without control or format characters (each
+/// becomes a space), trimmed and cut to [`MAX_TITLE_CHARS`].
+pub fn title_from(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| {
+            if chitin_sandbox::text::is_dangerous(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    line.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_TITLE_CHARS)
+        .collect()
 }
 
 /// A cursor: `<updated_ms>.<id>` of the last session of a page.
@@ -386,6 +410,11 @@ mod tests {
             "the JSON around the text is not searched"
         );
         assert!(ids("\\").is_empty());
+        // A backslash is a plain character too: found where it is.
+        let d = store.create_session("").unwrap().id;
+        say(&store, &d, "C:\\notes\\a_b");
+        assert_eq!(ids("\\"), vec![d.clone()]);
+        assert_eq!(ids("s\\a_b"), vec![d]);
     }
 
     #[test]
@@ -446,6 +475,11 @@ mod tests {
         assert_eq!(check_title(" \t "), Err(TitleError::Empty));
         assert_eq!(check_title("a\nb"), Err(TitleError::Control(10)));
         assert_eq!(check_title("\u{1b}[31m"), Err(TitleError::Control(0x1b)));
+        assert_eq!(
+            check_title("txt\u{202e}exe"),
+            Err(TitleError::Control(0x202e))
+        );
+        assert_eq!(check_title("a\u{2028}b"), Err(TitleError::Control(0x2028)));
         assert_eq!(check_title(&"é".repeat(200)).unwrap().chars().count(), 200);
         assert_eq!(check_title(&"é".repeat(201)), Err(TitleError::TooLong(201)));
         let (_d, store) = store();
@@ -459,5 +493,15 @@ mod tests {
             store.rename_session("s-nope", "x"),
             Err(StoreError::NoSession(_))
         ));
+        // Titles nobody checked are made safe, not refused; a chosen title
+        // is not replaced by the first message.
+        assert_eq!(title_from("  a\u{1b}[2J\u{202e}b\n c "), "a [2J b c");
+        let untitled = store.create_session("x\u{7}\ny").unwrap();
+        assert_eq!(untitled.title, "x y");
+        store.set_title(&s, "first message").unwrap();
+        assert_eq!(store.session(&s).unwrap().title, "new");
+        let empty = store.create_session("").unwrap().id;
+        store.set_title(&empty, "first message").unwrap();
+        assert_eq!(store.session(&empty).unwrap().title, "first message");
     }
 }

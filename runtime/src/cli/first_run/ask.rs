@@ -1,6 +1,7 @@
 //! Questions of `chitin setup`: asked on stderr, answered on stdin (a
-//! terminal, or lines piped by a script); an empty line or the end of input
-//! takes the default, and `--yes` takes every default without asking.
+//! terminal, or lines piped by a script, never echoed); an empty line or the
+//! end of input takes the default, and `--yes` takes every default without
+//! asking. Secrets come only from a hidden prompt on a terminal.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -44,7 +45,9 @@ impl Ask {
         let _ = std::io::stderr().flush();
         let answer = self.line().unwrap_or_else(|| default.to_string());
         if !std::io::stdin().is_terminal() {
-            eprintln!("{}", chitin::text::one_line(&answer, 200));
+            // Answers piped by a script are not echoed: a line meant for
+            // another question (a key, say) must not reach a log.
+            eprintln!();
         }
         answer
     }
@@ -64,19 +67,16 @@ impl Ask {
         }
     }
 
-    /// A secret: a hidden prompt on a terminal, a line of stdin otherwise;
-    /// `None` when none is given.
+    /// A secret, from a hidden prompt on a terminal; `None` otherwise (a
+    /// script stores it first with `chitin secret set NAME`, never as one
+    /// of the lines it pipes to setup, where a shifted answer would leak it).
     pub fn secret(&mut self, question: &str) -> Option<String> {
-        if self.yes {
+        if self.yes || !std::io::stdin().is_terminal() {
             return None;
         }
-        if std::io::stdin().is_terminal() {
-            return rpassword::prompt_password(format!("{question} (input hidden): "))
-                .ok()
-                .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
-                .filter(|v| !v.is_empty());
-        }
-        eprintln!("{question}: (read from stdin)");
-        self.line()
+        rpassword::prompt_password(format!("{question} (input hidden): "))
+            .ok()
+            .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
+            .filter(|v| !v.is_empty())
     }
 }

@@ -77,6 +77,10 @@ pub async fn run(args: SetupArgs, paths: &Paths) -> anyhow::Result<u8> {
         Some(d) => d.clone(),
         None => default_skills_dir()?,
     };
+    eprintln!(
+        "  from {} (built here and signed with your key)",
+        clean(&skills_dir.display().to_string())
+    );
     let mut installed_any = false;
     for (name, asked) in candidates(&args)? {
         // Asked right before it is installed, so its own questions follow.
@@ -129,6 +133,14 @@ pub async fn run(args: SetupArgs, paths: &Paths) -> anyhow::Result<u8> {
 
 /// Create the default key if there is none and trust it under a name.
 fn publisher_key(paths: &Paths, args: &SetupArgs, ask: &mut Ask) -> anyhow::Result<String> {
+    if let Some(name) = &args.publisher
+        && !valid_name(name)
+    {
+        bail!(
+            "publisher name `{}`: use 1-64 letters, digits, `-`, `_` and `.`; nothing was created",
+            clean(name)
+        );
+    }
     let dirs = paths.dirs()?;
     let path = dirs.default_key();
     let pair = if path.exists() {
@@ -204,18 +216,17 @@ fn user_name() -> String {
     if name.is_empty() { "me".into() } else { name }
 }
 
-/// The checkout's `skills/` (where this binary was built from), or `./skills`.
+/// The `skills/` of the checkout this binary was built from. Never the
+/// current directory: what setup finds there it signs as you and installs
+/// with what it asks for, so a cloned repository must not supply it.
 fn default_skills_dir() -> anyhow::Result<PathBuf> {
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills");
     if built_from.join("files/skill.toml").is_file() {
         return Ok(built_from.canonicalize().unwrap_or(built_from));
     }
-    let here = std::env::current_dir()?.join("skills");
-    if here.join("files/skill.toml").is_file() {
-        return Ok(here);
-    }
     bail!(
-        "cannot find the first-party skills (a checkout's skills/ directory); pass --skills-dir DIR"
+        "the checkout chitin was built from has moved (no {}); pass --skills-dir DIR naming the skills/ of a Chitin checkout you trust",
+        built_from.display()
     )
 }
 

@@ -129,10 +129,14 @@ pub async fn configure(
     if !key_name.is_empty() {
         store_key(paths, &key_name, ask)?;
     }
-    let mut values = vec![("kind", kind), ("base_url", base_url), ("model", model)];
-    if !key_name.is_empty() {
-        values.push(("api_key_secret", key_name));
-    }
+    // Every provider setting is set or removed: a key named for the old
+    // provider must never be sent to the new one.
+    let values = [
+        ("kind", Some(kind)),
+        ("base_url", Some(base_url)),
+        ("model", Some(model)),
+        ("api_key_secret", Some(key_name).filter(|k| !k.is_empty())),
+    ];
     write_provider(&path, &values)?;
     eprintln!("  wrote [provider] in {}", path.display());
     test(paths, Outcome::Ready(String::new())).await
@@ -181,7 +185,12 @@ fn pick(
 
 /// Make sure the secret `name` is stored, asking for its value if not.
 fn store_key(paths: &Paths, name: &str, ask: &mut Ask) -> anyhow::Result<()> {
-    secrets::validate_name(name)?;
+    if secrets::validate_name(name).is_err() {
+        // Not quoted: a key typed at the wrong question must not be printed.
+        bail!(
+            "that is not a secret name (letters, digits and `_`, e.g. OPENAI_API_KEY); nothing was written"
+        );
+    }
     let mut store = SecretStore::open(&paths.secrets()?)?;
     if store.get(name).is_some() {
         eprintln!("  the key is in the secret store as {name}");
@@ -192,7 +201,9 @@ fn store_key(paths: &Paths, name: &str, ask: &mut Ask) -> anyhow::Result<()> {
             store.set(name, &value)?;
             eprintln!("  stored secret {name} in {}", store.path().display());
         }
-        None => eprintln!("  no key given: store it later with `chitin secret set {name}`"),
+        None => eprintln!(
+            "  the key is not stored yet: `chitin secret set {name}` (a hidden prompt, or the key on stdin)"
+        ),
     }
     Ok(())
 }
@@ -222,10 +233,13 @@ async fn test(paths: &Paths, ok: Outcome) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Set `values` in the `[provider]` table of config.toml, keeping every
-/// other line (comments included); checked to parse before it replaces
-/// the file, which is replaced whole or not at all.
-pub fn write_provider(path: &Path, values: &[(&str, String)]) -> anyhow::Result<()> {
+/// Set (or, for `None`, remove) `values` in the `[provider]` table of
+/// config.toml, keeping every other line (comments included); checked to
+/// parse before it replaces the file, which is replaced whole or not at all,
+/// keeping its mode (and, for a symlink, replacing the file it points to).
+pub fn write_provider(path: &Path, values: &[(&str, Option<String>)]) -> anyhow::Result<()> {
+    let path =
+        &std::fs::canonicalize(path).with_context(|| format!("reading {}", path.display()))?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let edited = with_provider(&text, values);
@@ -238,7 +252,7 @@ pub fn write_provider(path: &Path, values: &[(&str, String)]) -> anyhow::Result<
     let wanted = values
         .iter()
         .find(|(k, _)| *k == "kind")
-        .map(|(_, v)| v.as_str());
+        .and_then(|(_, v)| v.as_deref());
     if parsed.provider.kind.map(kind_name) != wanted {
         bail!(
             "editing {} did not set the provider; it was not changed",
@@ -246,13 +260,24 @@ pub fn write_provider(path: &Path, values: &[(&str, String)]) -> anyhow::Result<
         );
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    let mode = std::fs::metadata(path)?.permissions();
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, edited.as_bytes())?;
+    tmp.as_file().set_permissions(mode)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("writing {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+/// Whether `line` is the header of table `name` (a comment may follow).
+fn is_header(line: &str, name: &str) -> bool {
+    let line = line.split('#').next().unwrap_or_default().trim();
+    line == format!("[{name}]")
 }
 
 fn kind_name(kind: provider::ProviderKind) -> &'static str {
@@ -262,11 +287,12 @@ fn kind_name(kind: provider::ProviderKind) -> &'static str {
     }
 }
 
-/// `text` with `key = value` lines set in its `[provider]` table.
-fn with_provider(text: &str, values: &[(&str, String)]) -> String {
+/// `text` with `key = value` lines set (or removed, for `None`) in its
+/// `[provider]` table.
+fn with_provider(text: &str, values: &[(&str, Option<String>)]) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let header = lines.iter().position(|l| l.trim() == "[provider]");
-    let start = match header {
+    let start = match lines.iter().position(|l| is_header(l, "provider")) {
         Some(i) => i,
         None => {
             lines.push(String::new());
@@ -274,28 +300,40 @@ fn with_provider(text: &str, values: &[(&str, String)]) -> String {
             lines.len() - 1
         }
     };
-    let end = lines[start + 1..]
+    let is_key = |line: &str, key: &str| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut end = lines[start + 1..]
         .iter()
         .position(|l| l.trim_start().starts_with('['))
         .map_or(lines.len(), |i| start + 1 + i);
     let mut inserted = 0;
     for (key, value) in values {
-        let line = format!("{key} = {}", toml::Value::String(value.clone()));
-        let found = lines[start + 1..end + inserted].iter().position(|l| {
-            l.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
-        match found {
-            Some(i) => lines[start + 1 + i] = line,
-            None => {
-                lines.insert(start + 1 + inserted, line);
-                inserted += 1;
+        let found = lines[start + 1..end]
+            .iter()
+            .position(|l| is_key(l, key))
+            .map(|i| start + 1 + i);
+        match (found, value) {
+            (Some(i), Some(v)) => lines[i] = format!("{key} = {}", toml::Value::String(v.clone())),
+            (Some(i), None) => {
+                lines.remove(i);
+                end -= 1;
             }
+            (None, Some(v)) => {
+                lines.insert(
+                    start + 1 + inserted,
+                    format!("{key} = {}", toml::Value::String(v.clone())),
+                );
+                inserted += 1;
+                end += 1;
+            }
+            (None, None) => {}
         }
     }
-    let mut out = lines.join("\n");
-    out.push('\n');
+    let mut out = lines.join(newline);
+    out.push_str(newline);
     out
 }
 
@@ -307,9 +345,10 @@ mod tests {
     fn the_provider_table_is_edited_in_place() {
         let template = chitin::agent::config::TEMPLATE;
         let values = [
-            ("kind", "openai".to_string()),
-            ("base_url", "http://127.0.0.1:1/v1".to_string()),
-            ("model", "m \"quoted\"".to_string()),
+            ("kind", Some("openai".to_string())),
+            ("base_url", Some("http://127.0.0.1:1/v1".to_string())),
+            ("model", Some("m \"quoted\"".to_string())),
+            ("api_key_secret", Some("OLD_KEY".to_string())),
         ];
         let once = with_provider(template, &values);
         let c = Config::parse(&once, Path::new("c.toml")).unwrap();
@@ -319,12 +358,25 @@ mod tests {
         assert!(once.contains("# max_steps = 12"));
         assert!(once.contains("[daemon]"));
         // Setting again replaces, never duplicates.
-        let values = [("model", "other".to_string())];
+        let values = [
+            ("model", Some("other".to_string())),
+            ("api_key_secret", None),
+        ];
         let twice = with_provider(&once, &values);
-        assert_eq!(twice.matches("model = ").count(), 1, "{twice}");
+        // The old provider's key is gone, not sent to the new one.
+        assert!(!twice.contains("OLD_KEY"), "{twice}");
+        let c = Config::parse(&twice, Path::new("c.toml")).unwrap();
+        assert_eq!(c.provider.api_key_secret, None);
+        let set = twice.lines().filter(|l| l.starts_with("model = ")).count();
+        assert_eq!(set, 1, "{twice}");
         let c = Config::parse(&twice, Path::new("c.toml")).unwrap();
         assert_eq!(c.provider.model.as_deref(), Some("other"));
         assert_eq!(c.provider.kind, Some(provider::ProviderKind::Openai));
+        // A header with a comment is the same table; CRLF stays CRLF.
+        let crlf = "[provider] # mine\r\nmodel = \"a\"\r\n";
+        let edited = with_provider(crlf, &values);
+        assert_eq!(edited.matches("[provider]").count(), 1, "{edited}");
+        assert!(edited.contains("model = \"other\"\r\n"), "{edited:?}");
         // A file without the table gets one.
         let added = with_provider("[agent]\nmax_steps = 3\n", &values);
         let c = Config::parse(&added, Path::new("c.toml")).unwrap();

@@ -65,12 +65,16 @@ pub(super) async fn list(
             format!("the search text is longer than {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let store = t.agent().store();
-    let page = if q.is_empty() {
-        store.sessions_page(limit, before)?
-    } else {
-        store.search_sessions(q, limit, before)?
-    };
+    let store = t.agent().store().clone();
+    let (q, before) = (q.to_string(), before.map(str::to_string));
+    let page = blocking(move || {
+        if q.is_empty() {
+            store.sessions_page(limit, before.as_deref())
+        } else {
+            store.search_sessions(&q, limit, before.as_deref())
+        }
+    })
+    .await?;
     let sessions: Vec<serde_json::Value> =
         page.sessions.into_iter().map(|s| listed(&t, s)).collect();
     Ok(Json(json!({ "sessions": sessions, "next": page.next })))
@@ -112,18 +116,36 @@ pub(super) async fn delete(
     State(t): Shared,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = t.agent().store();
-    // No turn can start in the session while it is deleted.
-    match t.while_idle(&id, || store.delete_session(&id)) {
-        Some(deleted) => {
-            deleted?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        None => Err(ApiError(
+    // No turn can start in the session while it is deleted; the deletion
+    // itself (a write transaction, maybe waiting on another process) runs
+    // off the async threads.
+    let Some(reserved) = t.reserve(&id) else {
+        return Err(ApiError(
             StatusCode::CONFLICT,
             format!(
                 "a turn is running in session `{id}`; cancel it or wait for it to end, then delete the session"
             ),
+        ));
+    };
+    let store = t.agent().store().clone();
+    blocking(move || {
+        let _reserved = reserved;
+        store.delete_session(&id)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run store work that may take a while (a search over every message, a
+/// deletion) on a blocking thread, so the daemon's async threads stay free.
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the store task failed: {e}"),
         )),
     }
 }

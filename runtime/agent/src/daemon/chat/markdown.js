@@ -33,7 +33,17 @@ const ChitinMarkdown = (() => {
         a.rel = 'noopener noreferrer';
         a.referrerPolicy = 'no-referrer';
         a.title = href;
-        return inline(m[1], a, depth + 1);
+        inline(m[1], a, depth + 1);
+        // Text that names another address than the link's (a "trusted" URL
+        // over an untrusted one) is followed by the real host.
+        const shown = safeUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(m[1]) ? m[1] : 'https://' + m[1]);
+        const real = new URL(href).host;
+        if (/[.:]/.test(m[1]) && !/\s/.test(m[1].trim()) && (!shown || new URL(shown).host !== real)) {
+          const span = el('span');
+          span.append(a, el('span', 'link-host', ' (' + real + ')'));
+          return span;
+        }
+        return a;
       },
     },
     { re: /\*\*(?=\S)([^*\n]*?\S)\*\*/g, make: (m, depth) => inline(m[1], el('strong'), depth + 1) },
@@ -65,10 +75,13 @@ const ChitinMarkdown = (() => {
     if (pos < text.length) parent.append(document.createTextNode(text.slice(pos)));
     return parent;
   }
-  const ITEM = /^\s{0,3}([-*+]|\d{1,9}[.)])\s+(.*)$/;
+  // Lines are split on every line terminator JavaScript knows (U+2028 and
+  // U+2029 too), and `.` matches anything (`s`): `(.*)$` can never stop
+  // short inside a line and make the scan backtrack quadratically.
+  const ITEM = /^\s{0,3}([-*+]|\d{1,9}[.)])\s+(.*)$/s;
   function markdown(text, box, depth) {
     depth = depth || 0;
-    const lines = String(text).split(/\r\n|\r|\n/);
+    const lines = String(text).split(/\r\n|\r|\n|\u2028|\u2029/);
     let para = [];
     const flush = () => {
       if (para.length) box.append(inline(para.join('\n'), el('p')));
@@ -91,7 +104,7 @@ const ChitinMarkdown = (() => {
         box.append(pre);
         continue;
       }
-      if ((m = /^\s{0,3}(#{1,6})\s+(.*)$/.exec(line))) {
+      if ((m = /^\s{0,3}(#{1,6})\s+(.*)$/s.exec(line))) {
         flush();
         // A closing run of #s is not part of the heading.
         let t = m[2].trimEnd();
@@ -127,7 +140,7 @@ const ChitinMarkdown = (() => {
       if (depth < 4 && /^\s{0,3}>/.test(line)) {
         flush();
         const inner = [];
-        for (; i < lines.length && (m = /^\s{0,3}>\s?(.*)$/.exec(lines[i])); i++) inner.push(m[1]);
+        for (; i < lines.length && (m = /^\s{0,3}>\s?(.*)$/s.exec(lines[i])); i++) inner.push(m[1]);
         box.append(markdown(inner.join('\n'), el('blockquote'), depth + 1));
         continue;
       }
