@@ -15,6 +15,20 @@ use support::model::{ModelServer, Reply};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The web chat of `daemon`, opened with its token.
+fn open(daemon: &DaemonProc) -> Browser {
+    Browser::launch(&format!("http://{}/#token={}", daemon.addr, daemon.token)).unwrap()
+}
+
+/// Wait until the page shows an approval waiting for an answer.
+fn wait_for_pending_approval(b: &mut Browser) {
+    b.wait_for(
+        "document.querySelector('.approval-card[data-state=\"pending\"] button.approve') !== null",
+        WAIT,
+    )
+    .unwrap();
+}
+
 fn send(b: &mut Browser, text: &str) {
     b.wait_for(
         "document.querySelector('#status')?.dataset.state === 'idle'",
@@ -40,16 +54,11 @@ fn web_chat_approves_and_denies_a_sandboxed_tool_call() {
     ]);
     home.configure("openai", &server, "");
     let daemon = DaemonProc::start(&home);
-    let mut b =
-        Browser::launch(&format!("http://{}/#token={}", daemon.addr, daemon.token)).unwrap();
+    let mut b = open(&daemon);
 
     // Approve: the tool runs in the sandbox and the file appears.
     send(&mut b, "save a note");
-    b.wait_for(
-        "document.querySelector('.approval-card[data-state=\"pending\"] button.approve') !== null",
-        WAIT,
-    )
-    .unwrap();
+    wait_for_pending_approval(&mut b);
     b.click(".approval-card[data-state=\"pending\"] button.approve")
         .unwrap();
     b.wait_for(
@@ -139,14 +148,9 @@ fn a_reload_during_an_approval_shows_it_again_and_approving_finishes_the_turn() 
     ]);
     home.configure("openai", &server, "approval_timeout_secs = 120");
     let daemon = DaemonProc::start(&home);
-    let mut b =
-        Browser::launch(&format!("http://{}/#token={}", daemon.addr, daemon.token)).unwrap();
+    let mut b = open(&daemon);
     send(&mut b, "save a note");
-    b.wait_for(
-        "document.querySelector('.approval-card[data-state=\"pending\"] button.approve') !== null",
-        WAIT,
-    )
-    .unwrap();
+    wait_for_pending_approval(&mut b);
 
     // Reload: the page comes back to this chat, its turn and its question.
     b.eval("window.__before_reload = 1").unwrap();
@@ -228,8 +232,7 @@ fn the_sidebar_pages_searches_renames_and_deletes_sessions() {
         .unwrap();
     drop(store);
     let daemon = DaemonProc::start(&home);
-    let mut b =
-        Browser::launch(&format!("http://{}/#token={}", daemon.addr, daemon.token)).unwrap();
+    let mut b = open(&daemon);
     let items = "document.querySelectorAll('.session-item').length";
 
     // 50 at a time; the newest is listed, not opened.

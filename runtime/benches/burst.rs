@@ -19,35 +19,18 @@ mod common;
 #[path = "../../tests/support/model.rs"]
 mod model;
 
-use common::root;
+use common::{chitin, pack_and_install, proc_status, root, spawn_daemon};
 use model::{ModelServer, Reply};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_chitin");
-
 /// Clients posting the burst's turns at once.
 const POSTERS: usize = 96;
-
-fn chitin(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("CHITIN_HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chitin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A home with `files` installed on an empty workspace and the provider
 /// pointing at `server`.
@@ -57,28 +40,11 @@ fn home(tmp: &Path, server: &ModelServer) -> PathBuf {
     std::fs::create_dir_all(&ws).unwrap();
     let public = chitin(&home, &["key", "generate"]);
     chitin(&home, &["trust", "add", "chitin", public.trim()]);
-    let pkg = tmp.join("files.wasm");
-    let dir = root().join("skills/files");
-    chitin(
+    pack_and_install(
         &home,
-        &[
-            "skill",
-            "pack",
-            dir.to_str().unwrap(),
-            "-o",
-            pkg.to_str().unwrap(),
-        ],
-    );
-    chitin(
-        &home,
-        &[
-            "skill",
-            "install",
-            pkg.to_str().unwrap(),
-            "--yes",
-            "--dir",
-            &format!("/workspace={}", ws.display()),
-        ],
+        &root().join("skills/files"),
+        &tmp.join("files.wasm"),
+        &ws,
     );
     std::fs::write(
         home.join("config/config.toml"),
@@ -100,24 +66,7 @@ struct Daemon {
 impl Daemon {
     fn start(home: &Path) -> Self {
         let token = chitin(home, &["daemon", "token"]).trim().to_string();
-        let mut child = Command::new(BIN)
-            .args(["daemon", "--listen", "127.0.0.1:0"])
-            .env("CHITIN_HOME", home)
-            .env("CHITIN_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .trim_start_matches("chitin daemon listening on http://")
-            .trim_end_matches('/')
-            .to_string();
+        let (child, addr) = spawn_daemon(home, "error");
         Daemon { child, addr, token }
     }
 
@@ -163,13 +112,7 @@ impl Daemon {
     }
 
     fn rss_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        proc_status(self.child.id(), field)
     }
 }
 
@@ -267,13 +210,7 @@ fn main() {
         let pid = daemon.child.id();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let status =
-                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss: u64 = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    .unwrap_or(0);
+                let rss = proc_status(pid, "VmRSS:");
                 peak.fetch_max(rss, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(20));
             }

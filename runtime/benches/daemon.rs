@@ -10,28 +10,11 @@
 
 mod common;
 
-use common::root;
-use std::io::{BufRead, BufReader, Read, Write};
+use common::{BIN, chitin, pack_and_install, proc_status, root, spawn_daemon};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chitin");
-
-fn chitin(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("CHITIN_HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chitin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A home with `n` copies of the files skill installed under different names.
 fn home_with_skills(tmp: &Path, n: usize) -> PathBuf {
@@ -58,27 +41,7 @@ fn home_with_skills(tmp: &Path, n: usize) -> PathBuf {
             );
         std::fs::write(src.join("skill.toml"), m).unwrap();
         let pkg = tmp.join(format!("files{n}-{i}.wasm"));
-        chitin(
-            &home,
-            &[
-                "skill",
-                "pack",
-                src.to_str().unwrap(),
-                "-o",
-                pkg.to_str().unwrap(),
-            ],
-        );
-        chitin(
-            &home,
-            &[
-                "skill",
-                "install",
-                pkg.to_str().unwrap(),
-                "--yes",
-                "--dir",
-                &format!("/workspace={}", ws.display()),
-            ],
-        );
+        pack_and_install(&home, &src, &pkg, &ws);
     }
     home
 }
@@ -96,36 +59,11 @@ fn health(addr: &str, token: &str) -> bool {
     answer.starts_with("HTTP/1.1 200")
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// (start-to-ready, idle RSS in KiB after `idle`).
 fn start_daemon(home: &Path, idle: Duration) -> (Duration, u64) {
     let token = chitin(home, &["daemon", "token"]).trim().to_string();
     let t0 = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["daemon", "--listen", "127.0.0.1:0"])
-        .env("CHITIN_HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("chitin daemon listening on http://")
-        .trim_end_matches('/')
-        .to_string();
+    let (mut child, addr) = spawn_daemon(home, "warn");
     let mut ready = false;
     for _ in 0..2000 {
         if health(&addr, &token) {
@@ -137,7 +75,7 @@ fn start_daemon(home: &Path, idle: Duration) -> (Duration, u64) {
     let elapsed = t0.elapsed();
     assert!(ready, "the daemon never became ready");
     std::thread::sleep(idle);
-    let rss = rss_kib(child.id());
+    let rss = proc_status(child.id(), "VmRSS:");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
