@@ -676,3 +676,97 @@ async fn an_answer_cut_mid_stream_is_kept_marked_incomplete() {
         }
     }
 }
+
+/// How an answer ended reaches the user: cut at the output limit, a tool
+/// call cut mid-arguments (never run, the model told), a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_cut_at_the_limit_and_refusals_are_said_as_such() {
+    let home = Home::new();
+    home.install_files();
+    for kind in KINDS {
+        // Text cut at the limit: kept byte for byte, the turn says Cut.
+        let server = ModelServer::start(vec![Reply::cut_at_limit("The first half of")]);
+        let agent = home.agent(kind, &server, "");
+        let (summary, events, session) = turn(&agent, "explain", &Scripted(None)).await;
+        assert_eq!(summary.stop, Stop::Cut, "{kind:?}: {events:?}");
+        assert_eq!(summary.text, "The first half of");
+        assert!(matches!(
+            agent.store().messages(&session).unwrap().last(),
+            Some(Message::Assistant { text, .. }) if text == "The first half of"
+        ));
+
+        // A call cut mid-arguments is not run, even with every approval
+        // given; the model hears why and answers.
+        let partial = r#"{"path":"cut.txt","content":"the sta"#;
+        let server = ModelServer::start(vec![
+            Reply::tool_cut_at_limit("files__write", partial),
+            Reply::text("I will write less at a time."),
+        ]);
+        let agent = home.agent(kind, &server, "max_output_tokens = 64");
+        let (summary, events, session) = turn(&agent, "write it", &Scripted(Some(true))).await;
+        assert_eq!(summary.stop, Stop::Answer, "{kind:?}: {events:?}");
+        assert!(
+            !home.workspace.join("cut.txt").exists(),
+            "{kind:?}: the cut call ran"
+        );
+        let history = agent.store().messages(&session).unwrap();
+        assert!(
+            history.iter().any(|m| matches!(m,
+                Message::Assistant { tool_calls, .. }
+                    if tool_calls.len() == 1 && tool_calls[0].arguments == partial)),
+            "{kind:?}: the call is kept as the model sent it: {history:?}"
+        );
+        assert!(
+            history.iter().any(|m| matches!(m,
+                Message::Tool { is_error: true, output, .. }
+                    if output.contains("cut at the output limit (64 tokens)"))),
+            "{kind:?}: {history:?}"
+        );
+        assert!(last_request_text(&server).contains("cut at the output limit"));
+
+        // A refusal is the turn's outcome, with the model's words.
+        let server = ModelServer::start(vec![Reply::refusal("I can't help with that.")]);
+        let agent = home.agent(kind, &server, "");
+        let (summary, events, session) = turn(&agent, "do the bad thing", &Scripted(None)).await;
+        assert_eq!(summary.stop, Stop::Refused, "{kind:?}: {events:?}");
+        assert_eq!(summary.text, "I can't help with that.");
+        assert!(matches!(
+            agent.store().messages(&session).unwrap().last(),
+            Some(Message::Assistant { text, .. }) if text == "I can't help with that."
+        ));
+    }
+}
+
+/// `chitin ask` does not pass a cut answer or a refusal off as an answer:
+/// a note on stderr and exit 1 (`--accept-cut` takes a cut answer).
+#[test]
+fn ask_exits_1_on_a_cut_answer_or_a_refusal() {
+    let home = Home::new();
+    let server = ModelServer::start(vec![
+        Reply::cut_at_limit("half"),
+        Reply::cut_at_limit("half again"),
+        Reply::refusal("No."),
+    ]);
+    home.configure("openai", &server, "");
+    let (code, out, err) = home.chitin(&["ask", "explain"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("half"), "{out}");
+    assert!(
+        err.contains("(cut: the answer reached the model's output limit"),
+        "{err}"
+    );
+    let (code, _, err) = home.chitin(&["ask", "--accept-cut", "explain"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = home.chitin(&["ask", "do it"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.trim(), "No.");
+    assert!(err.contains("(the model refused to answer)"), "{err}");
+    // Doctor says what it changes for a model family.
+    let server = ModelServer::start(Vec::new()).with_models(&["gpt-5-mini"]);
+    home.configure("openai", &server, "");
+    let (_, out, _) = home.chitin(&["doctor", "--model", "gpt-5-mini"]);
+    assert!(
+        out.contains("ok    provider quirks: `gpt-5-mini` is an OpenAI reasoning model: the output limit is sent as `max_completion_tokens`"),
+        "{out}"
+    );
+}

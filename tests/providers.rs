@@ -325,3 +325,22 @@ async fn repeat_mode_answers_every_call() {
     }
     assert_eq!(server.request_count(), 6);
 }
+
+/// OpenAI's reasoning models are sent `max_completion_tokens` (they refuse
+/// `max_tokens`); other models keep `max_tokens`.
+#[tokio::test]
+async fn the_output_limit_is_named_as_the_model_family_wants() {
+    for (model, field, other) in [
+        ("gpt-5-mini", "max_completion_tokens", "max_tokens"),
+        ("deepseek-chat", "max_tokens", "max_completion_tokens"),
+    ] {
+        let server = ModelServer::start(vec![Reply::text("ok")]);
+        let mut s = settings(ProviderKind::Openai, &server.base_url());
+        s.model = model.into();
+        let (r, _) = call(provider::build(s).unwrap().as_ref(), "", &user("hi"), &[]).await;
+        assert!(r.is_ok(), "{model}: {r:?}");
+        let body = &server.requests()[0].body;
+        assert_eq!(body[field], 256, "{model}: {body}");
+        assert!(body.get(other).is_none(), "{model}: {body}");
+    }
+}

@@ -65,6 +65,7 @@ impl Provider for Instant {
                     }],
                     usage,
                     stop: StopReason::ToolUse,
+                    refusal: None,
                 });
             }
             text("done");
@@ -73,6 +74,7 @@ impl Provider for Instant {
                 tool_calls: vec![],
                 usage,
                 stop: StopReason::EndTurn,
+                refusal: None,
             })
         })
     }

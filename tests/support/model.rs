@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use wire::Ending;
 use wire::{Render, anthropic_events, openai_events, write_cut, write_stream};
 
 #[path = "model_wire.rs"]
@@ -43,6 +44,9 @@ pub enum Reply {
     /// Stream this text, then close the connection mid-answer (no end
     /// events, no final chunk).
     Cut(String),
+    /// Text and tool calls that end another way (cut at the output limit,
+    /// or a refusal).
+    Ended(String, Vec<(String, String)>, Ending),
 }
 
 impl Reply {
@@ -54,6 +58,25 @@ impl Reply {
     /// One tool call.
     pub fn tool(name: &str, arguments: &str) -> Self {
         Reply::ToolCalls(vec![(name.to_string(), arguments.to_string())])
+    }
+
+    /// Text cut at the output limit.
+    pub fn cut_at_limit(text: &str) -> Self {
+        Reply::Ended(text.to_string(), Vec::new(), Ending::Length)
+    }
+
+    /// A tool call whose arguments were cut at the output limit.
+    pub fn tool_cut_at_limit(name: &str, partial_arguments: &str) -> Self {
+        Reply::Ended(
+            String::new(),
+            vec![(name.to_string(), partial_arguments.to_string())],
+            Ending::Length,
+        )
+    }
+
+    /// A refusal.
+    pub fn refusal(text: &str) -> Self {
+        Reply::Ended(text.to_string(), Vec::new(), Ending::Refusal)
     }
 }
 
@@ -324,7 +347,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         let body = error_body(&format!("model server: no route for {method} {path}"));
         return respond(&mut stream, 404, &[], &body);
     }
-    let (text, calls) = match reply {
+    let (text, calls, ending) = match reply {
         None => {
             let msg = format!(
                 "model server: the script has no reply left for request #{n} ({method} {path})"
@@ -357,18 +380,19 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
                 ids,
             };
             let mut events = if route == "/v1/messages" {
-                anthropic_events(&r, &text, &[])
+                anthropic_events(&r, &text, &[], Ending::Normal)
             } else {
-                openai_events(&r, &text, &[])
+                openai_events(&r, &text, &[], Ending::Normal)
             };
             // Keep the start and the text deltas; drop the three events
             // that end the answer (both formats end with three).
             events.truncate(events.len().saturating_sub(3));
             return write_cut(&mut stream, &events);
         }
-        Some(Reply::Text(text)) => (text, Vec::new()),
-        Some(Reply::ToolCalls(calls)) => (String::new(), calls),
-        Some(Reply::TextAndTools(text, calls)) => (text, calls),
+        Some(Reply::Text(text)) => (text, Vec::new(), Ending::Normal),
+        Some(Reply::ToolCalls(calls)) => (String::new(), calls, Ending::Normal),
+        Some(Reply::TextAndTools(text, calls)) => (text, calls, Ending::Normal),
+        Some(Reply::Ended(text, calls, ending)) => (text, calls, ending),
     };
     let r = Render {
         model: &model,
@@ -376,9 +400,9 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         ids,
     };
     let events = if route == "/v1/messages" {
-        anthropic_events(&r, &text, &calls)
+        anthropic_events(&r, &text, &calls, ending)
     } else {
-        openai_events(&r, &text, &calls)
+        openai_events(&r, &text, &calls, ending)
     };
     write_stream(&mut stream, &events, delay);
 }

@@ -18,6 +18,18 @@ pub struct Render<'a> {
     pub ids: &'a AtomicUsize,
 }
 
+/// How a scripted answer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// As the answer asks (`stop`/`end_turn`, or tool calls).
+    Normal,
+    /// Cut at the output limit (`length` / `max_tokens`).
+    Length,
+    /// The text is a refusal (OpenAI's `refusal` deltas; Anthropic's
+    /// `stop_reason: "refusal"`).
+    Refusal,
+}
+
 /// `s` in three pieces (on char boundaries; fewer when short).
 fn pieces(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
@@ -27,7 +39,12 @@ fn pieces(s: &str) -> Vec<String> {
 
 /// OpenAI `chat.completion.chunk`s: role, text deltas, tool-call deltas by
 /// index, finish reason, a usage chunk with no choices, `[DONE]`.
-pub fn openai_events(r: &Render, text: &str, calls: &[(String, String)]) -> Vec<String> {
+pub fn openai_events(
+    r: &Render,
+    text: &str,
+    calls: &[(String, String)],
+    ending: Ending,
+) -> Vec<String> {
     let id = format!("chatcmpl-{}", r.ids.fetch_add(1, Ordering::SeqCst));
     let frame = |choices: Value, usage: Value| {
         let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": r.model,
@@ -44,8 +61,13 @@ pub fn openai_events(r: &Render, text: &str, calls: &[(String, String)]) -> Vec<
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
+    let field = if ending == Ending::Refusal {
+        "refusal"
+    } else {
+        "content"
+    };
     for p in pieces(text) {
-        out.push(chunk(json!({"content": p}), Value::Null));
+        out.push(chunk(json!({ field: p }), Value::Null));
     }
     for (i, (name, args)) in calls.iter().enumerate() {
         let id = format!("call_{}", r.ids.fetch_add(1, Ordering::SeqCst));
@@ -57,10 +79,10 @@ pub fn openai_events(r: &Render, text: &str, calls: &[(String, String)]) -> Vec<
             out.push(chunk(json!({ "tool_calls": part }), Value::Null));
         }
     }
-    let finish = if calls.is_empty() {
-        "stop"
-    } else {
-        "tool_calls"
+    let finish = match ending {
+        Ending::Length => "length",
+        _ if calls.is_empty() => "stop",
+        _ => "tool_calls",
     };
     out.push(chunk(json!({}), json!(finish)));
     let (input, output) = r.usage;
@@ -72,7 +94,12 @@ pub fn openai_events(r: &Render, text: &str, calls: &[(String, String)]) -> Vec<
 
 /// Anthropic events: message_start, ping, a text block, tool_use blocks
 /// with input_json_delta pieces, message_delta (stop reason, usage), message_stop.
-pub fn anthropic_events(r: &Render, text: &str, calls: &[(String, String)]) -> Vec<String> {
+pub fn anthropic_events(
+    r: &Render,
+    text: &str,
+    calls: &[(String, String)],
+    ending: Ending,
+) -> Vec<String> {
     // Each event's JSON carries its name as `type`.
     let ev = |name: &str, mut data: Value| {
         data["type"] = json!(name);
@@ -118,10 +145,11 @@ pub fn anthropic_events(r: &Render, text: &str, calls: &[(String, String)]) -> V
         }
         out.push(ev("content_block_stop", json!({ "index": index })));
     }
-    let stop = if calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
+    let stop = match ending {
+        Ending::Length => "max_tokens",
+        Ending::Refusal => "refusal",
+        Ending::Normal if calls.is_empty() => "end_turn",
+        Ending::Normal => "tool_use",
     };
     let delta = json!({"stop_reason": stop, "stop_sequence": null});
     out.push(ev(

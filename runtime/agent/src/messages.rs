@@ -86,8 +86,11 @@ pub enum StopReason {
     EndTurn,
     /// It wants tool results.
     ToolUse,
-    /// It ran into its output token limit.
+    /// It ran into its output token limit (the text or the last tool
+    /// call may be cut short).
     MaxTokens,
+    /// It declined to answer (`stop_reason: "refusal"`, OpenAI's `refusal`).
+    Refusal,
     /// Anything else the provider said.
     Other(String),
 }
@@ -103,4 +106,7 @@ pub struct Completion {
     pub usage: Usage,
     /// Why it stopped.
     pub stop: StopReason,
+    /// The model's refusal message, when it sent one apart from its text
+    /// (OpenAI's `refusal` field).
+    pub refusal: Option<String>,
 }

@@ -25,6 +25,10 @@ pub struct TurnArgs {
     /// Approve every tool that asks, without asking (you decide this up front).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Exit 0 when the answer was cut at the output limit (`ask` exits 1 by
+    /// default: a script must not take a cut answer for a whole one).
+    #[arg(long)]
+    pub accept_cut: bool,
     #[command(flatten)]
     pub provider: ProviderFlags,
 }
@@ -151,10 +155,10 @@ pub async fn ask(
     if verbose > 0 {
         eprintln!("(session {session})");
     }
-    Ok(if stop == Stop::Answer {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
+    Ok(match stop {
+        Stop::Answer => EXIT_OK,
+        Stop::Cut if args.accept_cut => EXIT_OK,
+        _ => EXIT_FAILED,
     })
 }
 

@@ -157,12 +157,18 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             };
             s.timeout = s.timeout.min(Duration::from_secs(10));
             s.max_retries = 0;
+            let quirks = provider_quirks(&s);
             match provider::build(s) {
                 Err(e) => r.fail("provider", e),
                 Ok(p) => {
                     configured_provider = Some(p.describe());
                     match p.check().await {
-                        Ok(summary) => r.ok("provider", format!("{summary}; {key}")),
+                        Ok(summary) => {
+                            r.ok("provider", format!("{summary}; {key}"));
+                            if let Some(q) = &quirks {
+                                r.ok("provider quirks", q);
+                            }
+                        }
                         Err(e) => r.fail("provider", format!("{}: {e}", p.describe())),
                     }
                 }
@@ -251,6 +257,17 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     } else {
         Ok(EXIT_OK)
     }
+}
+
+/// What Chitin changes in its requests for this model family, if anything.
+fn provider_quirks(s: &chitin::provider::ProviderSettings) -> Option<String> {
+    let field = chitin::provider::openai::max_tokens_field(&s.model);
+    (s.kind == chitin::provider::ProviderKind::Openai && field != "max_tokens").then(|| {
+        format!(
+            "`{}` is an OpenAI reasoning model: the output limit is sent as `{field}`",
+            s.model
+        )
+    })
 }
 
 fn joined(ids: &[chitin::capabilities::id::CapabilityId]) -> String {

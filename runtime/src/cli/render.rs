@@ -64,9 +64,17 @@ pub fn show(event: &TurnEvent, verbose: u8) {
             eprintln!("  [tokens: {turn_total} this turn, {day_total} today]");
         }
         TurnEvent::Error { message } => eprintln!("\nerror: {}", one_line(message, 4000)),
-        TurnEvent::Done { stop, .. } => {
+        TurnEvent::Done { stop, text } => {
+            if *stop == Stop::Refused {
+                // Not streamed as an answer: shown once, as a refusal.
+                let _ = write!(out, "{}", chitin::text::clean(text));
+            }
             let _ = writeln!(out);
             match stop {
+                Stop::Cut => eprintln!(
+                    "(cut: the answer reached the model's output limit and may be incomplete; raise [agent] max_output_tokens, or ask for less)"
+                ),
+                Stop::Refused => eprintln!("(the model refused to answer)"),
                 Stop::Answer | Stop::Error => {}
                 Stop::StepLimit => eprintln!(
                     "(stopped: the step limit was reached; raise [agent] max_steps to allow more)"

@@ -21,6 +21,10 @@ pub enum Stop {
     /// The process running the turn stopped (a crash, `kill -9`); the turn
     /// was closed when Chitin next started.
     Interrupted,
+    /// The answer was cut at the model's output limit (`max_output_tokens`).
+    Cut,
+    /// The model refused to answer.
+    Refused,
 }
 
 /// An event of a running turn.

@@ -8,7 +8,7 @@ use super::approvals::Approver;
 use super::context;
 use super::dispatch::{ApprovalRecord, Channel, Dispatch, DispatchError, ToolOutcome, ToolRequest};
 use super::events::{Stop, TurnEvent};
-use crate::messages::{Message, ToolCall, Usage};
+use crate::messages::{Message, StopReason, ToolCall, Usage};
 use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;
@@ -237,6 +237,21 @@ impl Turn<'_> {
             };
             self.account(completion.usage)?;
             let calls = completion.tool_calls;
+            if completion.stop == StopReason::Refusal {
+                // Shown as what it is; the history keeps the model's words.
+                let said = completion
+                    .refusal
+                    .unwrap_or_else(|| completion.text.clone());
+                self.push(
+                    &mut history,
+                    Message::Assistant {
+                        text: said.clone(),
+                        tool_calls: Vec::new(),
+                    },
+                )?;
+                return Ok((Stop::Refused, said));
+            }
+            // The model's own text and calls, byte for byte.
             self.push(
                 &mut history,
                 Message::Assistant {
@@ -244,8 +259,22 @@ impl Turn<'_> {
                     tool_calls: calls.clone(),
                 },
             )?;
+            let cut = completion.stop == StopReason::MaxTokens;
             if calls.is_empty() {
-                return Ok((Stop::Answer, completion.text));
+                let stop = if cut { Stop::Cut } else { Stop::Answer };
+                return Ok((stop, completion.text));
+            }
+            if cut {
+                // The last call (at least) may be cut mid-arguments: none of
+                // an answer cut at the limit runs; the model may retry.
+                for call in &calls {
+                    let why = format!(
+                        "your answer was cut at the output limit ({} tokens) before this call was complete, so it was not run; make a shorter call (less content per call), or split the work",
+                        settings.max_output_tokens
+                    );
+                    self.finish_call(&mut history, call, ToolOutcome::host("not-run", why, None))?;
+                }
+                continue;
             }
             let results = self
                 .run_calls(&calls[..calls.len().min(MAX_CALLS_PER_STEP)])

@@ -358,6 +358,7 @@ impl StreamState {
             Some("end_turn") | None => StopReason::EndTurn,
             Some("tool_use") => StopReason::ToolUse,
             Some("max_tokens") => StopReason::MaxTokens,
+            Some("refusal") => StopReason::Refusal,
             Some(other) => StopReason::Other(other.to_string()),
         };
         Completion {
@@ -365,6 +366,7 @@ impl StreamState {
             tool_calls,
             usage: self.usage,
             stop,
+            refusal: None,
         }
     }
 }

@@ -190,7 +190,7 @@ pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
     }
     let mut body = json!({
         "model": model,
-        "max_tokens": req.max_tokens,
+        max_tokens_field(model): req.max_tokens,
         "stream": true,
         "stream_options": {"include_usage": true},
         "messages": messages,
@@ -209,6 +209,27 @@ pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
     body
 }
 
+/// The name of the output limit for `model`: OpenAI's reasoning families
+/// (gpt-5, o1, o3, o4, also behind a router's `openai/` prefix) refuse
+/// `max_tokens` and want `max_completion_tokens`; every other
+/// OpenAI-compatible server knows `max_tokens` (some only that).
+pub fn max_tokens_field(model: &str) -> &'static str {
+    let family = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let reasoning = family.starts_with("gpt-5")
+        || ["o1", "o3", "o4"]
+            .iter()
+            .any(|f| family == *f || family.starts_with(&format!("{f}-")));
+    if reasoning {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
 /// A tool call being streamed.
 #[derive(Debug, Default)]
 struct PartialCall {
@@ -222,6 +243,7 @@ struct PartialCall {
 #[derive(Debug, Default)]
 struct StreamState {
     text: String,
+    refusal: String,
     calls: Vec<PartialCall>,
     usage: Usage,
     finish: Option<String>,
@@ -252,6 +274,10 @@ impl StreamState {
         if let Some(t) = delta.get("content").and_then(Value::as_str) {
             self.text.push_str(t);
             sink(t);
+        }
+        // A refusal is not the answer: kept apart, shown as a refusal.
+        if let Some(t) = delta.get("refusal").and_then(Value::as_str) {
+            self.refusal.push_str(t);
         }
         for tc in delta
             .get("tool_calls")
@@ -320,12 +346,17 @@ impl StreamState {
                 arguments: c.arguments,
             })
             .collect();
-        let stop = stop_reason(self.finish.as_deref(), !tool_calls.is_empty());
+        let refusal = Some(self.refusal).filter(|r| !r.is_empty());
+        let stop = match refusal {
+            Some(_) => StopReason::Refusal,
+            None => stop_reason(self.finish.as_deref(), !tool_calls.is_empty()),
+        };
         Completion {
             text: self.text,
             tool_calls,
             usage: self.usage,
             stop,
+            refusal,
         }
     }
 }
@@ -378,6 +409,9 @@ fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderE
         state.text = t.to_string();
         sink(t);
     }
+    if let Some(t) = message.get("refusal").and_then(Value::as_str) {
+        state.refusal = t.to_string();
+    }
     for (i, tc) in message
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -395,4 +429,34 @@ fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderE
         .map(str::to_string);
     read_usage(json, &mut state.usage);
     Ok(state.into_completion())
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::max_tokens_field;
+
+    #[test]
+    fn reasoning_families_get_max_completion_tokens() {
+        for m in [
+            "gpt-5",
+            "gpt-5-mini",
+            "openai/gpt-5.1",
+            "o1",
+            "o3-mini",
+            "o4-mini-2025-04-16",
+            "openai/o3",
+        ] {
+            assert_eq!(max_tokens_field(m), "max_completion_tokens", "{m}");
+        }
+        for m in [
+            "gpt-4o-mini",
+            "deepseek-chat",
+            "llama3.2",
+            "o1x",
+            "qwen/qwen3-coder",
+            "solar-o3",
+        ] {
+            assert_eq!(max_tokens_field(m), "max_tokens", "{m}");
+        }
+    }
 }

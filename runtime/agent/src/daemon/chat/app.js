@@ -533,6 +533,8 @@
     budget: 'Stopped: the token budget was reached.',
     cancelled: 'Cancelled.',
     error: 'The turn ended with an error.',
+    cut: 'The answer reached the model\'s output limit and may be incomplete.',
+    refused: 'The model refused to answer.',
   };
 
   function handleEvent(ev, turn) {
