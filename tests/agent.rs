@@ -664,7 +664,9 @@ async fn an_answer_cut_mid_stream_is_kept_marked_incomplete() {
         assert_eq!(summary.stop, Stop::Error, "{kind:?}: {events:?}");
         let history = agent.store().messages(&session).unwrap();
         match history.last() {
-            Some(Message::Assistant { text, tool_calls }) => {
+            Some(Message::Assistant {
+                text, tool_calls, ..
+            }) => {
                 assert!(tool_calls.is_empty());
                 assert!(text.starts_with("The first half of the ans"), "{text}");
                 assert!(text.contains("[incomplete"), "{text}");
@@ -766,7 +768,7 @@ fn ask_exits_1_on_a_cut_answer_or_a_refusal() {
     home.configure("openai", &server, "");
     let (_, out, _) = home.chitin(&["doctor", "--model", "gpt-5-mini"]);
     assert!(
-        out.contains("ok    provider quirks: `gpt-5-mini` is an OpenAI reasoning model: the output limit is sent as `max_completion_tokens`"),
+        out.contains("ok    provider quirks: `gpt-5-mini`: the output limit is sent as `max_completion_tokens`; no temperature is sent"),
         "{out}"
     );
 }

@@ -12,7 +12,7 @@ mod wire;
 
 use chitin::messages::{Completion, Message, StopReason, ToolSpec, Usage};
 use chitin::provider::{
-    self, ChatRequest, Provider, ProviderError, ProviderKind, ProviderSettings,
+    self, ChatRequest, Delta, Provider, ProviderError, ProviderKind, ProviderSettings,
 };
 use model::{ModelServer, Reply};
 use serde_json::json;
@@ -30,6 +30,7 @@ fn settings(kind: ProviderKind, base_url: &str) -> ProviderSettings {
         timeout: Duration::from_secs(5),
         max_retries: 2,
         retry_base: Duration::from_millis(10),
+        options: Default::default(),
     }
 }
 
@@ -49,7 +50,11 @@ async fn call(
     tools: &[ToolSpec],
 ) -> (Result<Completion, ProviderError>, Vec<String>) {
     let pieces = Mutex::new(Vec::new());
-    let sink = |s: &str| pieces.lock().unwrap().push(s.to_string());
+    let sink = |d: Delta<'_>| {
+        if let Delta::Text(s) = d {
+            pieces.lock().unwrap().push(s.to_string())
+        }
+    };
     let req = ChatRequest {
         system,
         messages,
@@ -89,7 +94,8 @@ async fn streamed_text_reaches_the_sink_and_the_completion() {
             c.usage,
             Usage {
                 input_tokens: 12,
-                output_tokens: 7
+                output_tokens: 7,
+                ..Usage::default()
             },
             "{kind:?}"
         );

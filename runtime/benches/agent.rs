@@ -23,7 +23,8 @@ use chitin::capabilities::Grants;
 use chitin::capabilities::fs::{Access, FsGrant};
 use chitin::messages::{Completion, Message, StopReason, ToolCall, Usage};
 use chitin::provider::{
-    self, BoxFuture, ChatRequest, Provider, ProviderError, ProviderKind, ProviderSettings, TextSink,
+    self, BoxFuture, ChatRequest, Delta, Provider, ProviderError, ProviderKind, ProviderSettings,
+    TextSink,
 };
 use chitin::store::Store;
 use chitin::{HostConfig, SkillHost};
@@ -54,6 +55,7 @@ impl Provider for Instant {
             let usage = Usage {
                 input_tokens: 10,
                 output_tokens: 5,
+                ..Usage::default()
             };
             if self.tools && matches!(req.messages.last(), Some(Message::User { .. })) {
                 return Ok(Completion {
@@ -66,15 +68,17 @@ impl Provider for Instant {
                     usage,
                     stop: StopReason::ToolUse,
                     refusal: None,
+                    reasoning: Vec::new(),
                 });
             }
-            text("done");
+            text(Delta::Text("done"));
             Ok(Completion {
                 text: "done".into(),
                 tool_calls: vec![],
                 usage,
                 stop: StopReason::EndTurn,
                 refusal: None,
+                reasoning: Vec::new(),
             })
         })
     }
@@ -159,6 +163,7 @@ fn http_provider(server: &ModelServer) -> Box<dyn Provider> {
         timeout: Duration::from_secs(5),
         max_retries: 0,
         retry_base: Duration::from_millis(10),
+        options: Default::default(),
     })
     .unwrap()
 }
@@ -211,7 +216,7 @@ fn agent_turns(c: &mut Criterion) {
                 tools: &[],
                 max_tokens: 100,
             };
-            let c = p.complete(req, &|_t: &str| {}).await.unwrap();
+            let c = p.complete(req, &|_d: Delta<'_>| {}).await.unwrap();
             assert_eq!(c.text, "done");
         })
     });

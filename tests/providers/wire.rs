@@ -91,6 +91,7 @@ fn history() -> (Vec<Message>, Vec<ToolSpec>) {
                     arguments: "{not json".into(),
                 },
             ],
+            reasoning: Vec::new(),
         },
         Message::Tool {
             call_id: "c1".into(),

@@ -166,6 +166,7 @@ impl Home {
             timeout: Duration::from_secs(5),
             max_retries: 2,
             retry_base: Duration::from_millis(10),
+            options: Default::default(),
         })
         .unwrap();
         let host = Arc::new(

@@ -19,6 +19,9 @@ pub enum Message {
         /// Tool calls, in the order the model made them.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
+        /// The model's reasoning before this answer, in the order it came.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasoning: Vec<Reasoning>,
     },
     /// The result of one tool call, fed back to the model.
     Tool {
@@ -45,6 +48,39 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+impl Message {
+    /// An assistant message without reasoning.
+    pub fn assistant(text: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message::Assistant {
+            text: text.into(),
+            tool_calls,
+            reasoning: Vec::new(),
+        }
+    }
+}
+
+/// One piece of the model's reasoning: shown to the user, stored with the
+/// answer, and sent back unchanged only to the provider that produced it
+/// (some require it with tool results: DeepSeek's `reasoning_content`,
+/// Anthropic's signed thinking blocks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reasoning {
+    /// The provider that produced it (see `ProviderSettings::origin`).
+    pub origin: String,
+    /// How it came: `reasoning_content` or `reasoning` (OpenAI-compatible
+    /// fields), `thinking` or `redacted_thinking` (Anthropic blocks).
+    pub kind: String,
+    /// The reasoning text (empty when redacted).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    /// Anthropic's signature of a thinking block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The encrypted data of a redacted thinking block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
 /// A tool as offered to the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
@@ -59,10 +95,22 @@ pub struct ToolSpec {
 /// Tokens used by one model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
-    /// Completion tokens.
+    /// Completion tokens (reasoning included).
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache
+    /// (billed at the cached price).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Of `input_tokens`, those written to the prompt cache (Anthropic
+    /// bills them above the input price).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -75,6 +123,19 @@ impl Usage {
     pub fn add(&mut self, other: Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .saturating_add(other.cache_write_tokens);
+    }
+
+    /// Input tokens neither read from nor written to the cache.
+    pub fn uncached_input(&self) -> u64 {
+        self.input_tokens
+            .saturating_sub(self.cache_read_tokens)
+            .saturating_sub(self.cache_write_tokens)
     }
 }
 
@@ -91,6 +152,8 @@ pub enum StopReason {
     MaxTokens,
     /// It declined to answer (`stop_reason: "refusal"`, OpenAI's `refusal`).
     Refusal,
+    /// The provider's content filter stopped it (`content_filter`).
+    ContentFilter,
     /// Anything else the provider said.
     Other(String),
 }
@@ -109,4 +172,6 @@ pub struct Completion {
     /// The model's refusal message, when it sent one apart from its text
     /// (OpenAI's `refusal` field).
     pub refusal: Option<String>,
+    /// The model's reasoning, in order.
+    pub reasoning: Vec<Reasoning>,
 }

@@ -29,6 +29,9 @@ pub struct TurnArgs {
     /// default: a script must not take a cut answer for a whole one).
     #[arg(long)]
     pub accept_cut: bool,
+    /// Show the model's reasoning (dimmed, on stderr) as it streams.
+    #[arg(long)]
+    pub show_reasoning: bool,
     #[command(flatten)]
     pub provider: ProviderFlags,
 }
@@ -79,12 +82,12 @@ async fn one_turn(
     session: &str,
     text: &str,
     yes: bool,
-    verbose: u8,
+    view: render::View,
 ) -> anyhow::Result<Stop> {
     match b {
         Backend::Local(agent) => {
             let cancel = CancellationToken::new();
-            let show = |e: TurnEvent| render::show(&e, verbose);
+            let show = |e: TurnEvent| render::show(&e, &view);
             let approver: &dyn Approver = if yes { &ApproveAll } else { &TerminalApprover };
             let io = TurnIo {
                 events: &show,
@@ -101,7 +104,7 @@ async fn one_turn(
         }
         Backend::Daemon(client) => {
             let run = client.turn(session, text, |e| {
-                render::show(e, verbose);
+                render::show(e, &view);
                 match e {
                     TurnEvent::ApprovalRequested {
                         approval_id,
@@ -142,6 +145,13 @@ async fn session_for(b: &Backend, given: &Option<String>) -> anyhow::Result<Stri
     }
 }
 
+fn view(args: &TurnArgs, verbose: u8) -> render::View {
+    render::View {
+        verbose,
+        reasoning: args.show_reasoning,
+    }
+}
+
 /// `chitin ask "<message>"`: one turn, the answer on stdout.
 pub async fn ask(
     paths: &Paths,
@@ -151,7 +161,7 @@ pub async fn ask(
 ) -> anyhow::Result<u8> {
     let b = backend(paths, &args).await?;
     let session = session_for(&b, &args.session).await?;
-    let stop = one_turn(&b, &session, &message, args.yes, verbose).await?;
+    let stop = one_turn(&b, &session, &message, args.yes, view(&args, verbose)).await?;
     if verbose > 0 {
         eprintln!("(session {session})");
     }
@@ -191,6 +201,6 @@ pub async fn chat(paths: &Paths, args: TurnArgs, verbose: u8) -> anyhow::Result<
             eprintln!("session {session}");
             continue;
         }
-        one_turn(&b, &session, text, args.yes, verbose).await?;
+        one_turn(&b, &session, text, args.yes, view(&args, verbose)).await?;
     }
 }

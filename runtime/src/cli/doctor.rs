@@ -259,15 +259,11 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     }
 }
 
-/// What Chitin changes in its requests for this model family, if anything.
+/// What Chitin changes in its requests for this model, if anything (the
+/// quirks table with the config's overrides, thinking, caching).
 fn provider_quirks(s: &chitin::provider::ProviderSettings) -> Option<String> {
-    let field = chitin::provider::openai::max_tokens_field(&s.model);
-    (s.kind == chitin::provider::ProviderKind::Openai && field != "max_tokens").then(|| {
-        format!(
-            "`{}` is an OpenAI reasoning model: the output limit is sent as `{field}`",
-            s.model
-        )
-    })
+    let changes = s.quirks().describe(s);
+    (!changes.is_empty()).then(|| format!("`{}`: {}", s.model, changes.join("; ")))
 }
 
 fn joined(ids: &[chitin::capabilities::id::CapabilityId]) -> String {

@@ -17,6 +17,7 @@ mod sessions;
 mod setup;
 mod skill;
 mod tools;
+mod usage;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -104,6 +105,8 @@ pub enum Command {
         #[arg(long, short = 'n', default_value_t = 50)]
         limit: u32,
     },
+    /// Tokens used per day and model (cached input apart), and their cost.
+    Usage(usage::UsageArgs),
     /// The agent's tools and their approval policies.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -171,6 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             denied,
             limit,
         } => sessions::audit(&cli.paths, session, denied, limit),
+        Command::Usage(args) => usage::run(&cli.paths, args),
         Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),

@@ -7,15 +7,60 @@
 use chitin::agent::events::{Stop, TurnEvent};
 use chitin::text::{clean, one_line};
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// How much to show.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    /// `-v` count.
+    pub verbose: u8,
+    /// Show the model's reasoning (dimmed, on stderr).
+    pub reasoning: bool,
+}
+
+/// Where the reasoning display is in this turn: 0 none yet, 1 reasoning
+/// being shown (or noted), 2 the answer started after it.
+static REASONING: AtomicU8 = AtomicU8::new(0);
 
 /// Print one event.
-pub fn show(event: &TurnEvent, verbose: u8) {
+pub fn show(event: &TurnEvent, view: &View) {
+    let verbose = view.verbose;
     let mut out = std::io::stdout();
     match event {
+        TurnEvent::TurnStarted { .. } => REASONING.store(0, Ordering::SeqCst),
+        TurnEvent::ReasoningDelta { text } => {
+            let mut err = std::io::stderr();
+            let tty = err.is_terminal();
+            let first = REASONING.swap(1, Ordering::SeqCst) == 0;
+            if view.reasoning {
+                let (dim, end) = if tty {
+                    ("\x1b[2m", "\x1b[0m")
+                } else {
+                    ("", "")
+                };
+                if first {
+                    let _ = write!(err, "{dim}thinking: {end}");
+                }
+                let _ = write!(err, "{dim}{}{end}", clean(text));
+                let _ = err.flush();
+            } else if first && tty {
+                eprintln!("(the model is reasoning; --show-reasoning shows it)");
+            }
+        }
         TurnEvent::TextDelta { text } => {
+            if REASONING.swap(2, Ordering::SeqCst) == 1 && view.reasoning {
+                eprintln!();
+            }
             let _ = write!(out, "{}", clean(text));
             let _ = out.flush();
         }
+        TurnEvent::Failover { from, to, reason } => eprintln!(
+            "\n({} failed: {}; continuing with {})",
+            one_line(from, 300),
+            one_line(reason, 1000),
+            one_line(to, 300)
+        ),
+        TurnEvent::Notice { message } => eprintln!("\n(note: {})", one_line(message, 1000)),
         TurnEvent::ToolCallStarted { tool, input, .. } => {
             eprintln!("\n→ {} {}", clean(tool), one_line(input, 200));
         }
@@ -75,6 +120,9 @@ pub fn show(event: &TurnEvent, verbose: u8) {
                     "(cut: the answer reached the model's output limit and may be incomplete; raise [agent] max_output_tokens, or ask for less)"
                 ),
                 Stop::Refused => eprintln!("(the model refused to answer)"),
+                Stop::Filtered => {
+                    eprintln!("(stopped: the provider's content filter stopped the answer)")
+                }
                 Stop::Answer | Stop::Error => {}
                 Stop::StepLimit => eprintln!(
                     "(stopped: the step limit was reached; raise [agent] max_steps to allow more)"

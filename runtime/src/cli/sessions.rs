@@ -108,7 +108,7 @@ fn open(paths: &Paths) -> anyhow::Result<Store> {
     Ok(Store::open(&paths.dirs()?.sessions_db())?)
 }
 
-fn when(ms: i64) -> String {
+pub(super) fn when(ms: i64) -> String {
     let secs = ms / 1000;
     let (d, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -158,7 +158,9 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
             for m in store.messages(&id)? {
                 match m {
                     Message::User { text } => println!("\nuser: {}", clean(&text)),
-                    Message::Assistant { text, tool_calls } => {
+                    Message::Assistant {
+                        text, tool_calls, ..
+                    } => {
                         if !text.is_empty() {
                             println!("\nassistant: {}", clean(&text));
                         }

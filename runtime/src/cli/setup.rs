@@ -72,12 +72,42 @@ pub fn provider_settings(paths: &Paths, l: &Loaded) -> Result<ProviderSettings, 
         .settings(&l.path, l.env_key.as_deref(), &lookup)
 }
 
+/// The `[[provider.fallback]]` settings, resolved against the main ones.
+pub fn fallback_settings(
+    paths: &Paths,
+    l: &Loaded,
+    main: &ProviderSettings,
+) -> Result<Vec<ProviderSettings>, NotConfigured> {
+    let secrets = paths.secrets().ok();
+    let lookup = |name: &str| {
+        let store = SecretStore::open(secrets.as_ref()?).ok()?;
+        store.get(name).map(str::to_string)
+    };
+    l.config.provider.fallbacks(main, &l.path, &lookup)
+}
+
+fn fallback_providers(
+    paths: &Paths,
+    l: &Loaded,
+    main: &ProviderSettings,
+) -> anyhow::Result<Vec<Box<dyn provider::Provider>>> {
+    let mut out = Vec::new();
+    for s in fallback_settings(paths, l, main)? {
+        out.push(provider::build(s)?);
+    }
+    Ok(out)
+}
+
 /// The agent and the problems met while loading skills.
 pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<String>)> {
     let dirs = paths.dirs()?;
-    let provider = match provider_settings(paths, l) {
-        Ok(s) => provider::build(s).map_err(|e| NotConfigured(e.to_string())),
-        Err(e) => Err(e),
+    let (provider, fallbacks) = match provider_settings(paths, l) {
+        Ok(s) => {
+            let fallbacks = fallback_providers(paths, l, &s)?;
+            let main = provider::build(s).map_err(|e| NotConfigured(e.to_string()));
+            (main, fallbacks)
+        }
+        Err(e) => (Err(e), Vec::new()),
     };
     // The host refuses grants overlapping Chitin's own files (see `Paths::protected`).
     let host = Arc::new(super::skill::host(paths)?);
@@ -94,7 +124,7 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
         Err(e) => tracing::warn!("checking for interrupted turns: {e}"),
     }
     Ok((
-        Agent::new(l.config.agent.clone(), provider, toolbox, store),
+        Agent::new(l.config.agent.clone(), provider, toolbox, store).with_fallbacks(fallbacks),
         problems,
     ))
 }

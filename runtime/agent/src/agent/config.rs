@@ -3,7 +3,7 @@
 //! variables override it. API keys are never read from this file: it names a
 //! secret in the secret store instead (or `CHITIN_API_KEY` supplies one).
 
-use crate::provider::{ProviderKind, ProviderSettings};
+use crate::provider::{ProviderKind, ProviderSettings, RequestOptions};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,33 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 # api_key_secret = "OPENAI_API_KEY"        # a name in the secret store
 # timeout_secs = 60
 # max_retries = 3
+# temperature = 0.7                       # not sent to models that reject one
+# thinking_budget = 4096                  # Anthropic: extended thinking (at least 1024)
+# prompt_cache = true                     # Anthropic: cache_control on the stable prefix
+#
+# Known model-family quirks are applied (see `chitin doctor`); override them:
+# [provider.quirks]
+# max_tokens_field = "max_completion_tokens"   # or "max_tokens"
+# temperature = false                          # never send a temperature
+# echo_reasoning = false                       # never send reasoning back
+#
+# When the provider is down or overloaded after its retries, the turn goes
+# on with the next of these (in order); each names its own key, or inherits
+# the one above when it keeps the same base_url:
+# [[provider.fallback]]
+# model = "gpt-4o-mini"                        # same provider, another model
+# [[provider.fallback]]
+# kind = "anthropic"
+# base_url = "https://api.anthropic.com/v1"
+# model = "claude-sonnet-4-5"
+# api_key_secret = "ANTHROPIC_API_KEY"
+
+# Prices in USD per million tokens, per model, for `chitin usage`:
+# [prices."claude-sonnet-4-5"]
+# input = 3.0
+# cached_input = 0.3
+# cache_write = 3.75
+# output = 15.0
 
 [agent]
 # max_steps = 12                     # model calls per turn
@@ -97,6 +124,69 @@ pub struct ProviderSection {
     pub max_retries: Option<u32>,
     /// First retry delay in ms.
     pub retry_base_ms: Option<u64>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Anthropic extended thinking budget (tokens).
+    pub thinking_budget: Option<u32>,
+    /// Anthropic prompt caching (default on).
+    pub prompt_cache: Option<bool>,
+    /// Overrides of the quirks table.
+    #[serde(default)]
+    pub quirks: crate::provider::quirks::Overrides,
+    /// Providers to continue on, in order, when this one is down.
+    #[serde(default)]
+    pub fallback: Vec<FallbackSection>,
+}
+
+/// One `[[provider.fallback]]`: unset values come from `[provider]`, the
+/// API key only when the base URL is the same (a key is never sent to
+/// another server than the one it was configured for).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSection {
+    /// `openai` or `anthropic`.
+    pub kind: Option<ProviderKind>,
+    /// Base URL.
+    pub base_url: Option<String>,
+    /// Model (required).
+    pub model: Option<String>,
+    /// Name of the API key in the secret store.
+    pub api_key_secret: Option<String>,
+    /// Anthropic extended thinking budget (tokens).
+    pub thinking_budget: Option<u32>,
+}
+
+/// Prices of one model, USD per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    /// Uncached input.
+    #[serde(default)]
+    pub input: f64,
+    /// Input read from the cache (the input price when unset).
+    pub cached_input: Option<f64>,
+    /// Input written to the cache (the input price when unset).
+    pub cache_write: Option<f64>,
+    /// Output.
+    #[serde(default)]
+    pub output: f64,
+}
+
+impl Prices {
+    /// What `usage` cost, in USD.
+    pub fn cost(&self, usage: &crate::messages::Usage) -> f64 {
+        let per = |tokens: u64, price: f64| tokens as f64 * price / 1e6;
+        per(usage.uncached_input(), self.input)
+            + per(
+                usage.cache_read_tokens,
+                self.cached_input.unwrap_or(self.input),
+            )
+            + per(
+                usage.cache_write_tokens,
+                self.cache_write.unwrap_or(self.input),
+            )
+            + per(usage.output_tokens, self.output)
+    }
 }
 
 /// `[agent]`.
@@ -157,6 +247,9 @@ pub struct Config {
     /// `[daemon]`.
     #[serde(default)]
     pub daemon: DaemonSection,
+    /// `[prices.MODEL]`.
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, Prices>,
 }
 
 /// Overrides from flags or the environment (flags win; the CLI merges them).
@@ -213,6 +306,7 @@ impl Config {
             detail: e.to_string(),
         })?;
         config.agent.validate()?;
+        config.provider.validate()?;
         Ok(config)
     }
 
@@ -326,7 +420,79 @@ impl ProviderSection {
             timeout: Duration::from_secs(self.timeout_secs.unwrap_or(60).max(1)),
             max_retries: self.max_retries.unwrap_or(3),
             retry_base: Duration::from_millis(self.retry_base_ms.unwrap_or(500)),
+            options: RequestOptions {
+                temperature: self.temperature,
+                thinking_budget: self.thinking_budget,
+                no_prompt_cache: self.prompt_cache == Some(false),
+                quirks: self.quirks.clone(),
+            },
         })
+    }
+
+    /// The fallbacks' settings, in order, resolved against `primary`.
+    pub fn fallbacks(
+        &self,
+        primary: &ProviderSettings,
+        config_path: &Path,
+        key_lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<ProviderSettings>, NotConfigured> {
+        let path = config_path.display();
+        self.fallback
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let n = i + 1;
+                let model = f.model.clone().ok_or_else(|| {
+                    NotConfigured(format!(
+                        "[[provider.fallback]] number {n} in {path} names no model"
+                    ))
+                })?;
+                let base_url = f
+                    .base_url
+                    .as_deref()
+                    .map(|u| u.trim_end_matches('/').to_string());
+                let same_server = base_url.as_ref().is_none_or(|u| *u == primary.base_url);
+                let api_key = match &f.api_key_secret {
+                    Some(name) => Some(key_lookup(name).ok_or_else(|| {
+                        NotConfigured(format!(
+                            "the API key secret `{name}` of [[provider.fallback]] number {n} in {path} is not in the secret store: store it with `chitin secret set {name}`"
+                        ))
+                    })?),
+                    None if same_server => primary.api_key.clone(),
+                    None => None,
+                };
+                let mut s = primary.clone();
+                s.kind = f.kind.unwrap_or(primary.kind);
+                s.base_url = base_url.unwrap_or_else(|| primary.base_url.clone());
+                s.model = model;
+                s.api_key = api_key;
+                s.options.thinking_budget = f.thinking_budget;
+                Ok(s)
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let budgets = std::iter::once(self.thinking_budget)
+            .chain(self.fallback.iter().map(|f| f.thinking_budget))
+            .flatten();
+        for b in budgets {
+            if b < 1024 {
+                return Err(ConfigError::Value {
+                    key: "provider.thinking_budget".into(),
+                    value: b.to_string(),
+                    detail: "Anthropic's minimum is 1024 tokens".into(),
+                });
+            }
+        }
+        if let Some(t) = self.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+            return Err(ConfigError::Value {
+                key: "provider.temperature".into(),
+                value: t.to_string(),
+                detail: "expected a number from 0 to 2".into(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -29,7 +29,9 @@ pub fn estimate(messages: &[Message]) -> u64 {
         .map(|m| {
             let bytes = match m {
                 Message::User { text } => text.len(),
-                Message::Assistant { text, tool_calls } => {
+                Message::Assistant {
+                    text, tool_calls, ..
+                } => {
                     text.len()
                         + tool_calls
                             .iter()
@@ -83,6 +85,35 @@ pub fn repair(history: Vec<Message>) -> Vec<Message> {
     out
 }
 
+/// Messages whose tool outputs are elided together (see [`fit`]).
+pub const ELIDE_RUN: usize = 8;
+
+/// A tighter fit, after the provider said the history is over its context
+/// window: [`fit`] to `budget`, then the current turn's tool outputs too
+/// are elided, oldest first, all but the last step's.
+pub fn shrink(history: &[Message], budget: u64) -> Vec<Message> {
+    let mut msgs = fit(history, budget);
+    let current = msgs
+        .iter()
+        .rposition(|m| matches!(m, Message::User { .. }))
+        .unwrap_or(0);
+    let last_step = msgs
+        .iter()
+        .rposition(|m| matches!(m, Message::Assistant { .. }))
+        .unwrap_or(msgs.len());
+    for i in current..last_step {
+        if estimate(&msgs) <= budget {
+            break;
+        }
+        if let Message::Tool { output, .. } = &mut msgs[i]
+            && output.len() > 200
+        {
+            *output = format!("[output elided to fit the context: {} bytes]", output.len());
+        }
+    }
+    msgs
+}
+
 /// Fit `history` into `budget` estimated tokens. The current turn (from the
 /// last user message on) is kept whole; before it, tool outputs are elided
 /// oldest first, then whole exchanges are dropped oldest first.
@@ -96,7 +127,9 @@ pub fn fit(history: &[Message], budget: u64) -> Vec<Message> {
         .rposition(|m| matches!(m, Message::User { .. }))
         .unwrap_or(0);
     for i in 0..current {
-        if estimate(&msgs) <= budget {
+        // Elided in runs of ELIDE_RUN messages: the prefix the provider
+        // caches then changes once a run, not at every step.
+        if i % ELIDE_RUN == 0 && estimate(&msgs) <= budget {
             return msgs;
         }
         if let Message::Tool { output, .. } = &mut msgs[i]
@@ -142,14 +175,14 @@ mod tests {
         Message::User { text: t.into() }
     }
     fn call(id: &str) -> Message {
-        Message::Assistant {
-            text: String::new(),
-            tool_calls: vec![ToolCall {
+        Message::assistant(
+            "",
+            vec![ToolCall {
                 id: id.into(),
                 name: "files__read".into(),
                 arguments: "{}".into(),
             }],
-        }
+        )
     }
     fn result(id: &str, out: &str) -> Message {
         Message::Tool {
@@ -209,5 +242,46 @@ mod tests {
             matches!(&fitted[fitted.len() - 1], Message::Tool { call_id, .. } if call_id == "3")
         );
         assert!(estimate(&fit(&h, 1_000_000)) == estimate(&h));
+    }
+
+    #[test]
+    fn elision_moves_in_runs_so_the_cached_prefix_holds() {
+        let out = "y".repeat(4_000);
+        let mut h = vec![user("start")];
+        for i in 0..40 {
+            h.push(call(&i.to_string()));
+            h.push(result(&i.to_string(), &out));
+        }
+        h.push(user("now"));
+        // Growing budgets past each other: the elided prefix changes only
+        // at run boundaries.
+        let elided = |f: &[Message]| {
+            f.iter()
+                .take_while(|m| !matches!(m, Message::Tool { output, .. } if output.len() == 4_000))
+                .count()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for budget in (20_000..40_000).step_by(500) {
+            seen.insert(elided(&fit(&h, budget)));
+        }
+        assert!(seen.iter().all(|n| (n - 1) % ELIDE_RUN < 2), "{seen:?}");
+    }
+
+    #[test]
+    fn shrink_elides_the_current_turn_but_its_last_step() {
+        let big = "z".repeat(40_000);
+        let h = vec![
+            user("now"),
+            call("1"),
+            result("1", &big),
+            call("2"),
+            result("2", &big),
+        ];
+        assert_eq!(fit(&h, 5_000), h);
+        let s = shrink(&h, 12_000);
+        assert!(
+            matches!(&s[2], Message::Tool { output, .. } if output.starts_with("[output elided"))
+        );
+        assert!(matches!(&s[4], Message::Tool { output, .. } if output.len() == 40_000));
     }
 }

@@ -25,6 +25,8 @@ pub enum Stop {
     Cut,
     /// The model refused to answer.
     Refused,
+    /// The provider's content filter stopped the answer.
+    Filtered,
 }
 
 /// An event of a running turn.
@@ -42,6 +44,26 @@ pub enum TurnEvent {
     TextDelta {
         /// The new text.
         text: String,
+    },
+    /// Streamed reasoning (shown apart from the answer; not the answer).
+    ReasoningDelta {
+        /// The new text.
+        text: String,
+    },
+    /// The provider failed after its retries; the turn goes on with the
+    /// next configured one.
+    Failover {
+        /// The provider that failed.
+        from: String,
+        /// The one the turn continues on.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something the user should know; the turn goes on.
+    Notice {
+        /// What happened.
+        message: String,
     },
     /// A tool call is about to run (after approval).
     ToolCallStarted {

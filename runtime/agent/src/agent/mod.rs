@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod events;
+mod model_call;
 pub mod toolbox;
 pub mod turn;
 
@@ -33,6 +34,7 @@ pub struct Agent {
 struct Inner {
     settings: AgentSection,
     provider: Result<Box<dyn Provider>, NotConfigured>,
+    fallbacks: Vec<Box<dyn Provider>>,
     toolbox: Toolbox,
     store: Arc<Store>,
 }
@@ -63,10 +65,29 @@ impl Agent {
             inner: Arc::new(Inner {
                 settings,
                 provider,
+                fallbacks: Vec::new(),
                 toolbox,
                 store,
             }),
         }
+    }
+
+    /// The providers a turn continues on, in order, when the main one is
+    /// down (set while building the agent, before it is shared).
+    pub fn with_fallbacks(mut self, fallbacks: Vec<Box<dyn Provider>>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.fallbacks = fallbacks,
+            None => tracing::error!("fallback providers set on a shared agent: ignored"),
+        }
+        self
+    }
+
+    /// The main provider then the fallbacks, or why there is none.
+    pub fn providers(&self) -> Result<Vec<&dyn Provider>, &NotConfigured> {
+        let main = self.inner.provider.as_deref()?;
+        Ok(std::iter::once(main)
+            .chain(self.inner.fallbacks.iter().map(|p| p.as_ref()))
+            .collect())
     }
 
     /// The store.

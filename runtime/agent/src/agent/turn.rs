@@ -9,14 +9,9 @@ use super::context;
 use super::dispatch::{ApprovalRecord, Channel, Dispatch, DispatchError, ToolOutcome, ToolRequest};
 use super::events::{Stop, TurnEvent};
 use crate::messages::{Message, StopReason, ToolCall, Usage};
-use crate::provider::ChatRequest;
 use crate::store::{EventKind, StoreError, new_id};
 use serde_json::json;
-use std::sync::PoisonError;
-use std::time::Duration;
 
-/// The most streamed text kept when an answer does not complete.
-const MAX_PARTIAL: usize = 1 << 20;
 use tokio_util::sync::CancellationToken;
 
 /// Why a turn stopped with an error. Shown to the user, never given to the
@@ -71,16 +66,14 @@ pub struct TurnSummary {
 /// Most tool calls run per model answer; the rest are refused to the model.
 pub const MAX_CALLS_PER_STEP: usize = 16;
 
-/// Longest a single model call may stream (a trickling endpoint cannot hold
-/// a session forever).
-const MODEL_CALL_DEADLINE: Duration = Duration::from_secs(15 * 60);
-
-struct Turn<'a> {
-    agent: &'a Agent,
-    io: &'a TurnIo<'a>,
+pub(super) struct Turn<'a> {
+    pub(super) agent: &'a Agent,
+    pub(super) io: &'a TurnIo<'a>,
     session_id: &'a str,
     turn_id: String,
     usage: Usage,
+    /// Which provider the turn is on (0: the main one; later: fallbacks).
+    pub(super) active: usize,
 }
 
 impl Agent {
@@ -92,6 +85,7 @@ impl Agent {
             session_id,
             turn_id: new_id("t-"),
             usage: Usage::default(),
+            active: 0,
         };
         (io.events)(TurnEvent::TurnStarted {
             session_id: session_id.to_string(),
@@ -132,20 +126,24 @@ impl Agent {
 }
 
 impl Turn<'_> {
-    fn record(&self, kind: EventKind, data: serde_json::Value) -> Result<i64, TurnError> {
+    pub(super) fn record(
+        &self,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<i64, TurnError> {
         Ok(self
             .agent
             .store()
             .append(self.session_id, Some(&self.turn_id), kind, &data)?)
     }
 
-    fn push(&self, history: &mut Vec<Message>, m: Message) -> Result<(), TurnError> {
+    pub(super) fn push(&self, history: &mut Vec<Message>, m: Message) -> Result<(), TurnError> {
         self.record(EventKind::Message, serde_json::to_value(&m)?)?;
         history.push(m);
         Ok(())
     }
 
-    fn emit(&self, e: TurnEvent) {
+    pub(super) fn emit(&self, e: TurnEvent) {
         (self.io.events)(e)
     }
 
@@ -169,7 +167,7 @@ impl Turn<'_> {
                 text: text.to_string(),
             },
         )?;
-        let provider = agent
+        agent
             .provider()
             .map_err(|e| TurnError::NotConfigured(e.to_string()))?;
         for _step in 0..settings.max_steps {
@@ -179,63 +177,9 @@ impl Turn<'_> {
             // Installs, upgrades, grants and removals since the last step apply now.
             agent.toolbox().refresh().await;
             let tools = agent.toolbox().specs();
-            let fitted = context::fit(&history, settings.context_tokens);
-            let req = ChatRequest {
-                system: &settings.system_prompt,
-                messages: &fitted,
-                tools: &tools,
-                max_tokens: settings.max_output_tokens,
+            let Some(completion) = self.call_model(&mut history, &tools).await? else {
+                return Ok((Stop::Cancelled, String::new()));
             };
-            // What was streamed so far, kept (marked incomplete) if the
-            // answer never completes: the user saw it.
-            let streamed = std::sync::Mutex::new(String::new());
-            let sink = |t: &str| {
-                let mut so_far = streamed.lock().unwrap_or_else(PoisonError::into_inner);
-                if so_far.len() < MAX_PARTIAL {
-                    so_far.push_str(t);
-                }
-                drop(so_far);
-                self.emit(TurnEvent::TextDelta {
-                    text: t.to_string(),
-                })
-            };
-            let outcome = tokio::select! {
-                r = tokio::time::timeout(MODEL_CALL_DEADLINE, provider.complete(req, &sink)) => match r {
-                    Ok(Ok(completion)) => Ok(completion),
-                    Ok(Err(e)) => Err(Some(TurnError::Provider(e.to_string()))),
-                    Err(_) => Err(Some(TurnError::Deadline(MODEL_CALL_DEADLINE.as_secs() / 60))),
-                },
-                // None: cancelled.
-                _ = self.io.cancel.cancelled() => Err(None),
-            };
-            let completion = match outcome {
-                Ok(c) => c,
-                Err(e) => {
-                    let partial = streamed
-                        .into_inner()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    if !partial.trim().is_empty() {
-                        let why = match &e {
-                            None => "cancelled by the user".to_string(),
-                            Some(error) => error.to_string(),
-                        };
-                        self.push(
-                            &mut history,
-                            Message::Assistant {
-                                text: format!(
-                                    "{partial}\n\n[incomplete: the answer stopped here: {why}]"
-                                ),
-                                tool_calls: Vec::new(),
-                            },
-                        )?;
-                    }
-                    return match e {
-                        None => Ok((Stop::Cancelled, String::new())),
-                        Some(error) => Err(error),
-                    };
-                }
-            };
-            self.account(completion.usage)?;
             let calls = completion.tool_calls;
             if completion.stop == StopReason::Refusal {
                 // Shown as what it is; the history keeps the model's words.
@@ -247,19 +191,31 @@ impl Turn<'_> {
                     Message::Assistant {
                         text: said.clone(),
                         tool_calls: Vec::new(),
+                        reasoning: completion.reasoning,
                     },
                 )?;
                 return Ok((Stop::Refused, said));
             }
-            // The model's own text and calls, byte for byte.
+            // The model's own text, calls and reasoning, byte for byte.
             self.push(
                 &mut history,
                 Message::Assistant {
                     text: completion.text.clone(),
                     tool_calls: calls.clone(),
+                    reasoning: completion.reasoning,
                 },
             )?;
             let cut = completion.stop == StopReason::MaxTokens;
+            if completion.stop == StopReason::ContentFilter {
+                // Whatever it called is not run: the provider stopped it.
+                for call in &calls {
+                    let why =
+                        "the provider's content filter stopped the answer; this call was not run"
+                            .to_string();
+                    self.finish_call(&mut history, call, ToolOutcome::host("not-run", why, None))?;
+                }
+                return Ok((Stop::Filtered, completion.text));
+            }
             if calls.is_empty() {
                 let stop = if cut { Stop::Cut } else { Stop::Answer };
                 return Ok((stop, completion.text));
@@ -335,9 +291,13 @@ impl Turn<'_> {
         Ok(self.agent.store().tokens_today()?)
     }
 
-    fn account(&mut self, usage: Usage) -> Result<(), TurnError> {
+    pub(super) fn account(&mut self, usage: Usage, model: &str) -> Result<(), TurnError> {
         self.usage.add(usage);
-        self.record(EventKind::Usage, serde_json::to_value(usage)?)?;
+        let mut row = serde_json::to_value(usage)?;
+        if !model.is_empty() {
+            row["model"] = json!(model);
+        }
+        self.record(EventKind::Usage, row)?;
         let day_total = self.day_total()?;
         self.emit(TurnEvent::Usage {
             usage,

@@ -1,14 +1,18 @@
 //! Anthropic Messages: the request body (top-level `system`, alternating
-//! turns of content blocks, tool results merged into one user turn), the
-//! streamed events (text and `tool_use` blocks, stop reason, usage, errors)
-//! and a non-streamed JSON answer; `check()` lists `/models`.
+//! turns of content blocks, tool results merged into one user turn,
+//! `cache_control` breakpoints on the stable prefix, extended thinking with
+//! its signed blocks sent back unchanged), the streamed events (text,
+//! thinking and `tool_use` blocks, stop reason, usage with cache reads and
+//! writes, errors) and a non-streamed JSON answer; `check()` lists `/models`.
 
+use super::Delta;
+use super::errors::Described;
 use super::http::{HttpClient, MAX_BODY};
 use super::openai::{check_listed, model_ids};
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::messages::{Completion, Message, StopReason, ToolCall, Usage};
+use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -26,6 +30,7 @@ pub struct Anthropic {
     settings: ProviderSettings,
     client: HttpClient,
     policy: RetryPolicy,
+    origin: String,
 }
 
 impl Anthropic {
@@ -34,6 +39,7 @@ impl Anthropic {
         Ok(Anthropic {
             client: HttpClient::new(&settings.base_url, settings.timeout)?,
             policy: RetryPolicy::from_settings(&settings),
+            origin: settings.origin(),
             settings,
         })
     }
@@ -54,7 +60,11 @@ impl Anthropic {
             .send(Method::POST, "/messages", &headers, Some(body.clone()))
             .await?;
         let mut resp = retry::check_status(resp, &self.settings.model).await?;
-        let mut state = StreamState::default();
+        let mut state = StreamState {
+            origin: self.origin.clone(),
+            model: self.settings.model.clone(),
+            ..StreamState::default()
+        };
         if resp.content_type() == "application/json" {
             let body = resp.bytes(MAX_BODY).await?;
             let json: Value = serde_json::from_slice(&body)
@@ -84,6 +94,10 @@ impl Anthropic {
 }
 
 impl Provider for Anthropic {
+    fn model(&self) -> &str {
+        &self.settings.model
+    }
+
     fn describe(&self) -> String {
         format!(
             "Anthropic at {} (model {})",
@@ -98,12 +112,13 @@ impl Provider for Anthropic {
         text: TextSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let body = Bytes::from(request_body(&self.settings.model, &req).to_string());
+            let body = request_body(&self.settings, &self.origin, &req);
+            let body = Bytes::from(body.to_string());
             let emitted = AtomicBool::new(false);
-            let sink = |s: &str| {
-                if !s.is_empty() {
+            let sink = |d: Delta<'_>| {
+                if !matches!(d, Delta::Text("") | Delta::Reasoning("")) {
                     emitted.store(true, Ordering::SeqCst);
-                    text(s);
+                    text(d);
                 }
             };
             retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
@@ -124,38 +139,115 @@ impl Provider for Anthropic {
     }
 }
 
-/// The Messages request for `req` (streamed).
-pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
+/// The `cache_control` of a breakpoint.
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
+}
+
+/// The Messages request for `req` (streamed). Unless prompt caching is
+/// off, three breakpoints mark the stable prefix: the system prompt, the
+/// last tool, and the last block of the history (what the next step of the
+/// turn resends unchanged). With thinking on, `max_tokens` is the budget
+/// plus the configured output limit (the API wants it larger than the
+/// budget) and no temperature is sent.
+pub fn request_body(settings: &ProviderSettings, origin: &str, req: &ChatRequest<'_>) -> Value {
+    let options = &settings.options;
+    let cache = !options.no_prompt_cache;
+    let mut messages = turns(req.messages, origin);
+    if cache
+        && let Some(last) = messages
+            .last_mut()
+            .and_then(|t| t["content"].as_array_mut())
+            .and_then(|c| c.last_mut())
+            .filter(|b| !matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking")))
+    {
+        last["cache_control"] = ephemeral();
+    }
+    let max_tokens = match options.thinking_budget {
+        Some(budget) => req.max_tokens.saturating_add(budget),
+        None => req.max_tokens,
+    };
     let mut body = json!({
-        "model": model,
-        "max_tokens": req.max_tokens,
+        "model": settings.model,
+        "max_tokens": max_tokens,
         "stream": true,
-        "messages": turns(req.messages),
+        "messages": messages,
     });
+    if let Some(budget) = options.thinking_budget {
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+    }
+    if let Some(t) = options
+        .temperature
+        .filter(|_| settings.quirks().temperature)
+    {
+        body["temperature"] = json!(t);
+    }
     if !req.system.is_empty() {
-        body["system"] = json!(req.system);
+        body["system"] = if cache {
+            json!([{"type": "text", "text": req.system, "cache_control": ephemeral()}])
+        } else {
+            json!(req.system)
+        };
     }
     if !req.tools.is_empty() {
-        body["tools"] = req
+        let mut tools: Vec<Value> = req
             .tools
             .iter()
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
             .collect();
+        if let Some(last) = tools.last_mut().filter(|_| cache) {
+            last["cache_control"] = ephemeral();
+        }
+        body["tools"] = json!(tools);
     }
     body
+}
+
+/// The thinking blocks `origin` produced, as it sent them.
+fn thinking_blocks<'a>(
+    reasoning: &'a [Reasoning],
+    origin: &'a str,
+) -> impl Iterator<Item = Value> + 'a {
+    reasoning
+        .iter()
+        .filter(move |r| r.origin == origin)
+        .filter_map(|r| match (r.kind.as_str(), &r.signature, &r.data) {
+            ("thinking", Some(sig), _) => {
+                Some(json!({"type": "thinking", "thinking": r.text, "signature": sig}))
+            }
+            ("redacted_thinking", _, Some(data)) => {
+                Some(json!({"type": "redacted_thinking", "data": data}))
+            }
+            // Unsigned thinking cannot be sent back.
+            _ => None,
+        })
 }
 
 /// The history as alternating user/assistant turns of content blocks:
 /// consecutive tool results, and a user message right after them, share one
 /// user turn; empty messages are dropped (the API refuses empty blocks).
-fn turns(history: &[Message]) -> Vec<Value> {
+/// The current turn's assistant messages (after the last user message)
+/// start with their thinking blocks, unchanged: with thinking on, the API
+/// requires them with the tool results they led to.
+fn turns(history: &[Message], origin: &str) -> Vec<Value> {
+    let current = history
+        .iter()
+        .rposition(|m| matches!(m, Message::User { .. }))
+        .unwrap_or(0);
     let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for m in history {
+    for (i, m) in history.iter().enumerate() {
         let (role, blocks) = match m {
             Message::User { text } if text.is_empty() => continue,
             Message::User { text } => ("user", vec![json!({"type": "text", "text": text})]),
-            Message::Assistant { text, tool_calls } => {
+            Message::Assistant {
+                text,
+                tool_calls,
+                reasoning,
+            } => {
                 let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+                if i > current {
+                    blocks.extend(thinking_blocks(reasoning, origin));
+                }
                 if !text.is_empty() {
                     blocks.push(json!({"type": "text", "text": text}));
                 }
@@ -202,6 +294,13 @@ fn turns(history: &[Message]) -> Vec<Value> {
 #[derive(Debug)]
 enum Block {
     Text,
+    Thinking {
+        text: String,
+        signature: String,
+    },
+    Redacted {
+        data: String,
+    },
     Tool {
         id: String,
         name: String,
@@ -213,11 +312,22 @@ enum Block {
 /// What the stream said so far.
 #[derive(Debug, Default)]
 struct StreamState {
+    origin: String,
+    model: String,
     text: String,
     blocks: Vec<(u64, Block)>,
+    /// Bytes of thinking kept so far (bounded).
+    thinking: usize,
+    /// As reported: input without cache, cache writes, cache reads.
+    input: u64,
+    cache_write: u64,
+    cache_read: u64,
     usage: Usage,
     stop: Option<String>,
 }
+
+/// The most thinking text (and signature data) kept from one answer.
+const MAX_THINKING: usize = 4 << 20;
 
 impl StreamState {
     /// One SSE event; `true` at `message_stop`.
@@ -252,7 +362,9 @@ impl StreamState {
                             json.push_str(str_of("partial_json"));
                         }
                     }
-                    _ => {} // thinking, signatures, citations: not kept
+                    "thinking_delta" => self.push_thinking(index, str_of("thinking"), "", sink),
+                    "signature_delta" => self.push_thinking(index, "", str_of("signature"), sink),
+                    _ => {} // citations, future deltas
                 }
             }
             "message_delta" => {
@@ -264,7 +376,10 @@ impl StreamState {
                 }
             }
             "message_stop" => return Ok(true),
-            "error" => return Err(stream_error(json.get("error").unwrap_or(&json)).into()),
+            "error" => {
+                let err = json.get("error").unwrap_or(&json);
+                return Err(Described::from_json(None, err).classify(&self.model).into());
+            }
             _ => {} // ping, content_block_stop, future events
         }
         Ok(false)
@@ -282,6 +397,24 @@ impl StreamState {
                 name: str_of("name").to_string(),
                 json: String::new(),
             },
+            "thinking" => {
+                let (text, signature) = (str_of("thinking"), str_of("signature"));
+                self.thinking += text.len() + signature.len();
+                if !text.is_empty() {
+                    sink(Delta::Reasoning(text));
+                }
+                Block::Thinking {
+                    text: text.to_string(),
+                    signature: signature.to_string(),
+                }
+            }
+            "redacted_thinking" => {
+                let data = str_of("data");
+                self.thinking += data.len();
+                Block::Redacted {
+                    data: data.to_string(),
+                }
+            }
             _ => Block::Other,
         };
         // Bounded: a hostile endpoint could open blocks forever.
@@ -293,17 +426,41 @@ impl StreamState {
 
     fn push_text(&mut self, t: &str, sink: TextSink<'_>) {
         self.text.push_str(t);
-        sink(t);
+        sink(Delta::Text(t));
     }
 
+    /// Thinking text or signature for the block at `index` (bounded: past
+    /// the cap the block stays unsigned and is not sent back).
+    fn push_thinking(&mut self, index: u64, t: &str, sig: &str, sink: TextSink<'_>) {
+        if self.thinking + t.len() + sig.len() > MAX_THINKING {
+            return;
+        }
+        if let Some((_, Block::Thinking { text, signature })) =
+            self.blocks.iter_mut().find(|(i, _)| *i == index)
+        {
+            self.thinking += t.len() + sig.len();
+            text.push_str(t);
+            signature.push_str(sig);
+            if !t.is_empty() {
+                sink(Delta::Reasoning(t));
+            }
+        }
+    }
+
+    /// Anthropic reports the uncached input, cache writes and cache reads
+    /// apart (in `message_start`, and again in `message_delta`): Chitin's
+    /// input is their sum, with the cached parts kept as such.
     fn read_usage(&mut self, u: &Value) {
         let n = |k: &str| u.get(k).and_then(Value::as_u64);
-        // Cached prompt tokens are reported apart; they are input all the same.
-        if let Some(input) = n("input_tokens") {
-            let cached = n("cache_creation_input_tokens").unwrap_or(0)
-                + n("cache_read_input_tokens").unwrap_or(0);
-            self.usage.input_tokens = input + cached;
-        }
+        self.input = n("input_tokens").unwrap_or(self.input);
+        self.cache_write = n("cache_creation_input_tokens").unwrap_or(self.cache_write);
+        self.cache_read = n("cache_read_input_tokens").unwrap_or(self.cache_read);
+        self.usage.input_tokens = self
+            .input
+            .saturating_add(self.cache_write)
+            .saturating_add(self.cache_read);
+        self.usage.cache_read_tokens = self.cache_read;
+        self.usage.cache_write_tokens = self.cache_write;
         if let Some(output) = n("output_tokens") {
             self.usage.output_tokens = output;
         }
@@ -312,7 +469,7 @@ impl StreamState {
     /// A non-streamed `message` object.
     fn whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
         if let Some(err) = json.get("error") {
-            return Err(stream_error(err));
+            return Err(Described::from_json(None, err).classify(&self.model));
         }
         let content = json
             .get("content")
@@ -338,6 +495,31 @@ impl StreamState {
 
     fn into_completion(mut self) -> Completion {
         self.blocks.sort_by_key(|(i, _)| *i);
+        let reasoning = self
+            .blocks
+            .iter()
+            .filter_map(|(_, b)| {
+                let (kind, text, signature, data) = match b {
+                    Block::Thinking { text, signature } => (
+                        "thinking",
+                        text.clone(),
+                        Some(signature.clone()).filter(|s| !s.is_empty()),
+                        None,
+                    ),
+                    Block::Redacted { data } => {
+                        ("redacted_thinking", String::new(), None, Some(data.clone()))
+                    }
+                    _ => return None,
+                };
+                Some(Reasoning {
+                    origin: self.origin.clone(),
+                    kind: kind.to_string(),
+                    text,
+                    signature,
+                    data,
+                })
+            })
+            .collect();
         let tool_calls = self
             .blocks
             .into_iter()
@@ -367,30 +549,7 @@ impl StreamState {
             usage: self.usage,
             stop,
             refusal: None,
+            reasoning,
         }
-    }
-}
-
-/// An `error` event (or body): overloaded and server errors are retryable.
-fn stream_error(err: &Value) -> ProviderError {
-    let str_of = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("");
-    let message = match str_of("message") {
-        "" => err.to_string(),
-        m => m.to_string(),
-    };
-    let unavailable = |status| ProviderError::Unavailable {
-        status,
-        attempts: 1,
-        message: message.clone(),
-    };
-    match str_of("type") {
-        "overloaded_error" => unavailable(529),
-        "api_error" => unavailable(500),
-        "rate_limit_error" => unavailable(429),
-        "invalid_request_error" => ProviderError::Rejected {
-            status: 400,
-            message,
-        },
-        _ => ProviderError::Protocol(format!("the stream reported an error: {message}")),
     }
 }

@@ -1,19 +1,23 @@
 //! Model providers behind one trait: OpenAI-compatible Chat Completions
 //! ([`openai`]) and Anthropic Messages ([`anthropic`]), both streamed (SSE,
-//! [`sse`]) over a small HTTP client ([`http`]) with retries ([`retry`]).
+//! [`sse`]) over a small HTTP client ([`http`]) with retries ([`retry`]);
+//! their errors classified alike in and out of band ([`errors`]); what
+//! each model family wants changed in a request ([`quirks`]).
 
 pub mod anthropic;
+pub mod errors;
 pub mod http;
 pub mod openai;
+pub mod quirks;
 pub mod retry;
 pub mod sse;
 
 use crate::messages::{Completion, Message, ToolSpec};
+pub use errors::ProviderError;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-use thiserror::Error;
 
 /// Most tool calls accepted in one model answer (more is a protocol error).
 pub const MAX_TOOL_CALLS: usize = 128;
@@ -21,8 +25,17 @@ pub const MAX_TOOL_CALLS: usize = 128;
 /// A boxed future (the trait is object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Receives streamed text as it arrives.
-pub type TextSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+/// A piece of a streamed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta<'a> {
+    /// Answer text.
+    Text(&'a str),
+    /// Reasoning text (`reasoning_content`, `reasoning`, thinking blocks).
+    Reasoning(&'a str),
+}
+
+/// Receives the answer's pieces as they arrive.
+pub type TextSink<'a> = &'a (dyn Fn(Delta<'_>) + Send + Sync);
 
 /// One model call.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +54,11 @@ pub struct ChatRequest<'a> {
 pub trait Provider: Send + Sync {
     /// For humans: kind, base URL and model.
     fn describe(&self) -> String;
+
+    /// The model asked for (recorded with each call's usage).
+    fn model(&self) -> &str {
+        ""
+    }
 
     /// Run one completion, streaming text to `text` as it arrives.
     fn complete<'a>(
@@ -82,6 +100,40 @@ pub struct ProviderSettings {
     pub max_retries: u32,
     /// First backoff delay (doubles each retry; `Retry-After` wins if longer, capped).
     pub retry_base: Duration,
+    /// What to ask for beyond the defaults.
+    pub options: RequestOptions,
+}
+
+impl ProviderSettings {
+    /// Who produced a piece of reasoning: it is sent back only to the same
+    /// kind, endpoint and model.
+    pub fn origin(&self) -> String {
+        let kind = match self.kind {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        };
+        format!("{kind} {} {}", self.base_url, self.model)
+    }
+
+    /// The quirks applied to this model (the table, then the overrides).
+    pub fn quirks(&self) -> quirks::Quirks {
+        quirks::Quirks::of(self)
+    }
+}
+
+/// Optional request settings (`[provider]` in config.toml).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RequestOptions {
+    /// Sampling temperature (omitted where the model family rejects one).
+    pub temperature: Option<f32>,
+    /// Anthropic: extended thinking with this many budget tokens.
+    pub thinking_budget: Option<u32>,
+    /// Anthropic: mark the stable prefix with `cache_control` (on unless
+    /// turned off; OpenAI-compatible providers cache a stable prefix by
+    /// themselves).
+    pub no_prompt_cache: bool,
+    /// The user's overrides of the quirks table.
+    pub quirks: quirks::Overrides,
 }
 
 /// Build the provider for `settings`.
@@ -90,100 +142,4 @@ pub fn build(settings: ProviderSettings) -> Result<Box<dyn Provider>, ProviderEr
         ProviderKind::Openai => Box::new(openai::OpenAi::new(settings)?),
         ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(settings)?),
     })
-}
-
-/// A provider call failed (after any retries).
-#[derive(Debug, Error)]
-pub enum ProviderError {
-    /// The base URL is unusable.
-    #[error("provider base URL `{url}` is invalid: {detail}")]
-    BadUrl {
-        /// The URL.
-        url: String,
-        /// Why.
-        detail: String,
-    },
-    /// 401/403: the key is missing, wrong or lacks access.
-    #[error(
-        "the provider rejected the API key ({status}): {message}; set the key with `chitin secret set <NAME>` and name it in config.toml [provider] api_key_secret (or set CHITIN_API_KEY)"
-    )]
-    Auth {
-        /// HTTP status.
-        status: u16,
-        /// The provider's message.
-        message: String,
-    },
-    /// 404, or a model the provider does not know.
-    #[error(
-        "the provider does not know model `{model}` or the endpoint ({message}); check [provider] model and base_url in config.toml"
-    )]
-    NotFound {
-        /// The configured model.
-        model: String,
-        /// The provider's message.
-        message: String,
-    },
-    /// Other 4xx: the request was refused.
-    #[error("the provider refused the request ({status}): {message}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// The provider's message.
-        message: String,
-    },
-    /// 429 or 5xx, still failing after the retries.
-    #[error("the provider is unavailable ({status}){}: {message}", tries(.attempts))]
-    Unavailable {
-        /// HTTP status.
-        status: u16,
-        /// Attempts made.
-        attempts: u32,
-        /// The provider's message.
-        message: String,
-    },
-    /// No connection or no answer in time, after the retries.
-    #[error("cannot reach the provider at {url}{}: {detail}", tries(.attempts))]
-    Unreachable {
-        /// The URL.
-        url: String,
-        /// Attempts made.
-        attempts: u32,
-        /// What happened.
-        detail: String,
-    },
-    /// The provider answered, but its stream broke or stalled before the
-    /// answer was complete (after the retries, when nothing was shown yet).
-    #[error("the provider's answer from {url} was cut off{}: {detail}", tries(.attempts))]
-    Cut {
-        /// The URL.
-        url: String,
-        /// Attempts made.
-        attempts: u32,
-        /// What happened.
-        detail: String,
-    },
-    /// The response did not follow the protocol.
-    #[error("the provider's response is malformed: {0}")]
-    Protocol(String),
-}
-
-impl ProviderError {
-    /// Worth retrying (before any output was streamed).
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            ProviderError::Unavailable { .. }
-                | ProviderError::Unreachable { .. }
-                | ProviderError::Cut { .. }
-        )
-    }
-}
-
-/// ` (3 attempts)` after a retried failure; nothing after a single one.
-fn tries(attempts: &u32) -> String {
-    if *attempts > 1 {
-        format!(" ({attempts} attempts)")
-    } else {
-        String::new()
-    }
 }

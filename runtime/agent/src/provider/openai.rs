@@ -1,14 +1,17 @@
 //! OpenAI-compatible Chat Completions: the request body (system message
-//! first, assistant `tool_calls`, `tool` results, function tools), the
-//! streamed answer (text deltas, tool calls accumulated by index, finish
-//! reason, usage) and a non-streamed JSON answer from servers that ignore
-//! `stream`; `check()` lists `/models`.
+//! first, assistant `tool_calls`, `tool` results, function tools, reasoning
+//! sent back where the provider needs it), the streamed answer (text and
+//! reasoning deltas, tool calls accumulated by index, finish reason, usage
+//! with cached tokens) and a non-streamed JSON answer from servers that
+//! ignore `stream`; `check()` lists `/models`.
 
+use super::errors::Described;
 use super::http::{HttpClient, MAX_BODY};
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::messages::{Completion, Message, StopReason, ToolCall, Usage};
+use super::{Delta, quirks::Quirks};
+use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -20,6 +23,10 @@ pub struct OpenAi {
     settings: ProviderSettings,
     client: HttpClient,
     policy: RetryPolicy,
+    quirks: Quirks,
+    origin: String,
+    /// Set once the endpoint refused reasoning sent back: never sent again.
+    no_echo: AtomicBool,
 }
 
 impl OpenAi {
@@ -28,6 +35,9 @@ impl OpenAi {
         Ok(OpenAi {
             client: HttpClient::new(&settings.base_url, settings.timeout)?,
             policy: RetryPolicy::from_settings(&settings),
+            quirks: settings.quirks(),
+            origin: settings.origin(),
+            no_echo: AtomicBool::new(false),
             settings,
         })
     }
@@ -59,9 +69,15 @@ impl OpenAi {
             let body = resp.bytes(MAX_BODY).await?;
             let json: Value = serde_json::from_slice(&body)
                 .map_err(|e| ProviderError::Protocol(format!("invalid JSON answer: {e}")))?;
-            return Ok(parse_whole(&json, sink)?);
+            return Ok(parse_whole(
+                &json,
+                &self.origin,
+                &self.settings.model,
+                sink,
+            )?);
         }
-        let mut state = StreamState::default();
+        let mut state = StreamState::new(&self.origin);
+        state.model = self.settings.model.clone();
         let complete = resp
             .events::<Failure, _>(|event| state.on_event(&event, sink))
             .await?;
@@ -125,6 +141,10 @@ pub(super) fn check_listed(
 }
 
 impl Provider for OpenAi {
+    fn model(&self) -> &str {
+        &self.settings.model
+    }
+
     fn describe(&self) -> String {
         format!(
             "OpenAI-compatible at {} (model {})",
@@ -139,15 +159,35 @@ impl Provider for OpenAi {
         text: TextSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let body = Bytes::from(request_body(&self.settings.model, &req).to_string());
             let emitted = AtomicBool::new(false);
-            let sink = |s: &str| {
-                if !s.is_empty() {
+            let sink = |d: Delta<'_>| {
+                if !matches!(d, Delta::Text("") | Delta::Reasoning("")) {
                     emitted.store(true, Ordering::SeqCst);
-                    text(s);
+                    text(d);
                 }
             };
-            retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+            let echo = self.quirks.echo_reasoning && !self.no_echo.load(Ordering::SeqCst);
+            let body = request_body(&self.settings, &self.quirks, &self.origin, echo, &req);
+            let echoed = echo && sends_reasoning(&body);
+            let body = Bytes::from(body.to_string());
+            let result = retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await;
+            match result {
+                // An endpoint that refuses reasoning it was sent is asked
+                // again without it, and never sent it again.
+                Err(ProviderError::Rejected { status, message })
+                    if echoed && refuses_reasoning(&message) =>
+                {
+                    tracing::warn!(
+                        "the provider refused reasoning sent back ({status}: {message}); sending none to it from now on (set [provider.quirks] echo_reasoning = false to say so)"
+                    );
+                    self.no_echo.store(true, Ordering::SeqCst);
+                    let body =
+                        request_body(&self.settings, &self.quirks, &self.origin, false, &req);
+                    let body = Bytes::from(body.to_string());
+                    retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+                }
+                other => other,
+            }
         })
     }
 
@@ -163,38 +203,78 @@ impl Provider for OpenAi {
 }
 
 /// The Chat Completions request for `req` (streamed, usage included).
-pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
+/// With `echo`, the reasoning `origin` produced is sent back on the
+/// assistant messages with tool calls of the current turn (after the last
+/// user message), in the field it came in: DeepSeek's thinking mode answers
+/// 400 without it; earlier turns' reasoning is left out (no provider needs
+/// it and it would cost tokens every step).
+pub fn request_body(
+    settings: &ProviderSettings,
+    quirks: &Quirks,
+    origin: &str,
+    echo: bool,
+    req: &ChatRequest<'_>,
+) -> Value {
+    let current = req
+        .messages
+        .iter()
+        .rposition(|m| matches!(m, Message::User { .. }))
+        .unwrap_or(0);
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system}));
     }
-    for m in req.messages {
+    for (i, m) in req.messages.iter().enumerate() {
         messages.push(match m {
             Message::User { text } => json!({"role": "user", "content": text}),
-            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+            Message::Assistant {
+                text, tool_calls, ..
+            } if tool_calls.is_empty() => {
                 json!({"role": "assistant", "content": text})
             }
-            Message::Assistant { text, tool_calls } => json!({
-                "role": "assistant",
-                "content": if text.is_empty() { Value::Null } else { json!(text) },
-                "tool_calls": tool_calls.iter().map(|c| json!({
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                })).collect::<Vec<_>>(),
-            }),
+            Message::Assistant {
+                text,
+                tool_calls,
+                reasoning,
+            } => {
+                let mut m = json!({
+                    "role": "assistant",
+                    "content": if text.is_empty() { Value::Null } else { json!(text) },
+                    "tool_calls": tool_calls.iter().map(|c| json!({
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    })).collect::<Vec<_>>(),
+                });
+                if echo && i > current {
+                    for field in ["reasoning_content", "reasoning"] {
+                        let said: String = reasoning
+                            .iter()
+                            .filter(|r| r.origin == origin && r.kind == field)
+                            .map(|r| r.text.as_str())
+                            .collect();
+                        if !said.is_empty() {
+                            m[field] = json!(said);
+                        }
+                    }
+                }
+                m
+            }
             Message::Tool {
                 call_id, output, ..
             } => json!({"role": "tool", "tool_call_id": call_id, "content": output}),
         });
     }
     let mut body = json!({
-        "model": model,
-        max_tokens_field(model): req.max_tokens,
+        "model": settings.model,
+        quirks.max_tokens_field.as_str(): req.max_tokens,
         "stream": true,
         "stream_options": {"include_usage": true},
         "messages": messages,
     });
+    if let Some(t) = settings.options.temperature.filter(|_| quirks.temperature) {
+        body["temperature"] = json!(t);
+    }
     if !req.tools.is_empty() {
         body["tools"] = req
             .tools
@@ -209,25 +289,32 @@ pub fn request_body(model: &str, req: &ChatRequest<'_>) -> Value {
     body
 }
 
-/// The name of the output limit for `model`: OpenAI's reasoning families
-/// (gpt-5, o1, o3, o4, also behind a router's `openai/` prefix) refuse
-/// `max_tokens` and want `max_completion_tokens`; every other
-/// OpenAI-compatible server knows `max_tokens` (some only that).
-pub fn max_tokens_field(model: &str) -> &'static str {
-    let family = model
-        .rsplit('/')
-        .next()
-        .unwrap_or(model)
-        .to_ascii_lowercase();
-    let reasoning = family.starts_with("gpt-5")
-        || ["o1", "o3", "o4"]
-            .iter()
-            .any(|f| family == *f || family.starts_with(&format!("{f}-")));
-    if reasoning {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    }
+/// Does the request body send reasoning back?
+fn sends_reasoning(body: &Value) -> bool {
+    body["messages"].as_array().is_some_and(|ms| {
+        ms.iter()
+            .any(|m| m.get("reasoning_content").is_some() || m.get("reasoning").is_some())
+    })
+}
+
+/// Does a 4xx message say the endpoint does not accept reasoning fields
+/// (Groq: "property 'reasoning_content' is unsupported"; strict schemas:
+/// "Extra inputs are not permitted", "unknown field")?
+fn refuses_reasoning(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("reasoning")
+        && [
+            "unsupported",
+            "not supported",
+            "unknown",
+            "unrecognized",
+            "not permitted",
+            "not allowed",
+            "additional properties",
+            "extra",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
 }
 
 /// A tool call being streamed.
@@ -242,14 +329,43 @@ struct PartialCall {
 /// What the streamed chunks said so far.
 #[derive(Debug, Default)]
 struct StreamState {
+    origin: String,
+    model: String,
     text: String,
     refusal: String,
+    /// (field, text), consecutive deltas of one field joined.
+    reasoning: Vec<(&'static str, String)>,
     calls: Vec<PartialCall>,
     usage: Usage,
     finish: Option<String>,
 }
 
+/// The most reasoning kept from one answer (it is shown as it streams).
+const MAX_REASONING: usize = 4 << 20;
+
 impl StreamState {
+    fn new(origin: &str) -> Self {
+        StreamState {
+            origin: origin.to_string(),
+            ..StreamState::default()
+        }
+    }
+
+    fn push_reasoning(&mut self, field: &'static str, t: &str, sink: TextSink<'_>) {
+        if t.is_empty() {
+            return;
+        }
+        let kept: usize = self.reasoning.iter().map(|(_, r)| r.len()).sum();
+        if kept + t.len() > MAX_REASONING {
+            return;
+        }
+        match self.reasoning.last_mut() {
+            Some((f, r)) if *f == field => r.push_str(t),
+            _ => self.reasoning.push((field, t.to_string())),
+        }
+        sink(Delta::Reasoning(t));
+    }
+
     /// One SSE event; `true` at `[DONE]`.
     fn on_event(&mut self, event: &SseEvent, sink: TextSink<'_>) -> Result<bool, Failure> {
         let data = event.data.trim();
@@ -259,7 +375,7 @@ impl StreamState {
         let chunk: Value = serde_json::from_str(data)
             .map_err(|e| ProviderError::Protocol(format!("invalid stream chunk: {e}")))?;
         if let Some(err) = chunk.get("error") {
-            return Err(stream_error(err).into());
+            return Err(Described::from_json(None, err).classify(&self.model).into());
         }
         read_usage(&chunk, &mut self.usage);
         let Some(choice) = chunk.pointer("/choices/0") else {
@@ -271,9 +387,14 @@ impl StreamState {
         let Some(delta) = choice.get("delta") else {
             return Ok(false);
         };
+        for field in ["reasoning_content", "reasoning"] {
+            if let Some(t) = delta.get(field).and_then(Value::as_str) {
+                self.push_reasoning(field, t, sink);
+            }
+        }
         if let Some(t) = delta.get("content").and_then(Value::as_str) {
             self.text.push_str(t);
-            sink(t);
+            sink(Delta::Text(t));
         }
         // A refusal is not the answer: kept apart, shown as a refusal.
         if let Some(t) = delta.get("refusal").and_then(Value::as_str) {
@@ -351,21 +472,53 @@ impl StreamState {
             Some(_) => StopReason::Refusal,
             None => stop_reason(self.finish.as_deref(), !tool_calls.is_empty()),
         };
+        let origin = self.origin;
+        let reasoning = self
+            .reasoning
+            .into_iter()
+            .map(|(kind, text)| Reasoning {
+                origin: origin.clone(),
+                kind: kind.to_string(),
+                text,
+                signature: None,
+                data: None,
+            })
+            .collect();
         Completion {
             text: self.text,
             tool_calls,
             usage: self.usage,
             stop,
             refusal,
+            reasoning,
         }
     }
 }
 
+/// `usage`, with the cached part of the prompt where the provider says it:
+/// `prompt_tokens_details.cached_tokens` (OpenAI, GLM, Qwen, OpenRouter),
+/// `prompt_cache_hit_tokens` (DeepSeek), `cached_tokens` (Kimi); cache
+/// writes where reported (`prompt_tokens_details.cache_write_tokens`).
+/// `prompt_tokens` includes the cached tokens for all of them.
 fn read_usage(json: &Value, usage: &mut Usage) {
     if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64);
-        usage.input_tokens = n("prompt_tokens").unwrap_or(usage.input_tokens);
-        usage.output_tokens = n("completion_tokens").unwrap_or(usage.output_tokens);
+        let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
+        usage.input_tokens = n("/prompt_tokens").unwrap_or(usage.input_tokens);
+        usage.output_tokens = n("/completion_tokens").unwrap_or(usage.output_tokens);
+        let cached = [
+            "/prompt_tokens_details/cached_tokens",
+            "/prompt_cache_hit_tokens",
+            "/cached_tokens",
+        ]
+        .iter()
+        .filter_map(|p| n(p))
+        .max();
+        if let Some(c) = cached {
+            usage.cache_read_tokens = c.min(usage.input_tokens);
+        }
+        if let Some(w) = n("/prompt_tokens_details/cache_write_tokens") {
+            usage.cache_write_tokens = w.min(usage.input_tokens - usage.cache_read_tokens);
+        }
     }
 }
 
@@ -374,40 +527,35 @@ fn stop_reason(finish: Option<&str>, has_calls: bool) -> StopReason {
         Some("stop") | Some("end_turn") => StopReason::EndTurn,
         Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
         Some("length") => StopReason::MaxTokens,
+        Some("content_filter") => StopReason::ContentFilter,
         Some(other) => StopReason::Other(other.to_string()),
         None if has_calls => StopReason::ToolUse,
         None => StopReason::EndTurn,
     }
 }
 
-/// An `error` object inside a stream (e.g. OpenRouter's mid-stream errors).
-fn stream_error(err: &Value) -> ProviderError {
-    let message = err
-        .get("message")
-        .and_then(Value::as_str)
-        .map_or_else(|| err.to_string(), str::to_string);
-    match err.get("code").and_then(Value::as_u64) {
-        Some(code @ (429 | 500..=599)) => ProviderError::Unavailable {
-            status: code as u16,
-            attempts: 1,
-            message,
-        },
-        _ => ProviderError::Protocol(format!("the stream reported an error: {message}")),
-    }
-}
-
 /// A non-streamed `chat.completion` object.
-fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderError> {
+fn parse_whole(
+    json: &Value,
+    origin: &str,
+    model: &str,
+    sink: TextSink<'_>,
+) -> Result<Completion, ProviderError> {
     if let Some(err) = json.get("error") {
-        return Err(stream_error(err));
+        return Err(Described::from_json(None, err).classify(model));
     }
     let message = json
         .pointer("/choices/0/message")
         .ok_or_else(|| ProviderError::Protocol("the answer has no choices[0].message".into()))?;
-    let mut state = StreamState::default();
+    let mut state = StreamState::new(origin);
+    for field in ["reasoning_content", "reasoning"] {
+        if let Some(t) = message.get(field).and_then(Value::as_str) {
+            state.push_reasoning(field, t, sink);
+        }
+    }
     if let Some(t) = message.get("content").and_then(Value::as_str) {
         state.text = t.to_string();
-        sink(t);
+        sink(Delta::Text(t));
     }
     if let Some(t) = message.get("refusal").and_then(Value::as_str) {
         state.refusal = t.to_string();
@@ -429,34 +577,4 @@ fn parse_whole(json: &Value, sink: TextSink<'_>) -> Result<Completion, ProviderE
         .map(str::to_string);
     read_usage(json, &mut state.usage);
     Ok(state.into_completion())
-}
-
-#[cfg(test)]
-mod family_tests {
-    use super::max_tokens_field;
-
-    #[test]
-    fn reasoning_families_get_max_completion_tokens() {
-        for m in [
-            "gpt-5",
-            "gpt-5-mini",
-            "openai/gpt-5.1",
-            "o1",
-            "o3-mini",
-            "o4-mini-2025-04-16",
-            "openai/o3",
-        ] {
-            assert_eq!(max_tokens_field(m), "max_completion_tokens", "{m}");
-        }
-        for m in [
-            "gpt-4o-mini",
-            "deepseek-chat",
-            "llama3.2",
-            "o1x",
-            "qwen/qwen3-coder",
-            "solar-o3",
-        ] {
-            assert_eq!(max_tokens_field(m), "max_tokens", "{m}");
-        }
-    }
 }

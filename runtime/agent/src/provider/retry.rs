@@ -1,8 +1,9 @@
 //! Retries and status mapping shared by the providers: exponential backoff
 //! (honoring `Retry-After`) for 429, 5xx, timeouts and connection errors, only
-//! while no text has been streamed; HTTP statuses and error bodies turned
-//! into [`ProviderError`]s with the provider's own message.
+//! while no text has been streamed; a non-success response read into a
+//! [`ProviderError`] (see [`super::errors`]).
 
+use super::errors::status_error;
 use super::http::HttpResponse;
 use super::sse::SseError;
 use super::{ProviderError, ProviderSettings};
@@ -13,9 +14,6 @@ use std::time::Duration;
 
 /// The longest wait between attempts (for `Retry-After` and for backoff).
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
-
-/// How much of a non-JSON error body is quoted, in characters.
-pub const MESSAGE_CHARS: usize = 300;
 
 /// The most of an error body that is read.
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -135,74 +133,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
-/// The provider's message from an error body: `{"error":{"message":..}}`
-/// (OpenAI and Anthropic), `{"error":".."}` or `{"message":".."}`, else the
-/// first [`MESSAGE_CHARS`] characters of the body.
-pub fn error_message(body: &[u8]) -> String {
-    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
-        let found = [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|v| v.as_str().filter(|s| !s.is_empty()));
-        if let Some(message) = found {
-            return message.to_string();
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".into();
-    }
-    let mut cut: String = text.chars().take(MESSAGE_CHARS).collect();
-    if cut.len() < text.len() {
-        cut.push('…');
-    }
-    cut
-}
-
-/// Does `message` say the model does not exist?
-fn says_unknown_model(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("model")
-        && [
-            "not exist",
-            "not found",
-            "invalid model",
-            "unknown model",
-            "not a valid model",
-            "no such model",
-            "model_not_found",
-        ]
-        .iter()
-        .any(|p| m.contains(p))
-}
-
-/// The error for a non-success `status` (one attempt so far).
-pub fn status_error(status: u16, message: String, model: &str) -> ProviderError {
-    match status {
-        401 | 403 => ProviderError::Auth { status, message },
-        404 => ProviderError::NotFound {
-            model: model.to_string(),
-            message,
-        },
-        400 | 422 if says_unknown_model(&message) => ProviderError::NotFound {
-            model: model.to_string(),
-            message,
-        },
-        429 | 500..=599 => ProviderError::Unavailable {
-            status,
-            attempts: 1,
-            message,
-        },
-        _ => ProviderError::Rejected { status, message },
-    }
-}
-
 /// Pass a 2xx response through; otherwise read the error body and fail.
 pub async fn check_status(resp: HttpResponse, model: &str) -> Result<HttpResponse, Failure> {
     if (200..300).contains(&resp.status) {
@@ -215,14 +145,14 @@ pub async fn check_status(resp: HttpResponse, model: &str) -> Result<HttpRespons
         Ok(body) => body,
         Err(e) => format!("(the error body could not be read: {e})").into_bytes(),
     };
-    let mut message = error_message(&body);
-    if let Some(to) = location.filter(|_| (300..400).contains(&status)) {
-        message = format!("redirected to {to} (not followed; check base_url)");
-    }
-    Err(Failure {
-        error: status_error(status, message, model),
-        retry_after,
-    })
+    let error = match location.filter(|_| (300..400).contains(&status)) {
+        Some(to) => ProviderError::Rejected {
+            status,
+            message: format!("redirected to {to} (not followed; check base_url)"),
+        },
+        None => status_error(status, &body, model),
+    };
+    Err(Failure { error, retry_after })
 }
 
 #[cfg(test)]
@@ -249,25 +179,8 @@ mod tests {
     }
 
     #[test]
-    fn extracts_messages() {
-        let openai = br#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#;
-        assert_eq!(error_message(openai), "Incorrect API key");
-        let anthropic =
-            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-        assert_eq!(error_message(anthropic), "Overloaded");
-        assert_eq!(
-            error_message(br#"{"error":"model 'x' not found"}"#),
-            "model 'x' not found"
-        );
-        assert_eq!(error_message(b""), "(empty body)");
-        let long = "é".repeat(400);
-        let cut = error_message(long.as_bytes());
-        assert_eq!(cut.chars().count(), MESSAGE_CHARS + 1);
-    }
-
-    #[test]
     fn maps_statuses() {
-        let m = |s, msg: &str| status_error(s, msg.into(), "m");
+        let m = |s, msg: &str| status_error(s, msg.as_bytes(), "m");
         assert!(matches!(
             m(401, "x"),
             ProviderError::Auth { status: 401, .. }

@@ -2,12 +2,25 @@
 //! agent needs (history, today's tokens, recent audit events).
 
 use super::{Store, StoreError, now_ms};
-use crate::messages::Message;
+use crate::messages::{Message, Usage};
 use rusqlite::{OptionalExtension, params};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
 use serde::{Deserialize, Serialize};
+
+/// Tokens one model used on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// The model (empty for calls recorded before models were).
+    pub model: String,
+    /// Model calls.
+    pub calls: u64,
+    /// Their tokens.
+    pub usage: Usage,
+}
 
 /// What a stored event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +216,43 @@ impl Store {
             .optional()
             .map_err(|e| self.sql(e))?;
         Ok(total.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Tokens used per UTC day and model since `since_ms`, oldest day
+    /// first (from each model call's usage record; a deleted session's
+    /// calls are gone from it).
+    pub fn usage_by_day(&self, since_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT ts_ms / 86400000 AS day, COALESCE(json_extract(data, '$.model'), '') AS model, COUNT(*),
+                        SUM(COALESCE(json_extract(data, '$.input_tokens'), 0)),
+                        SUM(COALESCE(json_extract(data, '$.output_tokens'), 0)),
+                        SUM(COALESCE(json_extract(data, '$.cache_read_tokens'), 0)),
+                        SUM(COALESCE(json_extract(data, '$.cache_write_tokens'), 0))
+                 FROM events WHERE kind = 'usage' AND ts_ms >= ?1
+                 GROUP BY day, model ORDER BY day, model",
+            )
+            .map_err(|e| self.sql(e))?;
+        let n = |v: i64| v.max(0) as u64;
+        let rows = stmt
+            .query_map([since_ms], |r| {
+                Ok(UsageRow {
+                    day: r.get(0)?,
+                    model: r.get(1)?,
+                    calls: n(r.get(2)?),
+                    usage: Usage {
+                        input_tokens: n(r.get(3)?),
+                        output_tokens: n(r.get(4)?),
+                        cache_read_tokens: n(r.get(5)?),
+                        cache_write_tokens: n(r.get(6)?),
+                    },
+                })
+            })
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql(e))?;
+        Ok(rows)
     }
 
     /// The most recent audit events (newest last), optionally one session's

@@ -8,7 +8,7 @@ mod policy;
 mod recover;
 mod sessions;
 
-pub use events::{EventKind, StoredEvent};
+pub use events::{EventKind, StoredEvent, UsageRow};
 pub use recover::{INTERRUPTED, this_process};
 pub use sessions::{MAX_PAGE, MAX_TITLE_CHARS, SessionPage, TitleError, check_title};
 

@@ -215,6 +215,7 @@ mod tests {
                 name: "files__read".into(),
                 arguments: "{}".into(),
             }],
+            reasoning: Vec::new(),
         };
         store
             .append(
