@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "providers/behaviour.rs"]
+mod behaviour;
 #[path = "support/model.rs"]
 mod model;
 #[path = "providers/wire.rs"]

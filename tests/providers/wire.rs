@@ -176,7 +176,13 @@ async fn anthropic_request_shape() {
     assert_eq!(body["model"], "test-model");
     assert_eq!(body["max_tokens"], 256);
     assert_eq!(body["stream"], true);
-    assert_eq!(body["system"], "You are terse.");
+    // Cache breakpoints: the system prompt, the last tool, the history's
+    // last block (what the next step resends unchanged).
+    let cache = json!({"type": "ephemeral"});
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "You are terse.", "cache_control": cache}])
+    );
     assert_eq!(
         body["messages"],
         json!([
@@ -188,15 +194,35 @@ async fn anthropic_request_shape() {
             {"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": "c1", "content": "hello", "is_error": false},
                 {"type": "tool_result", "tool_use_id": "c2", "content": "invalid input", "is_error": true},
-                {"type": "text", "text": "thanks; now summarize"},
+                {"type": "text", "text": "thanks; now summarize", "cache_control": cache},
             ]},
         ])
     );
     assert_eq!(
         body["tools"],
         json!([{"name": "files__read", "description": "Read a file",
-            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}])
+            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+            "cache_control": cache}])
     );
+    assert!(body.get("thinking").is_none() && body.get("temperature").is_none());
+
+    // Caching off: no breakpoints anywhere.
+    let server = ModelServer::start(vec![Reply::text("ok")]);
+    let mut s = settings(ProviderKind::Anthropic, &server.base_url());
+    s.options.no_prompt_cache = true;
+    let (messages, tools) = history();
+    call(
+        build(s).unwrap().as_ref(),
+        "You are terse.",
+        &messages,
+        &tools,
+    )
+    .await
+    .0
+    .unwrap();
+    let body = server.requests().remove(0).body;
+    assert_eq!(body["system"], "You are terse.");
+    assert!(!body.to_string().contains("cache_control"), "{body}");
 }
 
 #[tokio::test]

@@ -154,21 +154,17 @@ impl Home {
 
     /// An in-process agent over the installed skills and `server`.
     pub fn agent(&self, kind: ProviderKind, server: &ModelServer, agent_toml: &str) -> Agent {
+        self.agent_on(vec![provider_settings(kind, server)], agent_toml)
+    }
+
+    /// An in-process agent on `providers` (the first, then the fallbacks).
+    pub fn agent_on(&self, providers: Vec<ProviderSettings>, agent_toml: &str) -> Agent {
         let settings: AgentSection = {
             let c = Config::parse(&format!("[agent]\n{agent_toml}"), Path::new("t.toml")).unwrap();
             c.agent
         };
-        let provider = provider::build(ProviderSettings {
-            kind,
-            base_url: server.base_url(),
-            model: "test-model".into(),
-            api_key: Some("sk-test".into()),
-            timeout: Duration::from_secs(5),
-            max_retries: 2,
-            retry_base: Duration::from_millis(10),
-            options: Default::default(),
-        })
-        .unwrap();
+        let mut providers = providers.into_iter().map(|s| provider::build(s).unwrap());
+        let main = providers.next().expect("a provider");
         let host = Arc::new(
             SkillHost::new(HostConfig {
                 cache_dir: Some(self.home.join("cache/components")),
@@ -189,7 +185,21 @@ impl Home {
         );
         self.problems.lock().unwrap().extend(problems);
         let store = Arc::new(Store::open(&self.home.join("data/sessions.db")).unwrap());
-        Agent::new(settings, Ok(provider), toolbox, store)
+        Agent::new(settings, Ok(main), toolbox, store).with_fallbacks(providers.collect())
+    }
+}
+
+/// Settings for `server` speaking `kind` (model `test-model`, quick retries).
+pub fn provider_settings(kind: ProviderKind, server: &ModelServer) -> ProviderSettings {
+    ProviderSettings {
+        kind,
+        base_url: server.base_url(),
+        model: "test-model".into(),
+        api_key: Some("sk-test".into()),
+        timeout: Duration::from_secs(5),
+        max_retries: 2,
+        retry_base: Duration::from_millis(10),
+        options: Default::default(),
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Reply {
     /// Text and tool calls that end another way (cut at the output limit,
     /// or a refusal).
     Ended(String, Vec<(String, String)>, Ending),
+    /// A recorded `text/event-stream` body, played as it is (events split
+    /// across chunks like the others).
+    Raw(String),
 }
 
 impl Reply {
@@ -77,6 +80,16 @@ impl Reply {
     /// A refusal.
     pub fn refusal(text: &str) -> Self {
         Reply::Ended(text.to_string(), Vec::new(), Ending::Refusal)
+    }
+
+    /// The stream in `tests/fixtures/providers/NAME`.
+    pub fn fixture(name: &str) -> Self {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/providers")
+            .join(name);
+        Reply::Raw(
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
     }
 }
 
@@ -388,6 +401,10 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
             // that end the answer (both formats end with three).
             events.truncate(events.len().saturating_sub(3));
             return write_cut(&mut stream, &events);
+        }
+        Some(Reply::Raw(body)) => {
+            let events: Vec<String> = body.split_inclusive("\n\n").map(str::to_string).collect();
+            return write_stream(&mut stream, &events, delay);
         }
         Some(Reply::Text(text)) => (text, Vec::new(), Ending::Normal),
         Some(Reply::ToolCalls(calls)) => (String::new(), calls, Ending::Normal),

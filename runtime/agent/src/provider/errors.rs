@@ -218,19 +218,11 @@ impl Described {
         {
             return ProviderError::Filtered { message };
         }
-        // In-band errors name a type, not a status: give them the status
-        // the type stands for.
-        let status = status.or(match kind.as_str() {
-            "authentication_error" => Some(401),
-            "permission_error" => Some(403),
-            "not_found_error" => Some(404),
-            "invalid_request_error" => Some(400),
-            "request_too_large" => Some(413),
-            "rate_limit_error" | "rate_limit_exceeded" | "tokens" => Some(429),
-            "overloaded_error" => Some(529),
-            "api_error" | "server_error" => Some(500),
-            _ => None,
-        });
+        // In-band errors name a type (or a code), not a status: give them
+        // the status it stands for.
+        let status = status
+            .or_else(|| status_of(&kind))
+            .or_else(|| status_of(&code));
         let quota = code == "insufficient_quota" || kind == "insufficient_quota";
         match status {
             Some(status @ (401 | 403)) => ProviderError::Auth { status, message },
@@ -253,6 +245,22 @@ impl Described {
             None => ProviderError::Protocol(format!("the stream reported an error: {message}")),
         }
     }
+}
+
+/// The HTTP status an error type or code stands for (Anthropic's types,
+/// OpenAI's types and codes, OpenRouter's mid-stream codes).
+fn status_of(name: &str) -> Option<u16> {
+    Some(match name {
+        "authentication_error" | "invalid_api_key" => 401,
+        "permission_error" => 403,
+        "not_found_error" | "model_not_found" => 404,
+        "invalid_request_error" => 400,
+        "request_too_large" => 413,
+        "rate_limit_error" | "rate_limit_exceeded" | "insufficient_quota" => 429,
+        "overloaded_error" => 529,
+        "api_error" | "server_error" | "internal_error" => 500,
+        _ => return None,
+    })
 }
 
 /// The error for a non-success `status` with `body` (one attempt so far).
