@@ -6,6 +6,9 @@
 
 mod support;
 
+#[path = "agent/providers.rs"]
+mod providers;
+
 use chitin::agent::events::{Stop, TurnEvent};
 use chitin::messages::Message;
 use chitin::provider::ProviderKind;
