@@ -251,6 +251,12 @@ fn stream_turn(mut conn: TcpStream, state: &State) {
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
     put(&mut conn, head.as_bytes());
     let started = event(json!({"type": "turn_started", "session_id": "s-1", "turn_id": "t-1"}));
+    let r1 = event(json!({"type": "reasoning_delta", "text": "The user wants <b>a file</b>; "}));
+    let r2 = event(
+        json!({"type": "reasoning_delta", "text": "<img src=x onerror=\"window.__pwned=3\">"}),
+    );
+    put(&mut conn, format!("{started}{r1}{r2}").as_bytes());
+    let started = String::new();
     let d1 = event(json!({"type": "text_delta", "text": "Let me look. "}));
     let d2 = event(
         json!({"type": "text_delta", "text": "<img src=x onerror=\"window.__pwned=1\"> stays text — ünïcode."}),
@@ -375,6 +381,12 @@ fn page_renders_a_streamed_turn_with_an_approval() {
         ),
         "Let me look. <img src=x onerror=\"window.__pwned=1\"> stays text — ünïcode."
     );
+    // Reasoning: apart from the answer, collapsed, plain text.
+    assert_eq!(
+        b.eval("(() => { const d = document.querySelector('details.reasoning'); return [d.open, d.querySelector('.reasoning-text').textContent, d.querySelectorAll('b, img').length]; })()")
+            .unwrap(),
+        json!([false, "The user wants <b>a file</b>; <img src=x onerror=\"window.__pwned=3\">", 0])
+    );
     assert!(
         b.eval("!document.querySelector('#stop-button').hidden && document.querySelector('#send-button').disabled")
             .unwrap()
@@ -483,11 +495,12 @@ fn page_renders_a_streamed_turn_with_an_approval() {
     assert_eq!(
         b.eval(
             "[...document.querySelector('#transcript').children].map(e => \
-             e.classList.contains('msg') ? e.className : e.classList[1])"
+             e.classList.contains('msg') ? e.className : (e.classList[1] || e.classList[0]))"
         )
         .unwrap(),
         json!([
             "msg user",
+            "reasoning",
             "msg assistant md",
             "approval-card",
             "tool-card",

@@ -142,6 +142,15 @@
     return add(m);
   }
   function notice(kind, text) { return add(el('div', 'notice ' + kind, text)); }
+  // The model's reasoning: collapsed, plain text (never rendered as Markdown).
+  function reasoningBlock(text) {
+    const d = el('details', 'reasoning');
+    d.append(el('summary', null, 'Reasoning'), el('div', 'reasoning-text', text));
+    return d;
+  }
+  function reasoningText(list) {
+    return (Array.isArray(list) ? list : []).map((r) => (r && r.kind === 'redacted_thinking') ? '[redacted by the provider]' : String((r && r.text) || '')).filter(Boolean).join('\n\n');
+  }
   function badges(list, cls) {
     const box = el('div', 'badges ' + cls);
     for (const e of list || []) box.append(el('span', 'badge', e));
@@ -270,6 +279,8 @@
       if (m.role === 'user') {
         addMsg('user', m.text);
       } else if (m.role === 'assistant') {
+        const thought = reasoningText(m.reasoning);
+        if (thought) add(reasoningBlock(thought));
         if (m.text) addMsg('assistant', m.text);
         for (const c of m.tool_calls || []) cards.set(c.id, add(toolCard(c.id, c.name, c.arguments, [])));
       } else if (m.role === 'tool') {
@@ -535,6 +546,7 @@
     error: 'The turn ended with an error.',
     cut: 'The answer reached the model\'s output limit and may be incomplete.',
     refused: 'The model refused to answer.',
+    filtered: 'The provider\'s content filter stopped the answer.',
   };
 
   function handleEvent(ev, turn) {
@@ -542,7 +554,19 @@
       case 'turn_started':
         turn.turnId = ev.turn_id;
         break;
+      case 'reasoning_delta':
+        if (!turn.reasoning) turn.reasoning = add(reasoningBlock(''));
+        touched(() => turn.reasoning.lastChild.append(document.createTextNode(String(ev.text))));
+        break;
+      case 'failover':
+        endBubble(turn);
+        notice('warn', String(ev.from) + ' failed: ' + String(ev.reason) + '\nContinuing with ' + String(ev.to) + '.');
+        break;
+      case 'notice':
+        notice('info', ev.message);
+        break;
       case 'text_delta':
+        turn.reasoning = null;
         if (!turn.bubble) { turn.bubble = add(el('div', 'msg assistant')); turn.bubble.classList.add('streaming'); }
         touched(() => turn.bubble.append(document.createTextNode(String(ev.text))));
         break;
@@ -572,7 +596,8 @@
       }
       case 'usage': {
         const u = ev.usage || {};
-        $('#usage').textContent = 'tokens \u2014 last call: ' + (u.input_tokens || 0) + ' in, ' + (u.output_tokens || 0) +
+        const cached = u.cache_read_tokens ? ' (' + u.cache_read_tokens + ' cached)' : '';
+        $('#usage').textContent = 'tokens \u2014 last call: ' + (u.input_tokens || 0) + ' in' + cached + ', ' + (u.output_tokens || 0) +
           ' out \u00b7 this turn: ' + ev.turn_total + ' \u00b7 today: ' + ev.day_total;
         break;
       }
@@ -594,6 +619,7 @@
   }
   // The streamed text is shown as it comes; once complete it is rendered.
   function endBubble(turn) {
+    turn.reasoning = null;
     const b = turn.bubble;
     turn.bubble = null;
     if (!b) return;
