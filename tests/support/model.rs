@@ -6,6 +6,8 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+pub use cache::CacheMode;
+use cache::PromptCache;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 pub use wire::Ending;
 use wire::{Render, anthropic_events, openai_events, write_cut, write_stream};
 
+#[path = "model_cache.rs"]
+mod cache;
 #[path = "model_wire.rs"]
 mod wire;
 
@@ -124,6 +128,8 @@ struct State {
     models: Vec<String>,
     usage: (u64, u64),
     chunk_delay: Duration,
+    /// A prompt cache whose hits the usage reports.
+    cache: Option<(CacheMode, PromptCache)>,
 }
 
 /// The running server; it stops when dropped.
@@ -165,6 +171,7 @@ impl ModelServer {
             models: Vec::new(),
             usage: (10, 5),
             chunk_delay: Duration::ZERO,
+            cache: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (state2, stop2) = (state.clone(), stop.clone());
@@ -206,6 +213,11 @@ impl ModelServer {
     }
 
     /// A pause between streamed chunks (default none).
+    pub fn with_prompt_cache(self, mode: CacheMode) -> Self {
+        self.state.lock().unwrap().cache = Some((mode, PromptCache::default()));
+        self
+    }
+
     pub fn with_chunk_delay(self, delay: Duration) -> Self {
         self.state.lock().unwrap().chunk_delay = delay;
         self
@@ -323,9 +335,13 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
     let (method, path) = (req.method.clone(), req.path.clone());
     let is_call =
         method == "POST" && matches!(route.as_str(), "/v1/chat/completions" | "/v1/messages");
-    let (reply, n, models, usage, delay) = {
+    let (reply, n, models, usage, delay, cached) = {
         let after_tool = after_tool_result(&req.body);
         let mut s = state.lock().unwrap();
+        let cached = match &mut s.cache {
+            Some((mode, cache)) if is_call => Some(cache.request(*mode, &req.body)),
+            _ => None,
+        };
         s.count += 1;
         if s.requests.len() < MAX_RECORDED {
             s.requests.push(req);
@@ -346,7 +362,14 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         } else {
             None
         };
-        (reply, s.count, s.models.clone(), s.usage, s.chunk_delay)
+        (
+            reply,
+            s.count,
+            s.models.clone(),
+            s.usage,
+            s.chunk_delay,
+            cached,
+        )
     };
     if method == "GET" && route == "/v1/models" {
         let data: Vec<Value> = models
@@ -391,6 +414,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
                 model: &model,
                 usage,
                 ids,
+                cached,
             };
             let mut events = if route == "/v1/messages" {
                 anthropic_events(&r, &text, &[], Ending::Normal)
@@ -415,6 +439,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
         model: &model,
         usage,
         ids,
+        cached,
     };
     let events = if route == "/v1/messages" {
         anthropic_events(&r, &text, &calls, ending)

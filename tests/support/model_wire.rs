@@ -16,6 +16,8 @@ pub struct Render<'a> {
     pub usage: (u64, u64),
     /// Source of unique ids.
     pub ids: &'a AtomicUsize,
+    /// The prompt cache's account of this request, when it has one.
+    pub cached: Option<super::cache::CacheUsage>,
 }
 
 /// How a scripted answer ends.
@@ -86,7 +88,17 @@ pub fn openai_events(
     };
     out.push(chunk(json!({}), json!(finish)));
     let (input, output) = r.usage;
-    let usage = json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output});
+    let usage = match r.cached {
+        // DeepSeek's fields and OpenAI's, both.
+        Some(c) => {
+            json!({"prompt_tokens": c.total, "completion_tokens": output, "total_tokens": c.total + output,
+            "prompt_tokens_details": {"cached_tokens": c.read},
+            "prompt_cache_hit_tokens": c.read, "prompt_cache_miss_tokens": c.total - c.read})
+        }
+        None => {
+            json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+        }
+    };
     out.push(frame(json!([]), usage));
     out.push("data: [DONE]\n\n".into());
     out
@@ -106,7 +118,13 @@ pub fn anthropic_events(
         format!("event: {name}\ndata: {data}\n\n")
     };
     let id = format!("msg_{}", r.ids.fetch_add(1, Ordering::SeqCst));
-    let usage = json!({"input_tokens": r.usage.0, "output_tokens": 1});
+    let usage = match r.cached {
+        Some(c) => {
+            json!({"input_tokens": c.total - c.read - c.write, "cache_creation_input_tokens": c.write,
+            "cache_read_input_tokens": c.read, "output_tokens": 1})
+        }
+        None => json!({"input_tokens": r.usage.0, "output_tokens": 1}),
+    };
     let message = json!({"id": id, "type": "message", "role": "assistant", "model": r.model,
         "content": [], "stop_reason": null, "usage": usage});
     let mut out = vec![
