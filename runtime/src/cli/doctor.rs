@@ -150,6 +150,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
     match setup::provider_settings(paths, &loaded) {
         Err(e) => r.fail("provider", e),
         Ok(mut s) => {
+            let fallbacks = setup::fallback_settings(paths, &loaded, &s);
             let key = if s.api_key.is_some() {
                 "API key set"
             } else {
@@ -173,6 +174,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
                     }
                 }
             }
+            check_fallbacks(&mut r, fallbacks).await;
         }
     }
 
@@ -256,6 +258,33 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
         Ok(EXIT_FAILED)
     } else {
         Ok(EXIT_OK)
+    }
+}
+
+/// Each `[[provider.fallback]]`: reachable, model listed, its quirks.
+async fn check_fallbacks(
+    r: &mut Report,
+    fallbacks: Result<Vec<chitin::provider::ProviderSettings>, chitin::agent::config::NotConfigured>,
+) {
+    let list = match fallbacks {
+        Ok(list) => list,
+        Err(e) => return r.fail("fallback", e),
+    };
+    for (i, mut s) in list.into_iter().enumerate() {
+        let name = format!("fallback {}", i + 1);
+        s.timeout = s.timeout.min(Duration::from_secs(10));
+        s.max_retries = 0;
+        let quirks = provider_quirks(&s);
+        match provider::build(s) {
+            Err(e) => r.fail(&name, e),
+            Ok(p) => match p.check().await {
+                Ok(summary) => {
+                    let extra = quirks.map(|q| format!("; quirks: {q}")).unwrap_or_default();
+                    r.ok(&name, format!("{summary}{extra}"));
+                }
+                Err(e) => r.fail(&name, format!("{}: {e}", p.describe())),
+            },
+        }
     }
 }
 

@@ -374,6 +374,14 @@ fn parse_kind(text: &str) -> Result<ProviderKind, ConfigError> {
     }
 }
 
+/// The API a provider kind talks to when no base URL is configured.
+pub fn default_base_url(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Anthropic => "https://api.anthropic.com/v1",
+        ProviderKind::Openai => "https://api.openai.com/v1",
+    }
+}
+
 /// Why no provider can be built, in words that say what to configure.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{0}")]
@@ -393,10 +401,9 @@ impl ProviderSection {
                 "no model provider is configured: set [provider] kind (\"openai\" or \"anthropic\"), base_url and model in {path} (or CHITIN_PROVIDER, CHITIN_BASE_URL, CHITIN_MODEL)"
             ))
         })?;
-        let base_url = match (&self.base_url, kind) {
-            (Some(u), _) => u.trim_end_matches('/').to_string(),
-            (None, ProviderKind::Anthropic) => "https://api.anthropic.com/v1".to_string(),
-            (None, ProviderKind::Openai) => "https://api.openai.com/v1".to_string(),
+        let base_url = match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => default_base_url(kind).to_string(),
         };
         let model = self.model.clone().ok_or_else(|| {
             NotConfigured(format!(
@@ -447,11 +454,14 @@ impl ProviderSection {
                         "[[provider.fallback]] number {n} in {path} names no model"
                     ))
                 })?;
-                let base_url = f
-                    .base_url
-                    .as_deref()
-                    .map(|u| u.trim_end_matches('/').to_string());
-                let same_server = base_url.as_ref().is_none_or(|u| *u == primary.base_url);
+                let kind = f.kind.unwrap_or(primary.kind);
+                // Another kind without a base URL means that kind's own API.
+                let base_url = match (&f.base_url, kind == primary.kind) {
+                    (Some(u), _) => u.trim_end_matches('/').to_string(),
+                    (None, true) => primary.base_url.clone(),
+                    (None, false) => default_base_url(kind).to_string(),
+                };
+                let same_server = base_url == primary.base_url;
                 let api_key = match &f.api_key_secret {
                     Some(name) => Some(key_lookup(name).ok_or_else(|| {
                         NotConfigured(format!(
@@ -462,8 +472,8 @@ impl ProviderSection {
                     None => None,
                 };
                 let mut s = primary.clone();
-                s.kind = f.kind.unwrap_or(primary.kind);
-                s.base_url = base_url.unwrap_or_else(|| primary.base_url.clone());
+                s.kind = kind;
+                s.base_url = base_url;
                 s.model = model;
                 s.api_key = api_key;
                 s.options.thinking_budget = f.thinking_budget;
@@ -521,6 +531,76 @@ mod tests {
                 .to_string();
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn fallbacks_inherit_a_key_only_for_the_same_server() {
+        let text = r#"
+[provider]
+kind = "openai"
+base_url = "https://openrouter.ai/api/v1/"
+model = "a"
+api_key_secret = "OR"
+thinking_budget = 2048
+
+[[provider.fallback]]
+model = "b"
+
+[[provider.fallback]]
+base_url = "https://openrouter.ai/api/v1"
+model = "c"
+
+[[provider.fallback]]
+kind = "anthropic"
+model = "d"
+
+[[provider.fallback]]
+base_url = "http://127.0.0.1:11434/v1"
+model = "e"
+api_key_secret = "LOCAL"
+"#;
+        let c = Config::parse(text, Path::new("c.toml")).unwrap();
+        let lookup = |n: &str| Some(format!("key-{n}"));
+        let main = c
+            .provider
+            .settings(Path::new("c.toml"), None, &lookup)
+            .unwrap();
+        let f = c
+            .provider
+            .fallbacks(&main, Path::new("c.toml"), &lookup)
+            .unwrap();
+        let got: Vec<(&str, &str, Option<&str>)> = f
+            .iter()
+            .map(|s| (s.base_url.as_str(), s.model.as_str(), s.api_key.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("https://openrouter.ai/api/v1", "b", Some("key-OR")),
+                ("https://openrouter.ai/api/v1", "c", Some("key-OR")),
+                // Another server: never the main key.
+                ("https://api.anthropic.com/v1", "d", None),
+                ("http://127.0.0.1:11434/v1", "e", Some("key-LOCAL")),
+            ]
+        );
+        assert_eq!(f[2].kind, ProviderKind::Anthropic);
+        assert_eq!(f[0].options.thinking_budget, None, "set per fallback");
+        let bad = "[provider]\nkind = \"anthropic\"\nmodel = \"m\"\nthinking_budget = 100";
+        let e = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1024"), "{e}");
+        let none = "[provider]\nkind = \"openai\"\nmodel = \"m\"\n[[provider.fallback]]\nkind = \"openai\"";
+        let c = Config::parse(none, Path::new("c.toml")).unwrap();
+        let main = c
+            .provider
+            .settings(Path::new("c.toml"), None, &lookup)
+            .unwrap();
+        let e = c
+            .provider
+            .fallbacks(&main, Path::new("c.toml"), &lookup)
+            .unwrap_err();
+        assert!(e.0.contains("names no model"), "{e}");
     }
 
     #[test]
