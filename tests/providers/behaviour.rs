@@ -386,7 +386,8 @@ async fn in_band_errors_are_classified_like_http_errors() {
     assert!(e.to_string().contains("signature: Field required"), "{e}");
 
     // Out of band, each class by its documented body.
-    let cases: [(u16, &str, fn(&ProviderError) -> bool); 5] = [
+    type Is = fn(&ProviderError) -> bool;
+    let cases: [(u16, &str, Is); 5] = [
         (
             401,
             r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,

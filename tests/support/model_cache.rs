@@ -55,7 +55,7 @@ impl PromptCache {
             prefix.push(text.len());
         }
         let total = tokens(text.len());
-        let usage = match mode {
+        match mode {
             CacheMode::Anthropic => {
                 let breakpoints: Vec<usize> = blocks
                     .iter()
@@ -106,8 +106,7 @@ impl PromptCache {
                     write: 0,
                 }
             }
-        };
-        usage
+        }
     }
 
     fn insert(&mut self, entry: String) {

@@ -264,7 +264,10 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
 /// Each `[[provider.fallback]]`: reachable, model listed, its quirks.
 async fn check_fallbacks(
     r: &mut Report,
-    fallbacks: Result<Vec<chitin::provider::ProviderSettings>, chitin::agent::config::NotConfigured>,
+    fallbacks: Result<
+        Vec<chitin::provider::ProviderSettings>,
+        chitin::agent::config::NotConfigured,
+    >,
 ) {
     let list = match fallbacks {
         Ok(list) => list,
