@@ -159,8 +159,20 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 match m {
                     Message::User { text } => println!("\nuser: {}", clean(&text)),
                     Message::Assistant {
-                        text, tool_calls, ..
+                        text,
+                        tool_calls,
+                        reasoning,
                     } => {
+                        let thought: String = reasoning.iter().map(|r| r.text.as_str()).collect();
+                        if !thought.is_empty() {
+                            let short: String = thought.chars().take(300).collect();
+                            let more = if short.len() < thought.len() {
+                                "…"
+                            } else {
+                                ""
+                            };
+                            println!("\n  (reasoning: {}{more})", clean(&short));
+                        }
                         if !text.is_empty() {
                             println!("\nassistant: {}", clean(&text));
                         }

@@ -578,3 +578,57 @@ fn parse_whole(
     read_usage(json, &mut state.usage);
     Ok(state.into_completion())
 }
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn cached_tokens_are_read_from_each_providers_field() {
+        let cases = [
+            // OpenAI, GLM, Qwen, OpenRouter.
+            (
+                json!({"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 64}}),
+                64,
+                0,
+            ),
+            // DeepSeek.
+            (
+                json!({"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 80, "prompt_cache_miss_tokens": 20}),
+                80,
+                0,
+            ),
+            // Kimi (Moonshot).
+            (
+                json!({"prompt_tokens": 100, "completion_tokens": 5, "cached_tokens": 32}),
+                32,
+                0,
+            ),
+            // OpenRouter with a cache write; a hostile count is capped.
+            (
+                json!({"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 10, "cache_write_tokens": 500}}),
+                10,
+                90,
+            ),
+            (
+                json!({"prompt_tokens": 100, "completion_tokens": 5, "cached_tokens": 1000}),
+                100,
+                0,
+            ),
+            (json!({"prompt_tokens": 100, "completion_tokens": 5}), 0, 0),
+        ];
+        for (u, read, write) in cases {
+            let mut usage = Usage::default();
+            read_usage(&json!({ "usage": u }), &mut usage);
+            assert_eq!(
+                (
+                    usage.input_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens
+                ),
+                (100, read, write),
+                "{u}"
+            );
+        }
+    }
+}
