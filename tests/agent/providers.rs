@@ -173,6 +173,17 @@ async fn a_context_length_error_compacts_the_history_and_retries_once() {
     }
 }
 
+/// An agent on Anthropic at `a`, falling over to OpenAI-compatible `b`.
+fn a_then_b(home: &Home, a: &ModelServer, b: &ModelServer) -> chitin::agent::Agent {
+    home.agent_on(
+        vec![
+            provider_settings(ProviderKind::Anthropic, a),
+            provider_settings(ProviderKind::Openai, b),
+        ],
+        "",
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_provider_fails_over_to_the_next_and_a_refused_key_does_not() {
     let home = Home::new();
@@ -180,13 +191,7 @@ async fn a_down_provider_fails_over_to_the_next_and_a_refused_key_does_not() {
         r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
     let a = ModelServer::repeat(Reply::Status(529, overloaded.into()));
     let b = ModelServer::start(vec![Reply::text("from B")]);
-    let agent = home.agent_on(
-        vec![
-            provider_settings(ProviderKind::Anthropic, &a),
-            provider_settings(ProviderKind::Openai, &b),
-        ],
-        "",
-    );
+    let agent = a_then_b(&home, &a, &b);
     let (summary, events, session) = turn(&agent, "hi", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::Answer, "{events:?}");
     assert_eq!(summary.text, "from B");
@@ -219,13 +224,7 @@ async fn a_down_provider_fails_over_to_the_next_and_a_refused_key_does_not() {
             .into(),
     ));
     let b = ModelServer::start(vec![Reply::text("from B")]);
-    let agent = home.agent_on(
-        vec![
-            provider_settings(ProviderKind::Anthropic, &a),
-            provider_settings(ProviderKind::Openai, &b),
-        ],
-        "",
-    );
+    let agent = a_then_b(&home, &a, &b);
     let (summary, events, _) = turn(&agent, "hi", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::Error, "{events:?}");
     let error = summary.error.unwrap();

@@ -309,84 +309,79 @@ async fn anthropic_thinking_is_requested_and_its_signed_blocks_are_echoed_unchan
     );
 }
 
+/// The error of one call to `server`.
+async fn error_of(server: &ModelServer, kind: ProviderKind) -> ProviderError {
+    call_on(with(server, kind, |_| {}).as_ref(), &[user("q")])
+        .await
+        .0
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn in_band_errors_are_classified_like_http_errors() {
-    // OpenAI: an invalid request reported inside the stream.
-    let server = ModelServer::start(vec![Reply::fixture("openai_inband_invalid_request.sse")]);
-    let e = call_on(
-        with(&server, ProviderKind::Openai, |_| {}).as_ref(),
-        &[user("q")],
-    )
-    .await
-    .0
-    .unwrap_err();
-    assert!(
-        matches!(e, ProviderError::Rejected { status: 400, .. }),
-        "{e}"
-    );
-    assert!(e.to_string().contains("string too long"), "{e}");
-    assert!(!e.to_string().contains("malformed"), "{e}");
-    assert_eq!(server.request_count(), 1, "a bad request is not retried");
-
-    // OpenRouter: the upstream failed mid-stream: retried, then unavailable.
-    let server = ModelServer::repeat(Reply::fixture("openrouter_midstream_server_error.sse"));
-    let e = call_on(
-        with(&server, ProviderKind::Openai, |_| {}).as_ref(),
-        &[user("q")],
-    )
-    .await
-    .0
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ProviderError::Unavailable {
-                status: 500,
-                attempts: 3,
-                ..
-            }
+    type Is = fn(&ProviderError) -> bool;
+    // (fixture, kind, class, words kept, requests: retried or not)
+    let in_band: [(&str, ProviderKind, Is, &str, usize); 4] = [
+        // OpenAI: an invalid request reported inside the stream.
+        (
+            "openai_inband_invalid_request.sse",
+            ProviderKind::Openai,
+            |e| matches!(e, ProviderError::Rejected { status: 400, .. }),
+            "string too long",
+            1,
         ),
-        "{e}"
-    );
-    assert!(e.to_string().contains("Provider disconnected"), "{e}");
-
-    // Anthropic: overloaded (retried), and an invalid request (not).
-    let server = ModelServer::repeat(Reply::fixture("anthropic_overloaded_event.sse"));
-    let e = call_on(
-        with(&server, ProviderKind::Anthropic, |_| {}).as_ref(),
-        &[user("q")],
-    )
-    .await
-    .0
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ProviderError::Unavailable {
-                status: 529,
-                attempts: 3,
-                ..
-            }
+        // OpenRouter: the upstream failed mid-stream: retried, then unavailable.
+        (
+            "openrouter_midstream_server_error.sse",
+            ProviderKind::Openai,
+            |e| {
+                matches!(
+                    e,
+                    ProviderError::Unavailable {
+                        status: 500,
+                        attempts: 3,
+                        ..
+                    }
+                )
+            },
+            "Provider disconnected",
+            3,
         ),
-        "{e}"
-    );
-    assert!(e.to_string().contains("is overloaded"), "{e}");
-    let server = ModelServer::start(vec![Reply::fixture("anthropic_invalid_request_event.sse")]);
-    let e = call_on(
-        with(&server, ProviderKind::Anthropic, |_| {}).as_ref(),
-        &[user("q")],
-    )
-    .await
-    .0
-    .unwrap_err();
-    assert!(
-        matches!(e, ProviderError::Rejected { status: 400, .. }),
-        "{e}"
-    );
-    assert!(e.to_string().contains("signature: Field required"), "{e}");
+        // Anthropic: overloaded (retried), and an invalid request (not).
+        (
+            "anthropic_overloaded_event.sse",
+            ProviderKind::Anthropic,
+            |e| {
+                matches!(
+                    e,
+                    ProviderError::Unavailable {
+                        status: 529,
+                        attempts: 3,
+                        ..
+                    }
+                )
+            },
+            "is overloaded",
+            3,
+        ),
+        (
+            "anthropic_invalid_request_event.sse",
+            ProviderKind::Anthropic,
+            |e| matches!(e, ProviderError::Rejected { status: 400, .. }),
+            "signature: Field required",
+            1,
+        ),
+    ];
+    for (fixture, kind, is, words, requests) in in_band {
+        let server = ModelServer::repeat(Reply::fixture(fixture));
+        let e = error_of(&server, kind).await;
+        assert!(is(&e), "{fixture}: {e}");
+        assert!(e.to_string().contains(words), "{fixture}: {e}");
+        assert!(!e.to_string().contains("malformed"), "{fixture}: {e}");
+        assert_eq!(server.request_count(), requests, "{fixture}");
+    }
 
     // Out of band, each class by its documented body.
-    type Is = fn(&ProviderError) -> bool;
     let cases: [(u16, &str, Is); 5] = [
         (
             401,
@@ -416,13 +411,7 @@ async fn in_band_errors_are_classified_like_http_errors() {
     ];
     for (status, body, is) in cases {
         let server = ModelServer::repeat(Reply::Status(status, body.into()));
-        let e = call_on(
-            with(&server, ProviderKind::Openai, |_| {}).as_ref(),
-            &[user("q")],
-        )
-        .await
-        .0
-        .unwrap_err();
+        let e = error_of(&server, ProviderKind::Openai).await;
         assert!(is(&e), "{status} {body}: {e}");
     }
 }
