@@ -459,3 +459,65 @@ async fn temperature_is_sent_except_where_the_family_or_the_user_says_not() {
     call_on(p.as_ref(), &[user("q")]).await.0.unwrap();
     assert_eq!(server.requests()[0].body["temperature"], 0.25);
 }
+
+#[tokio::test]
+async fn hostile_and_doubled_stream_fields_are_taken_once_and_bounded() {
+    let chunk = |v: Value| format!("data: {v}\n\n");
+    let stream = [
+        // Both names with the same text (some gateways): shown once.
+        chunk(json!({"choices": [{"index": 0, "delta": {"reasoning_content": "think", "reasoning": "think"}}]})),
+        chunk(json!({"choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": {"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 80}}})),
+        // A later chunk that says less than the cache read: no overflow.
+        chunk(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 50, "completion_tokens": 2, "prompt_tokens_details": {"cache_write_tokens": 10}}})),
+        chunk(json!({"choices": [], "usage": {"prompt_tokens": 18446744073709551615u64, "completion_tokens": 1}})),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    let server = ModelServer::start(vec![Reply::Raw(stream)]);
+    let (r, text, reasoning) = call_on(
+        with(&server, ProviderKind::Openai, |_| {}).as_ref(),
+        &[user("q")],
+    )
+    .await;
+    let c = r.unwrap();
+    assert_eq!((text.as_str(), reasoning.as_str()), ("hi", "think"));
+    assert_eq!(c.reasoning.len(), 1);
+    assert_eq!(c.usage.input_tokens, chitin::messages::MAX_REPORTED_TOKENS);
+    assert!(c.usage.cache_read_tokens + c.usage.cache_write_tokens <= c.usage.input_tokens);
+}
+
+#[tokio::test]
+async fn anthropic_thinking_is_left_out_of_a_call_whose_tool_step_has_none_to_send() {
+    // The tool step came from another provider (a failover): its thinking
+    // cannot go here, so this call asks for none (the API would refuse it).
+    let first = ModelServer::start(vec![Reply::fixture("anthropic_thinking_tool_use.sse")]);
+    let c = call_on(
+        with(&first, ProviderKind::Anthropic, |_| {}).as_ref(),
+        &[user("q")],
+    )
+    .await
+    .0
+    .unwrap();
+    let server = ModelServer::start(vec![Reply::text("ok"), Reply::text("ok")]);
+    let p = with(&server, ProviderKind::Anthropic, |s| {
+        s.options.thinking_budget = Some(2048);
+        s.options.temperature = Some(0.5);
+    });
+    call_on(p.as_ref(), &after_call(&c)).await.0.unwrap();
+    let body = &server.requests()[0].body;
+    assert!(body.get("thinking").is_none(), "{body}");
+    assert_eq!(body["max_tokens"], 256);
+    assert_eq!(
+        body["temperature"], 0.5,
+        "no thinking, so the temperature goes"
+    );
+    assert!(
+        !body.to_string().contains("\"type\":\"thinking\""),
+        "{body}"
+    );
+    // A fresh question may think.
+    call_on(p.as_ref(), &[user("q")]).await.0.unwrap();
+    let body = &server.requests()[1].body;
+    assert_eq!(body["thinking"]["budget_tokens"], 2048);
+    assert!(body.get("temperature").is_none());
+}

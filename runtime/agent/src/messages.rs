@@ -92,6 +92,10 @@ pub struct ToolSpec {
     pub input_schema: serde_json::Value,
 }
 
+/// The most tokens one figure of a provider's usage report is taken to
+/// say (a hostile or broken count cannot overflow the sums).
+pub const MAX_REPORTED_TOKENS: u64 = 1 << 40;
+
 /// Tokens used by one model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

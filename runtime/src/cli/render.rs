@@ -7,7 +7,7 @@
 use chitin::agent::events::{Stop, TurnEvent};
 use chitin::text::{clean, one_line};
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// How much to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,12 +22,18 @@ pub struct View {
 /// being shown (or noted), 2 the answer started after it.
 static REASONING: AtomicU8 = AtomicU8::new(0);
 
+/// Whether answer text was streamed in this turn.
+static STREAMED: AtomicBool = AtomicBool::new(false);
+
 /// Print one event.
 pub fn show(event: &TurnEvent, view: &View) {
     let verbose = view.verbose;
     let mut out = std::io::stdout();
     match event {
-        TurnEvent::TurnStarted { .. } => REASONING.store(0, Ordering::SeqCst),
+        TurnEvent::TurnStarted { .. } => {
+            REASONING.store(0, Ordering::SeqCst);
+            STREAMED.store(false, Ordering::SeqCst);
+        }
         TurnEvent::ReasoningDelta { text } => {
             let mut err = std::io::stderr();
             let tty = err.is_terminal();
@@ -50,6 +56,9 @@ pub fn show(event: &TurnEvent, view: &View) {
         TurnEvent::TextDelta { text } => {
             if REASONING.swap(2, Ordering::SeqCst) == 1 && view.reasoning {
                 eprintln!();
+            }
+            if !text.is_empty() {
+                STREAMED.store(true, Ordering::SeqCst);
             }
             let _ = write!(out, "{}", clean(text));
             let _ = out.flush();
@@ -110,8 +119,9 @@ pub fn show(event: &TurnEvent, view: &View) {
         }
         TurnEvent::Error { message } => eprintln!("\nerror: {}", one_line(message, 4000)),
         TurnEvent::Done { stop, text } => {
-            if *stop == Stop::Refused {
-                // Not streamed as an answer: shown once, as a refusal.
+            if *stop == Stop::Refused && !STREAMED.load(Ordering::SeqCst) {
+                // OpenAI's refusal field is not streamed as the answer:
+                // shown once, here.
                 let _ = write!(out, "{}", chitin::text::clean(text));
             }
             let _ = writeln!(out);

@@ -472,6 +472,10 @@ impl ProviderSection {
                     None => None,
                 };
                 let mut s = primary.clone();
+                if !same_server || kind != primary.kind {
+                    // The main provider's tuning is for its own models.
+                    s.options = RequestOptions::default();
+                }
                 s.kind = kind;
                 s.base_url = base_url;
                 s.model = model;

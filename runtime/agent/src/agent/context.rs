@@ -23,16 +23,37 @@ pub fn truncate(output: &str, max: usize) -> String {
 }
 
 /// A rough token estimate (4 bytes a token, plus overhead per message).
+/// The current turn's reasoning counts: it is sent back with its steps.
 pub fn estimate(messages: &[Message]) -> u64 {
+    let current = messages
+        .iter()
+        .rposition(|m| matches!(m, Message::User { .. }))
+        .unwrap_or(0);
     messages
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let bytes = match m {
                 Message::User { text } => text.len(),
                 Message::Assistant {
-                    text, tool_calls, ..
+                    text,
+                    tool_calls,
+                    reasoning,
                 } => {
+                    let thought = if i > current {
+                        reasoning
+                            .iter()
+                            .map(|r| {
+                                r.text.len()
+                                    + r.signature.as_ref().map_or(0, String::len)
+                                    + r.data.as_ref().map_or(0, String::len)
+                            })
+                            .sum()
+                    } else {
+                        0
+                    };
                     text.len()
+                        + thought
                         + tool_calls
                             .iter()
                             .map(|c| c.name.len() + c.arguments.len() + c.id.len())
@@ -103,7 +124,7 @@ pub fn shrink(history: &[Message], budget: u64) -> Vec<Message> {
         .unwrap_or(msgs.len());
     for i in current..last_step {
         if estimate(&msgs) <= budget {
-            break;
+            return msgs;
         }
         if let Message::Tool { output, .. } = &mut msgs[i]
             && output.len() > 200
@@ -111,7 +132,44 @@ pub fn shrink(history: &[Message], budget: u64) -> Vec<Message> {
             *output = format!("[output elided to fit the context: {} bytes]", output.len());
         }
     }
+    // Still over: the last step's outputs (often what overflowed) keep
+    // their head and tail, sharing what the budget leaves.
+    let over = estimate(&msgs).saturating_sub(budget);
+    let last: Vec<usize> = (last_step..msgs.len())
+        .filter(|&i| matches!(&msgs[i], Message::Tool { output, .. } if output.len() > 2_000))
+        .collect();
+    if over > 0 && !last.is_empty() {
+        let cut_each = (over as usize * 4) / last.len();
+        for i in last {
+            if let Message::Tool { output, .. } = &mut msgs[i] {
+                let keep = output.len().saturating_sub(cut_each).max(1_000);
+                *output = head_and_tail(output, keep);
+            }
+        }
+    }
     msgs
+}
+
+/// `text` cut to about `keep` bytes: its head and tail, with a note
+/// between them (on character boundaries).
+fn head_and_tail(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_string();
+    }
+    let mut head = keep / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - keep / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes elided to fit the context ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
 }
 
 /// Fit `history` into `budget` estimated tokens. The current turn (from the

@@ -42,11 +42,13 @@ impl Turn<'_> {
         let providers = agent
             .providers()
             .map_err(|e| TurnError::NotConfigured(e.to_string()))?;
-        let mut budget = settings.context_tokens;
+        let mut budget = self.context_cap.map_or(settings.context_tokens, |cap| {
+            cap.min(settings.context_tokens)
+        });
         let mut shrunk = false;
         loop {
             let provider = providers[self.active.min(providers.len() - 1)];
-            let fitted = if shrunk {
+            let fitted = if shrunk || self.context_cap.is_some() {
                 context::shrink(history, budget)
             } else {
                 context::fit(history, budget)
@@ -105,8 +107,10 @@ impl Turn<'_> {
                         && !shrunk
                     {
                         shrunk = true;
-                        let ratio = context_ratio(message).unwrap_or(0.5).min(0.9) * 0.9;
+                        let ratio = context_ratio(message) * 0.9;
                         budget = (context::estimate(&fitted) as f64 * ratio) as u64;
+                        // Later steps of the turn start from the tighter fit.
+                        self.context_cap = Some(budget);
                         let note = format!(
                             "the conversation was over the model's context window; older tool outputs are left out (about {budget} tokens kept) and the call is tried once more"
                         );

@@ -74,6 +74,9 @@ pub(super) struct Turn<'a> {
     usage: Usage,
     /// Which provider the turn is on (0: the main one; later: fallbacks).
     pub(super) active: usize,
+    /// The context budget after the provider said the history is too
+    /// long (kept for the rest of the turn).
+    pub(super) context_cap: Option<u64>,
 }
 
 impl Agent {
@@ -86,6 +89,7 @@ impl Agent {
             turn_id: new_id("t-"),
             usage: Usage::default(),
             active: 0,
+            context_cap: None,
         };
         (io.events)(TurnEvent::TurnStarted {
             session_id: session_id.to_string(),

@@ -12,7 +12,9 @@ use super::openai::{check_listed, model_ids};
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
+use crate::messages::{
+    Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
+};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -163,7 +165,13 @@ pub fn request_body(settings: &ProviderSettings, origin: &str, req: &ChatRequest
     {
         last["cache_control"] = ephemeral();
     }
-    let max_tokens = match options.thinking_budget {
+    // With thinking on, the API wants the assistant message a tool result
+    // continues to start with its thinking; one made elsewhere (before a
+    // failover) or left unsigned has none to send: that call goes without.
+    let thinking = options
+        .thinking_budget
+        .filter(|_| continued_has_thinking(req.messages, origin));
+    let max_tokens = match thinking {
         Some(budget) => req.max_tokens.saturating_add(budget),
         None => req.max_tokens,
     };
@@ -173,13 +181,12 @@ pub fn request_body(settings: &ProviderSettings, origin: &str, req: &ChatRequest
         "stream": true,
         "messages": messages,
     });
-    if let Some(budget) = options.thinking_budget {
+    if let Some(budget) = thinking {
         body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
     }
-    if let Some(t) = options
-        .temperature
-        .filter(|_| settings.quirks().temperature)
-    {
+    // Thinking requires the default temperature (the quirk, per request).
+    let temperature_ok = options.quirks.temperature.unwrap_or(thinking.is_none());
+    if let Some(t) = options.temperature.filter(|_| temperature_ok) {
         body["temperature"] = json!(t);
     }
     if !req.system.is_empty() {
@@ -201,6 +208,25 @@ pub fn request_body(settings: &ProviderSettings, origin: &str, req: &ChatRequest
         body["tools"] = json!(tools);
     }
     body
+}
+
+/// Whether the request may turn thinking on: unless the history ends
+/// with tool results answering an assistant message of this turn, which
+/// then must carry a signed (or redacted) thinking block from `origin`.
+fn continued_has_thinking(history: &[Message], origin: &str) -> bool {
+    if !matches!(history.last(), Some(Message::Tool { .. })) {
+        return true;
+    }
+    match history
+        .iter()
+        .rev()
+        .find(|m| matches!(m, Message::Assistant { .. }))
+    {
+        Some(Message::Assistant { reasoning, .. }) => {
+            thinking_blocks(reasoning, origin).next().is_some()
+        }
+        _ => true,
+    }
 }
 
 /// The thinking blocks `origin` produced, as it sent them.
@@ -297,6 +323,9 @@ enum Block {
     Thinking {
         text: String,
         signature: String,
+        /// Past the cap: kept to show, never sent back (its signature no
+        /// longer matches).
+        truncated: bool,
     },
     Redacted {
         data: String,
@@ -406,6 +435,7 @@ impl StreamState {
                 Block::Thinking {
                     text: text.to_string(),
                     signature: signature.to_string(),
+                    truncated: false,
                 }
             }
             "redacted_thinking" => {
@@ -432,12 +462,20 @@ impl StreamState {
     /// Thinking text or signature for the block at `index` (bounded: past
     /// the cap the block stays unsigned and is not sent back).
     fn push_thinking(&mut self, index: u64, t: &str, sig: &str, sink: TextSink<'_>) {
-        if self.thinking + t.len() + sig.len() > MAX_THINKING {
-            return;
-        }
-        if let Some((_, Block::Thinking { text, signature })) =
-            self.blocks.iter_mut().find(|(i, _)| *i == index)
+        let over = self.thinking + t.len() + sig.len() > MAX_THINKING;
+        if let Some((
+            _,
+            Block::Thinking {
+                text,
+                signature,
+                truncated,
+            },
+        )) = self.blocks.iter_mut().find(|(i, _)| *i == index)
         {
+            if over || *truncated {
+                *truncated = true;
+                return;
+            }
             self.thinking += t.len() + sig.len();
             text.push_str(t);
             signature.push_str(sig);
@@ -451,7 +489,11 @@ impl StreamState {
     /// apart (in `message_start`, and again in `message_delta`): Chitin's
     /// input is their sum, with the cached parts kept as such.
     fn read_usage(&mut self, u: &Value) {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64);
+        let n = |k: &str| {
+            u.get(k)
+                .and_then(Value::as_u64)
+                .map(|v| v.min(MAX_REPORTED_TOKENS))
+        };
         self.input = n("input_tokens").unwrap_or(self.input);
         self.cache_write = n("cache_creation_input_tokens").unwrap_or(self.cache_write);
         self.cache_read = n("cache_read_input_tokens").unwrap_or(self.cache_read);
@@ -500,10 +542,14 @@ impl StreamState {
             .iter()
             .filter_map(|(_, b)| {
                 let (kind, text, signature, data) = match b {
-                    Block::Thinking { text, signature } => (
+                    Block::Thinking {
+                        text,
+                        signature,
+                        truncated,
+                    } => (
                         "thinking",
                         text.clone(),
-                        Some(signature.clone()).filter(|s| !s.is_empty()),
+                        Some(signature.clone()).filter(|s| !s.is_empty() && !truncated),
                         None,
                     ),
                     Block::Redacted { data } => {

@@ -209,8 +209,12 @@ impl Described {
             code,
             message,
         } = self;
+        let message = quote(&message);
         let lower = message.to_ascii_lowercase();
-        if code == "context_length_exceeded" || says_too_long(&lower) {
+        // Only a refused request can be about its length (a 429 or 5xx
+        // that mentions the context window is still a busy provider).
+        let about_the_request = matches!(status, None | Some(400 | 413 | 422));
+        if code == "context_length_exceeded" || (about_the_request && says_too_long(&lower)) {
             return ProviderError::ContextLength { message };
         }
         if ["content_filter", "content_policy_violation"].contains(&code.as_str())
@@ -311,22 +315,72 @@ fn says_too_long(m: &str) -> bool {
         "exceeds the context",
         "too many input tokens",
         "reduce the length of the messages",
+        "exceed context limit",
+        "exceeds the maximum number of tokens",
     ]
     .iter()
     .any(|p| m.contains(p))
 }
 
-/// From a context-length message, the ratio of the model's limit to what
-/// was sent, when the message gives both (the smaller and larger of its
-/// token counts): the history is refitted by it.
-pub fn context_ratio(message: &str) -> Option<f64> {
-    let numbers: Vec<u64> = message
-        .split(|c: char| !c.is_ascii_digit() && c != ',')
-        .filter_map(|w| w.replace(',', "").parse().ok())
-        .filter(|n| *n >= 1000)
+/// The first number right after `phrase` in `m` (commas, spaces, `(`
+/// and `about` skipped).
+fn number_after(m: &str, phrase: &str) -> Option<u64> {
+    let rest = &m[m.find(phrase)? + phrase.len()..];
+    let rest = rest.trim_start_matches([' ', '(', ':']);
+    let rest = rest.strip_prefix("about ").unwrap_or(rest);
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
         .collect();
-    let (limit, sent) = (numbers.iter().min()?, numbers.iter().max()?);
-    (limit < sent).then(|| *limit as f64 / *sent as f64)
+    digits.parse().ok()
+}
+
+/// The number right before `phrase` in `m`.
+fn number_before(m: &str, phrase: &str) -> Option<u64> {
+    let head = &m[..m.find(phrase)?];
+    let digits: String = head
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits.parse().ok()
+}
+
+/// From a context-length message, how much of the input sent fits: the
+/// model's limit, less the output it reserves, over the input sent, as the
+/// providers word it (OpenAI, DeepSeek, vLLM: "maximum context length is N
+/// tokens ... requested M (I in the messages, O in the completion)";
+/// Anthropic: "prompt is too long: M tokens > N maximum", "exceed context
+/// limit: I + O > N"). Clamped to 0.5..=0.9; 0.5 when the message says
+/// too little.
+pub fn context_ratio(message: &str) -> f64 {
+    let m = message.to_ascii_lowercase();
+    let limit = number_after(&m, "maximum context length is")
+        .or_else(|| number_after(&m, "context window of"))
+        .or_else(|| number_after(&m, "> "))
+        .or_else(|| number_after(&m, "maximum number of tokens allowed"));
+    let output = number_before(&m, " in the completion")
+        .or_else(|| number_before(&m, " in the output"))
+        .or_else(|| number_after(&m, "+ "))
+        .unwrap_or(0);
+    let sent = number_before(&m, " in the messages")
+        .or_else(|| number_before(&m, " of text input"))
+        .or_else(|| number_after(&m, "context limit:"))
+        .or_else(|| number_after(&m, "resulted in"))
+        .or_else(|| number_after(&m, "too long:"))
+        .or_else(|| number_after(&m, "input token count"))
+        .or_else(|| number_after(&m, "requested"));
+    match (limit, sent) {
+        (Some(limit), Some(sent)) if sent > 0 => {
+            (limit.saturating_sub(output) as f64 / sent as f64).clamp(0.5, 0.9)
+        }
+        _ => 0.5,
+    }
 }
 
 #[cfg(test)]
@@ -379,15 +433,64 @@ mod tests {
         let openai = r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130532 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
         let e = class(Some(400), openai);
         assert!(matches!(e, ProviderError::ContextLength { .. }), "{e}");
-        let r = context_ratio(&e.to_string()).unwrap();
-        assert!((r - 128000.0 / 130532.0).abs() < 1e-9, "{r}");
+        assert_eq!(context_ratio(&e.to_string()), 0.9, "128000 of 130532 fit");
         let anthropic = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208196 tokens > 200000 maximum"}}"#;
         assert!(matches!(
             class(None, anthropic),
             ProviderError::ContextLength { .. }
         ));
-        assert!(context_ratio("prompt is too long: 208,196 tokens > 200,000 maximum").is_some());
-        assert_eq!(context_ratio("too long"), None);
+        let ratio = |m: &str| (context_ratio(m) * 1000.0).round() / 1000.0;
+        assert_eq!(
+            ratio("prompt is too long: 208,196 tokens > 200,000 maximum"),
+            0.9
+        );
+        assert_eq!(
+            ratio("prompt is too long: 400000 tokens > 200000 maximum"),
+            0.5
+        );
+        assert_eq!(ratio("too long"), 0.5);
+        // The output the request reserves is not input to cut.
+        assert_eq!(
+            ratio(
+                "This model's maximum context length is 128000 tokens. However, you requested 140000 tokens (135000 in the messages, 5000 in the completion)."
+            ),
+            0.911_f64.min(0.9)
+        );
+        assert_eq!(
+            ratio(
+                "This endpoint's maximum context length is 163840 tokens. However, you requested about 180254 tokens (172062 of text input, 8192 in the output)."
+            ),
+            0.905_f64.min(0.9)
+        );
+        assert_eq!(
+            ratio(
+                "input length and `max_tokens` exceed context limit: 195000 + 8192 > 200000, decrease input length or `max_tokens` and try again"
+            ),
+            0.9
+        );
+        assert_eq!(
+            ratio(
+                "The input token count (1500000) exceeds the maximum number of tokens allowed (1048576)."
+            ),
+            0.699
+        );
+        let anthropic_sum = r#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 195000 + 8192 > 200000"}}"#;
+        assert!(matches!(
+            class(None, anthropic_sum),
+            ProviderError::ContextLength { .. }
+        ));
+        // A busy provider that mentions the context window is still busy.
+        let busy = r#"{"error":{"message":"Server overloaded; context window caches full","type":"server_error"}}"#;
+        assert!(matches!(
+            class(Some(503), busy),
+            ProviderError::Unavailable { .. }
+        ));
+        // Messages are capped.
+        let long = format!(
+            r#"{{"error":{{"message":"{}","type":"invalid_request_error"}}}}"#,
+            "x".repeat(100_000)
+        );
+        assert!(class(None, &long).to_string().len() < 2 * MESSAGE_CHARS);
         let azure = r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","code":"content_filter","status":400}}"#;
         assert!(matches!(
             class(Some(400), azure),

@@ -11,7 +11,9 @@ use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
 use super::{Delta, quirks::Quirks};
-use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
+use crate::messages::{
+    Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
+};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -175,7 +177,7 @@ impl Provider for OpenAi {
                 // An endpoint that refuses reasoning it was sent is asked
                 // again without it, and never sent it again.
                 Err(ProviderError::Rejected { status, message })
-                    if echoed && refuses_reasoning(&message) =>
+                    if echoed && !emitted.load(Ordering::SeqCst) && refuses_reasoning(&message) =>
                 {
                     tracing::warn!(
                         "the provider refused reasoning sent back ({status}: {message}); sending none to it from now on (set [provider.quirks] echo_reasoning = false to say so)"
@@ -297,21 +299,34 @@ fn sends_reasoning(body: &Value) -> bool {
     })
 }
 
-/// Does a 4xx message say the endpoint does not accept reasoning fields
-/// (Groq: "property 'reasoning_content' is unsupported"; strict schemas:
-/// "Extra inputs are not permitted", "unknown field")?
+/// Does a 4xx message say the endpoint does not accept the reasoning
+/// fields as a property of a message (Groq: "property 'reasoning_content'
+/// is unsupported"; strict schemas: "Extra inputs are not permitted",
+/// "unknown field `reasoning`")? Anything vaguer is not taken as that
+/// (a provider that needs the reasoning back must keep getting it).
 fn refuses_reasoning(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("reasoning")
+    let names_the_field = [
+        "'reasoning_content'",
+        "'reasoning'",
+        "`reasoning_content`",
+        "`reasoning`",
+        "\"reasoning_content\"",
+        "\"reasoning\"",
+        ".reasoning_content",
+        ".reasoning",
+    ]
+    .iter()
+    .any(|f| m.contains(f));
+    names_the_field
         && [
-            "unsupported",
+            "is unsupported",
             "not supported",
-            "unknown",
+            "unknown field",
             "unrecognized",
-            "not permitted",
-            "not allowed",
+            "extra inputs are not permitted",
             "additional properties",
-            "extra",
+            "is not allowed",
         ]
         .iter()
         .any(|p| m.contains(p))
@@ -338,6 +353,19 @@ struct StreamState {
     calls: Vec<PartialCall>,
     usage: Usage,
     finish: Option<String>,
+}
+
+/// The reasoning of a delta or message: the first non-empty of
+/// `reasoning_content` and `reasoning`.
+fn reasoning_of(v: &Value) -> Option<(&'static str, &str)> {
+    ["reasoning_content", "reasoning"]
+        .into_iter()
+        .find_map(|field| {
+            v.get(field)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(|t| (field, t))
+        })
 }
 
 /// The most reasoning kept from one answer (it is shown as it streams).
@@ -387,10 +415,9 @@ impl StreamState {
         let Some(delta) = choice.get("delta") else {
             return Ok(false);
         };
-        for field in ["reasoning_content", "reasoning"] {
-            if let Some(t) = delta.get(field).and_then(Value::as_str) {
-                self.push_reasoning(field, t, sink);
-            }
+        // Some gateways send both names with the same text: one is taken.
+        if let Some((field, t)) = reasoning_of(delta) {
+            self.push_reasoning(field, t, sink);
         }
         if let Some(t) = delta.get("content").and_then(Value::as_str) {
             self.text.push_str(t);
@@ -502,7 +529,11 @@ impl StreamState {
 /// `prompt_tokens` includes the cached tokens for all of them.
 fn read_usage(json: &Value, usage: &mut Usage) {
     if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
-        let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
+        let n = |p: &str| {
+            u.pointer(p)
+                .and_then(Value::as_u64)
+                .map(|v| v.min(MAX_REPORTED_TOKENS))
+        };
         usage.input_tokens = n("/prompt_tokens").unwrap_or(usage.input_tokens);
         usage.output_tokens = n("/completion_tokens").unwrap_or(usage.output_tokens);
         let cached = [
@@ -514,11 +545,16 @@ fn read_usage(json: &Value, usage: &mut Usage) {
         .filter_map(|p| n(p))
         .max();
         if let Some(c) = cached {
-            usage.cache_read_tokens = c.min(usage.input_tokens);
+            usage.cache_read_tokens = c;
         }
         if let Some(w) = n("/prompt_tokens_details/cache_write_tokens") {
-            usage.cache_write_tokens = w.min(usage.input_tokens - usage.cache_read_tokens);
+            usage.cache_write_tokens = w;
         }
+        // Chunks may report apart: the parts never exceed the whole.
+        usage.cache_read_tokens = usage.cache_read_tokens.min(usage.input_tokens);
+        usage.cache_write_tokens = usage
+            .cache_write_tokens
+            .min(usage.input_tokens.saturating_sub(usage.cache_read_tokens));
     }
 }
 
@@ -548,10 +584,8 @@ fn parse_whole(
         .pointer("/choices/0/message")
         .ok_or_else(|| ProviderError::Protocol("the answer has no choices[0].message".into()))?;
     let mut state = StreamState::new(origin);
-    for field in ["reasoning_content", "reasoning"] {
-        if let Some(t) = message.get(field).and_then(Value::as_str) {
-            state.push_reasoning(field, t, sink);
-        }
+    if let Some((field, t)) = reasoning_of(message) {
+        state.push_reasoning(field, t, sink);
     }
     if let Some(t) = message.get("content").and_then(Value::as_str) {
         state.text = t.to_string();
