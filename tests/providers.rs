@@ -9,6 +9,8 @@
 mod behaviour;
 #[path = "support/model.rs"]
 mod model;
+#[path = "providers/responses.rs"]
+mod responses;
 #[path = "providers/wire.rs"]
 mod wire;
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 
 /// One call on `history`; the result, the text and the reasoning streamed.
-async fn call_on(
+pub(super) async fn call_on(
     p: &dyn Provider,
     history: &[Message],
 ) -> (Result<Completion, ProviderError>, String, String) {

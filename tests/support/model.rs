@@ -333,8 +333,11 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ids: &
     let route = req.path.split('?').next().unwrap_or("").to_string();
     let model = req.body["model"].as_str().unwrap_or("").to_string();
     let (method, path) = (req.method.clone(), req.path.clone());
-    let is_call =
-        method == "POST" && matches!(route.as_str(), "/v1/chat/completions" | "/v1/messages");
+    let is_call = method == "POST"
+        && matches!(
+            route.as_str(),
+            "/v1/chat/completions" | "/v1/messages" | "/v1/responses"
+        );
     let (reply, n, models, usage, delay, cached) = {
         let after_tool = after_tool_result(&req.body);
         let mut s = state.lock().unwrap();

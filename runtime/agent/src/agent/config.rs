@@ -23,7 +23,9 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 [provider]
 # "openai" speaks OpenAI-compatible Chat Completions: OpenAI, OpenRouter,
 # DeepSeek, Kimi, GLM, MiniMax, Qwen, Ollama, vLLM, llama.cpp ...
-# "anthropic" speaks the Anthropic Messages API.
+# "anthropic" speaks the Anthropic Messages API; "responses" OpenAI's
+# Responses API (stateless; reasoning models keep their reasoning across
+# tool steps).
 # kind = "openai"
 # base_url = "https://api.openai.com/v1"    # Ollama: "http://127.0.0.1:11434/v1"
 # model = "gpt-4o-mini"
@@ -366,10 +368,11 @@ fn parse_kind(text: &str) -> Result<ProviderKind, ConfigError> {
     match text {
         "openai" => Ok(ProviderKind::Openai),
         "anthropic" => Ok(ProviderKind::Anthropic),
+        "responses" => Ok(ProviderKind::Responses),
         _ => Err(ConfigError::Value {
             key: "provider.kind".into(),
             value: text.into(),
-            detail: "expected `openai` (any OpenAI-compatible API) or `anthropic`".into(),
+            detail: "expected `openai` (any OpenAI-compatible API), `anthropic` or `responses` (OpenAI's Responses API)".into(),
         }),
     }
 }
@@ -378,7 +381,7 @@ fn parse_kind(text: &str) -> Result<ProviderKind, ConfigError> {
 pub fn default_base_url(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::Anthropic => "https://api.anthropic.com/v1",
-        ProviderKind::Openai => "https://api.openai.com/v1",
+        ProviderKind::Openai | ProviderKind::Responses => "https://api.openai.com/v1",
     }
 }
 

@@ -1,5 +1,6 @@
 //! Model providers behind one trait: OpenAI-compatible Chat Completions
-//! ([`openai`]) and Anthropic Messages ([`anthropic`]), both streamed (SSE,
+//! ([`openai`]), Anthropic Messages ([`anthropic`]) and OpenAI's Responses
+//! API ([`responses`]), all streamed (SSE,
 //! [`sse`]) over a small HTTP client ([`http`]) with retries ([`retry`]);
 //! their errors classified alike in and out of band ([`errors`]); what
 //! each model family wants changed in a request ([`quirks`]).
@@ -9,6 +10,7 @@ pub mod errors;
 pub mod http;
 pub mod openai;
 pub mod quirks;
+pub mod responses;
 pub mod retry;
 pub mod sse;
 
@@ -81,6 +83,8 @@ pub enum ProviderKind {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// OpenAI's Responses API (`/responses`, stateless).
+    Responses,
 }
 
 /// Everything needed to talk to a provider.
@@ -111,6 +115,7 @@ impl ProviderSettings {
         let kind = match self.kind {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Responses => "responses",
         };
         format!("{kind} {} {}", self.base_url, self.model)
     }
@@ -141,5 +146,6 @@ pub fn build(settings: ProviderSettings) -> Result<Box<dyn Provider>, ProviderEr
     Ok(match settings.kind {
         ProviderKind::Openai => Box::new(openai::OpenAi::new(settings)?),
         ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(settings)?),
+        ProviderKind::Responses => Box::new(responses::Responses::new(settings)?),
     })
 }

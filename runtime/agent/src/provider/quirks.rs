@@ -89,7 +89,7 @@ impl Quirks {
             .to_ascii_lowercase();
         let strict_host = host == "api.groq.com" || host.ends_with(".groq.com");
         match kind {
-            ProviderKind::Openai => Quirks {
+            ProviderKind::Openai | ProviderKind::Responses => Quirks {
                 max_tokens_field: if openai_reasoning {
                     MaxTokensField::MaxCompletionTokens
                 } else {
@@ -114,6 +114,14 @@ impl Quirks {
             && self.max_tokens_field == MaxTokensField::MaxCompletionTokens
         {
             out.push("the output limit is sent as `max_completion_tokens`".to_string());
+        }
+        if s.kind == ProviderKind::Responses
+            && self.max_tokens_field == MaxTokensField::MaxCompletionTokens
+        {
+            out.push(
+                "reasoning items are kept encrypted and sent back with the turn's tool results"
+                    .to_string(),
+            );
         }
         if !self.temperature {
             out.push(match s.options.temperature {

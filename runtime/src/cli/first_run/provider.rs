@@ -284,6 +284,7 @@ fn kind_name(kind: provider::ProviderKind) -> &'static str {
     match kind {
         provider::ProviderKind::Openai => "openai",
         provider::ProviderKind::Anthropic => "anthropic",
+        provider::ProviderKind::Responses => "responses",
     }
 }
 
