@@ -350,6 +350,7 @@ struct StreamState {
     refusal: String,
     /// (field, text), consecutive deltas of one field joined.
     reasoning: Vec<(&'static str, String)>,
+    reasoning_capped: bool,
     calls: Vec<PartialCall>,
     usage: Usage,
     finish: Option<String>,
@@ -384,7 +385,9 @@ impl StreamState {
             return;
         }
         let kept: usize = self.reasoning.iter().map(|(_, r)| r.len()).sum();
-        if kept + t.len() > MAX_REASONING {
+        // Past the cap nothing more is kept (no text with a gap in it).
+        if self.reasoning_capped || kept + t.len() > MAX_REASONING {
+            self.reasoning_capped = true;
             return;
         }
         match self.reasoning.last_mut() {
