@@ -7,8 +7,9 @@
 
 use super::Delta;
 use super::errors::Described;
-use super::http::{HttpClient, MAX_BODY};
-use super::openai::{check_listed, model_ids};
+use super::exchange::{self, Answer, Shown};
+use super::http::HttpClient;
+use super::openai::check_listed;
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
@@ -16,9 +17,8 @@ use crate::messages::{
     Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
 };
 use bytes::Bytes;
-use http::Method;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// The API version sent as `anthropic-version`.
 pub const API_VERSION: &str = "2023-06-01";
@@ -55,43 +55,31 @@ impl Anthropic {
     }
 
     async fn attempt(&self, body: &Bytes, sink: TextSink<'_>) -> Result<Completion, Failure> {
-        let mut headers = self.headers();
-        headers.push(("accept", "text/event-stream"));
-        let resp = self
-            .client
-            .send(Method::POST, "/messages", &headers, Some(body.clone()))
-            .await?;
-        let mut resp = retry::check_status(resp, &self.settings.model).await?;
         let mut state = StreamState {
             origin: self.origin.clone(),
             model: self.settings.model.clone(),
             ..StreamState::default()
         };
-        if resp.content_type() == "application/json" {
-            let body = resp.bytes(MAX_BODY).await?;
-            let json: Value = serde_json::from_slice(&body)
-                .map_err(|e| ProviderError::Protocol(format!("invalid JSON answer: {e}")))?;
-            state.whole(&json, sink)?;
-            return Ok(state.into_completion());
-        }
-        let complete = resp
-            .events::<Failure, _>(|event| state.on_event(&event, sink))
-            .await?;
-        if !complete {
-            return Err(resp
-                .cut("the stream ended before message_stop".into())
-                .into());
-        }
+        let (headers, model) = (self.headers(), &self.settings.model);
+        exchange::post(
+            &self.client,
+            exchange::Post {
+                path: "/messages",
+                headers: &headers,
+                body,
+                model,
+                end: "message_stop",
+            },
+            &mut state,
+            sink,
+        )
+        .await?;
         Ok(state.into_completion())
     }
 
     async fn list_models(&self) -> Result<Vec<String>, Failure> {
-        let resp = self
-            .client
-            .send(Method::GET, "/models?limit=1000", &self.headers(), None)
-            .await?;
-        let resp = retry::check_status(resp, &self.settings.model).await?;
-        Ok(model_ids(&resp.bytes(MAX_BODY).await?)?)
+        let (headers, model) = (self.headers(), &self.settings.model);
+        exchange::models(&self.client, "/models?limit=1000", &headers, model).await
     }
 }
 
@@ -116,14 +104,9 @@ impl Provider for Anthropic {
         Box::pin(async move {
             let body = request_body(&self.settings, &self.origin, &req);
             let body = Bytes::from(body.to_string());
-            let emitted = AtomicBool::new(false);
-            let sink = |d: Delta<'_>| {
-                if !matches!(d, Delta::Text("") | Delta::Reasoning("")) {
-                    emitted.store(true, Ordering::SeqCst);
-                    text(d);
-                }
-            };
-            retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+            let shown = Shown::default();
+            let sink = shown.sink(text);
+            retry::run(&self.policy, shown.flag(), || self.attempt(&body, &sink)).await
         })
     }
 
@@ -314,6 +297,16 @@ fn turns(history: &[Message], origin: &str) -> Vec<Value> {
         .into_iter()
         .map(|(role, content)| json!({"role": role, "content": content}))
         .collect()
+}
+
+impl Answer for StreamState {
+    fn event(&mut self, event: &SseEvent, sink: TextSink<'_>) -> Result<bool, Failure> {
+        self.on_event(event, sink)
+    }
+
+    fn whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
+        self.read_whole(json, sink)
+    }
 }
 
 /// A content block being streamed.
@@ -509,7 +502,7 @@ impl StreamState {
     }
 
     /// A non-streamed `message` object.
-    fn whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
+    fn read_whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
         if let Some(err) = json.get("error") {
             return Err(Described::from_json(None, err).classify(&self.model));
         }

@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod errors;
+mod exchange;
 pub mod http;
 pub mod openai;
 pub mod quirks;

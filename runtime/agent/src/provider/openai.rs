@@ -6,7 +6,8 @@
 //! ignore `stream`; `check()` lists `/models`.
 
 use super::errors::Described;
-use super::http::{HttpClient, MAX_BODY};
+use super::exchange::{self, Answer, Shown, bearer};
+use super::http::HttpClient;
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
@@ -15,7 +16,6 @@ use crate::messages::{
     Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
 };
 use bytes::Bytes;
-use http::Method;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,49 +45,28 @@ impl OpenAi {
     }
 
     fn auth(&self) -> Option<String> {
-        self.settings
-            .api_key
-            .as_ref()
-            .map(|k| format!("Bearer {k}"))
+        bearer(self.settings.api_key.as_deref())
     }
 
     async fn attempt(&self, body: &Bytes, sink: TextSink<'_>) -> Result<Completion, Failure> {
         let auth = self.auth();
-        let mut headers = vec![("accept", "text/event-stream")];
-        if let Some(a) = &auth {
-            headers.push(("authorization", a));
-        }
-        let resp = self
-            .client
-            .send(
-                Method::POST,
-                "/chat/completions",
-                &headers,
-                Some(body.clone()),
-            )
-            .await?;
-        let mut resp = retry::check_status(resp, &self.settings.model).await?;
-        if resp.content_type() == "application/json" {
-            let body = resp.bytes(MAX_BODY).await?;
-            let json: Value = serde_json::from_slice(&body)
-                .map_err(|e| ProviderError::Protocol(format!("invalid JSON answer: {e}")))?;
-            return Ok(parse_whole(
-                &json,
-                &self.origin,
-                &self.settings.model,
-                sink,
-            )?);
-        }
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         let mut state = StreamState::new(&self.origin);
         state.model = self.settings.model.clone();
-        let complete = resp
-            .events::<Failure, _>(|event| state.on_event(&event, sink))
-            .await?;
-        if !complete && state.finish.is_none() {
-            return Err(resp
-                .cut("the stream ended before the answer was complete".into())
-                .into());
-        }
+        exchange::post(
+            &self.client,
+            exchange::Post {
+                path: "/chat/completions",
+                headers: &headers,
+                body,
+                model: &self.settings.model,
+                end: "the answer was complete",
+            },
+            &mut state,
+            sink,
+        )
+        .await?;
         Ok(state.into_completion())
     }
 
@@ -95,13 +74,7 @@ impl OpenAi {
         let auth = self.auth();
         let headers: Vec<(&str, &str)> =
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        let resp = self
-            .client
-            .send(Method::GET, "/models", &headers, None)
-            .await?;
-        let resp = retry::check_status(resp, &self.settings.model).await?;
-        let body = resp.bytes(MAX_BODY).await?;
-        Ok(model_ids(&body)?)
+        exchange::models(&self.client, "/models", &headers, &self.settings.model).await
     }
 }
 
@@ -161,23 +134,19 @@ impl Provider for OpenAi {
         text: TextSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let emitted = AtomicBool::new(false);
-            let sink = |d: Delta<'_>| {
-                if !matches!(d, Delta::Text("") | Delta::Reasoning("")) {
-                    emitted.store(true, Ordering::SeqCst);
-                    text(d);
-                }
-            };
+            let shown = Shown::default();
+            let sink = shown.sink(text);
             let echo = self.quirks.echo_reasoning && !self.no_echo.load(Ordering::SeqCst);
             let body = request_body(&self.settings, &self.quirks, &self.origin, echo, &req);
             let echoed = echo && sends_reasoning(&body);
             let body = Bytes::from(body.to_string());
-            let result = retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await;
+            let result =
+                retry::run(&self.policy, shown.flag(), || self.attempt(&body, &sink)).await;
             match result {
                 // An endpoint that refuses reasoning it was sent is asked
                 // again without it, and never sent it again.
                 Err(ProviderError::Rejected { status, message })
-                    if echoed && !emitted.load(Ordering::SeqCst) && refuses_reasoning(&message) =>
+                    if echoed && !shown.any() && refuses_reasoning(&message) =>
                 {
                     tracing::warn!(
                         "the provider refused reasoning sent back ({status}: {message}); sending none to it from now on (set [provider.quirks] echo_reasoning = false to say so)"
@@ -186,7 +155,7 @@ impl Provider for OpenAi {
                     let body =
                         request_body(&self.settings, &self.quirks, &self.origin, false, &req);
                     let body = Bytes::from(body.to_string());
-                    retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+                    retry::run(&self.policy, shown.flag(), || self.attempt(&body, &sink)).await
                 }
                 other => other,
             }
@@ -573,47 +542,51 @@ fn stop_reason(finish: Option<&str>, has_calls: bool) -> StopReason {
     }
 }
 
-/// A non-streamed `chat.completion` object.
-fn parse_whole(
-    json: &Value,
-    origin: &str,
-    model: &str,
-    sink: TextSink<'_>,
-) -> Result<Completion, ProviderError> {
-    if let Some(err) = json.get("error") {
-        return Err(Described::from_json(None, err).classify(model));
+impl Answer for StreamState {
+    fn event(&mut self, event: &SseEvent, sink: TextSink<'_>) -> Result<bool, Failure> {
+        self.on_event(event, sink)
     }
-    let message = json
-        .pointer("/choices/0/message")
-        .ok_or_else(|| ProviderError::Protocol("the answer has no choices[0].message".into()))?;
-    let mut state = StreamState::new(origin);
-    if let Some((field, t)) = reasoning_of(message) {
-        state.push_reasoning(field, t, sink);
+
+    /// A non-streamed `chat.completion` object.
+    fn whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
+        if let Some(err) = json.get("error") {
+            return Err(Described::from_json(None, err).classify(&self.model));
+        }
+        let message = json.pointer("/choices/0/message").ok_or_else(|| {
+            ProviderError::Protocol("the answer has no choices[0].message".into())
+        })?;
+        if let Some((field, t)) = reasoning_of(message) {
+            self.push_reasoning(field, t, sink);
+        }
+        if let Some(t) = message.get("content").and_then(Value::as_str) {
+            self.text = t.to_string();
+            sink(Delta::Text(t));
+        }
+        if let Some(t) = message.get("refusal").and_then(Value::as_str) {
+            self.refusal = t.to_string();
+        }
+        for (i, tc) in message
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let mut tc = tc.clone();
+            tc["index"] = json!(i);
+            self.tool_call_delta(&tc)?;
+        }
+        self.finish = json
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        read_usage(json, &mut self.usage);
+        Ok(())
     }
-    if let Some(t) = message.get("content").and_then(Value::as_str) {
-        state.text = t.to_string();
-        sink(Delta::Text(t));
+
+    fn complete_without_end(&self) -> bool {
+        self.finish.is_some()
     }
-    if let Some(t) = message.get("refusal").and_then(Value::as_str) {
-        state.refusal = t.to_string();
-    }
-    for (i, tc) in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let mut tc = tc.clone();
-        tc["index"] = json!(i);
-        state.tool_call_delta(&tc)?;
-    }
-    state.finish = json
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    read_usage(json, &mut state.usage);
-    Ok(state.into_completion())
 }
 
 #[cfg(test)]

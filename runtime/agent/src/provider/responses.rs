@@ -7,8 +7,9 @@
 //! [`Completion`]. Errors and retries are shared with the other providers.
 
 use super::errors::Described;
-use super::http::{HttpClient, MAX_BODY};
-use super::openai::{check_listed, model_ids};
+use super::exchange::{self, Answer, Shown, bearer};
+use super::http::HttpClient;
+use super::openai::check_listed;
 use super::quirks::{MaxTokensField, Quirks};
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
@@ -17,9 +18,8 @@ use crate::messages::{
     Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
 };
 use bytes::Bytes;
-use http::Method;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// A reasoning item kept whole (its JSON in `Reasoning::data`).
 const REASONING_ITEM: &str = "reasoning_item";
@@ -50,43 +50,31 @@ impl Responses {
     }
 
     fn auth(&self) -> Option<String> {
-        self.settings
-            .api_key
-            .as_ref()
-            .map(|k| format!("Bearer {k}"))
+        bearer(self.settings.api_key.as_deref())
     }
 
     async fn attempt(&self, body: &Bytes, sink: TextSink<'_>) -> Result<Completion, Failure> {
         let auth = self.auth();
-        let mut headers = vec![("accept", "text/event-stream")];
-        if let Some(a) = &auth {
-            headers.push(("authorization", a));
-        }
-        let resp = self
-            .client
-            .send(Method::POST, "/responses", &headers, Some(body.clone()))
-            .await?;
-        let mut resp = retry::check_status(resp, &self.settings.model).await?;
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         let mut state = State {
             origin: self.origin.clone(),
             model: self.settings.model.clone(),
             ..State::default()
         };
-        if resp.content_type() == "application/json" {
-            let body = resp.bytes(MAX_BODY).await?;
-            let json: Value = serde_json::from_slice(&body)
-                .map_err(|e| ProviderError::Protocol(format!("invalid JSON answer: {e}")))?;
-            state.finish(&json, sink)?;
-            return Ok(state.into_completion());
-        }
-        let complete = resp
-            .events::<Failure, _>(|event| state.on_event(&event, sink))
-            .await?;
-        if !complete {
-            return Err(resp
-                .cut("the stream ended before response.completed".into())
-                .into());
-        }
+        exchange::post(
+            &self.client,
+            exchange::Post {
+                path: "/responses",
+                headers: &headers,
+                body,
+                model: &self.settings.model,
+                end: "response.completed",
+            },
+            &mut state,
+            sink,
+        )
+        .await?;
         Ok(state.into_completion())
     }
 
@@ -94,12 +82,7 @@ impl Responses {
         let auth = self.auth();
         let headers: Vec<(&str, &str)> =
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        let resp = self
-            .client
-            .send(Method::GET, "/models", &headers, None)
-            .await?;
-        let resp = retry::check_status(resp, &self.settings.model).await?;
-        Ok(model_ids(&resp.bytes(MAX_BODY).await?)?)
+        exchange::models(&self.client, "/models", &headers, &self.settings.model).await
     }
 }
 
@@ -124,14 +107,9 @@ impl Provider for Responses {
         Box::pin(async move {
             let body = request_body(&self.settings, &self.quirks, &self.origin, &req);
             let body = Bytes::from(body.to_string());
-            let emitted = AtomicBool::new(false);
-            let sink = |d: Delta<'_>| {
-                if !matches!(d, Delta::Text("") | Delta::Reasoning("")) {
-                    emitted.store(true, Ordering::SeqCst);
-                    text(d);
-                }
-            };
-            retry::run(&self.policy, &emitted, || self.attempt(&body, &sink)).await
+            let shown = Shown::default();
+            let sink = shown.sink(text);
+            retry::run(&self.policy, shown.flag(), || self.attempt(&body, &sink)).await
         })
     }
 
@@ -218,6 +196,16 @@ pub fn request_body(
             .collect();
     }
     body
+}
+
+impl Answer for State {
+    fn event(&mut self, event: &SseEvent, sink: TextSink<'_>) -> Result<bool, Failure> {
+        self.on_event(event, sink)
+    }
+
+    fn whole(&mut self, json: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
+        self.read_whole(json, sink)
+    }
 }
 
 /// A function call being streamed, by output index.
@@ -387,7 +375,7 @@ impl State {
     }
 
     /// A non-streamed `response` object.
-    fn finish(&mut self, r: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
+    fn read_whole(&mut self, r: &Value, sink: TextSink<'_>) -> Result<(), ProviderError> {
         // An error body without a status is no response at all.
         if r.get("status").is_none()
             && let Some(err) = r.get("error").filter(|e| !e.is_null())
