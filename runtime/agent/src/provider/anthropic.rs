@@ -7,15 +7,12 @@
 
 use super::Delta;
 use super::errors::Described;
-use super::exchange::{self, Answer, Shown};
+use super::exchange::{self, Answer, Shown, check_listed, tokens};
 use super::http::HttpClient;
-use super::openai::check_listed;
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::messages::{
-    Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
-};
+use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
@@ -482,11 +479,7 @@ impl StreamState {
     /// apart (in `message_start`, and again in `message_delta`): Chitin's
     /// input is their sum, with the cached parts kept as such.
     fn read_usage(&mut self, u: &Value) {
-        let n = |k: &str| {
-            u.get(k)
-                .and_then(Value::as_u64)
-                .map(|v| v.min(MAX_REPORTED_TOKENS))
-        };
+        let n = |k: &str| tokens(u.get(k));
         self.input = n("input_tokens").unwrap_or(self.input);
         self.cache_write = n("cache_creation_input_tokens").unwrap_or(self.cache_write);
         self.cache_read = n("cache_read_input_tokens").unwrap_or(self.cache_read);

@@ -1,11 +1,10 @@
 //! What every provider does the same way for one model call over HTTP:
 //! post the request and read the answer (a stream of events, or a whole
 //! JSON body from servers that ignore `stream`) into the provider's own
-//! parser, note whether anything reached the user (retries stop then), and
-//! list the models for `check()`.
+//! parser, note whether anything reached the user (retries stop then), read
+//! the token counts of a usage report, and list the models for `check()`.
 
 use super::http::{HttpClient, MAX_BODY};
-use super::openai::model_ids;
 use super::retry::{self, Failure};
 use super::sse::SseEvent;
 use super::{Delta, ProviderError, TextSink};
@@ -119,4 +118,48 @@ impl Shown {
     pub(super) fn any(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// The `id`s of a `{"data":[{"id":..}, ..]}` model list.
+pub(super) fn model_ids(body: &[u8]) -> Result<Vec<String>, ProviderError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Protocol(format!("the model list is not JSON: {e}")))?;
+    let data = json
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::Protocol("the model list has no `data` array".into()))?;
+    Ok(data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+/// `check()`'s verdict: a summary when `listed` accepts one of `ids` (or the
+/// list is empty, so nothing can be told), else `NotFound`.
+pub(super) fn check_listed(
+    describe: String,
+    model: &str,
+    ids: &[String],
+    listed: impl Fn(&str) -> bool,
+) -> Result<String, ProviderError> {
+    if ids.is_empty() {
+        Ok(format!("{describe}: reachable (it lists no models)"))
+    } else if ids.iter().any(|id| listed(id)) {
+        Ok(format!(
+            "{describe}: reachable, model listed ({} models)",
+            ids.len()
+        ))
+    } else {
+        Err(ProviderError::NotFound {
+            model: model.to_string(),
+            message: format!("it is not among the {} models listed", ids.len()),
+        })
+    }
+}
+
+/// A token count from a usage report, capped (a hostile or broken count
+/// cannot overflow the sums).
+pub(super) fn tokens(v: Option<&Value>) -> Option<u64> {
+    v.and_then(Value::as_u64)
+        .map(|n| n.min(crate::messages::MAX_REPORTED_TOKENS))
 }

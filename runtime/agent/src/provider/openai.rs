@@ -6,15 +6,13 @@
 //! ignore `stream`; `check()` lists `/models`.
 
 use super::errors::Described;
-use super::exchange::{self, Answer, Shown, bearer};
+use super::exchange::{self, Answer, Shown, bearer, check_listed, tokens};
 use super::http::HttpClient;
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Provider, ProviderError, ProviderSettings, TextSink};
 use super::{Delta, quirks::Quirks};
-use crate::messages::{
-    Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
-};
+use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,43 +73,6 @@ impl OpenAi {
         let headers: Vec<(&str, &str)> =
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
         exchange::models(&self.client, "/models", &headers, &self.settings.model).await
-    }
-}
-
-/// The `id`s of a `{"data":[{"id":..}, ..]}` model list.
-pub(super) fn model_ids(body: &[u8]) -> Result<Vec<String>, ProviderError> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::Protocol(format!("the model list is not JSON: {e}")))?;
-    let data = json
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::Protocol("the model list has no `data` array".into()))?;
-    Ok(data
-        .iter()
-        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect())
-}
-
-/// `check()`'s verdict: a summary when `listed` accepts one of `ids` (or the
-/// list is empty, so nothing can be told), else `NotFound`.
-pub(super) fn check_listed(
-    describe: String,
-    model: &str,
-    ids: &[String],
-    listed: impl Fn(&str) -> bool,
-) -> Result<String, ProviderError> {
-    if ids.is_empty() {
-        Ok(format!("{describe}: reachable (it lists no models)"))
-    } else if ids.iter().any(|id| listed(id)) {
-        Ok(format!(
-            "{describe}: reachable, model listed ({} models)",
-            ids.len()
-        ))
-    } else {
-        Err(ProviderError::NotFound {
-            model: model.to_string(),
-            message: format!("it is not among the {} models listed", ids.len()),
-        })
     }
 }
 
@@ -501,11 +462,7 @@ impl StreamState {
 /// `prompt_tokens` includes the cached tokens for all of them.
 fn read_usage(json: &Value, usage: &mut Usage) {
     if let Some(u) = json.get("usage").filter(|u| u.is_object()) {
-        let n = |p: &str| {
-            u.pointer(p)
-                .and_then(Value::as_u64)
-                .map(|v| v.min(MAX_REPORTED_TOKENS))
-        };
+        let n = |p: &str| tokens(u.pointer(p));
         usage.input_tokens = n("/prompt_tokens").unwrap_or(usage.input_tokens);
         usage.output_tokens = n("/completion_tokens").unwrap_or(usage.output_tokens);
         let cached = [

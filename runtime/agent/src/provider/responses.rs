@@ -7,16 +7,13 @@
 //! [`Completion`]. Errors and retries are shared with the other providers.
 
 use super::errors::Described;
-use super::exchange::{self, Answer, Shown, bearer};
+use super::exchange::{self, Answer, Shown, bearer, check_listed, tokens};
 use super::http::HttpClient;
-use super::openai::check_listed;
 use super::quirks::{MaxTokensField, Quirks};
 use super::retry::{self, Failure, RetryPolicy};
 use super::sse::SseEvent;
 use super::{BoxFuture, ChatRequest, Delta, Provider, ProviderError, ProviderSettings, TextSink};
-use crate::messages::{
-    Completion, MAX_REPORTED_TOKENS, Message, Reasoning, StopReason, ToolCall, Usage,
-};
+use crate::messages::{Completion, Message, Reasoning, StopReason, ToolCall, Usage};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
@@ -342,11 +339,7 @@ impl State {
 
     /// The final `response` object: status, usage, error.
     fn finish_response(&mut self, r: &Value) -> Result<(), ProviderError> {
-        let n = |p: &str| {
-            r.pointer(p)
-                .and_then(Value::as_u64)
-                .map(|v| v.min(MAX_REPORTED_TOKENS))
-        };
+        let n = |p: &str| tokens(r.pointer(p));
         self.usage.input_tokens = n("/usage/input_tokens").unwrap_or(0);
         self.usage.output_tokens = n("/usage/output_tokens").unwrap_or(0);
         self.usage.cache_read_tokens = n("/usage/input_tokens_details/cached_tokens")
