@@ -2,7 +2,8 @@
 //! skill packages and their install review ([`package`]), model providers
 //! ([`provider`]), the turn loop with approvals and budgets ([`agent`]),
 //! sessions in SQLite ([`store`]), the authenticated daemon ([`daemon`]),
-//! and where Chitin keeps its files ([`dirs`]). The conversation's
+//! the Model Context Protocol both ways ([`mcp`]), and where Chitin keeps
+//! its files ([`dirs`]). The conversation's
 //! vocabulary ([`messages`]) and the tool policy ([`policy`]) are shared by
 //! the provider, the store and the loop, which depend on them, never on
 //! each other in a cycle.
@@ -10,6 +11,7 @@
 pub mod agent;
 pub mod daemon;
 pub mod dirs;
+pub mod mcp;
 pub mod messages;
 pub mod package;
 pub mod policy;

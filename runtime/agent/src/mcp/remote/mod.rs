@@ -1,0 +1,1 @@
+//! Remote MCP servers (Streamable HTTP) as tool sources.

@@ -1,0 +1,1 @@
+//! Chitin as an MCP server.
