@@ -65,6 +65,11 @@ impl ChitinDirs {
         self.data.join("skills")
     }
 
+    /// The accepted tools of each remote MCP server (one file per server).
+    pub fn mcp_pins(&self) -> PathBuf {
+        self.data.join("mcp")
+    }
+
     /// The agent's configuration file.
     pub fn config_file(&self) -> PathBuf {
         self.config.join("config.toml")

@@ -8,6 +8,8 @@ mod first_run;
 mod grants;
 mod installed;
 mod keys;
+mod mcp;
+mod mcp_remote;
 mod package;
 mod progress;
 mod render;
@@ -105,6 +107,8 @@ pub enum Command {
         #[arg(long, short = 'n', default_value_t = 50)]
         limit: u32,
     },
+    /// MCP: serve the skills' tools to other agents (stdio), and remote MCP servers for Chitin's agent.
+    Mcp(mcp::McpArgs),
     /// Tokens used per day and model (cached input apart), and their cost.
     Usage(usage::UsageArgs),
     /// The agent's tools and their approval policies.
@@ -175,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             limit,
         } => sessions::audit(&cli.paths, session, denied, limit),
         Command::Usage(args) => usage::run(&cli.paths, args),
+        Command::Mcp(args) => mcp::run(args, &cli.paths).await,
         Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),

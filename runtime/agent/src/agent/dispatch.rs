@@ -14,6 +14,7 @@ use super::Agent;
 use super::approvals::{ApprovalRequest, Approver};
 use super::events::TurnEvent;
 use super::toolbox::{ToolEntry, ToolboxError};
+use crate::mcp::remote::source::RemoteTool;
 use crate::policy::Policy;
 use crate::store::new_id;
 use chitin_sandbox::AuditEvent;
@@ -90,6 +91,13 @@ pub enum ToolReply {
     },
     /// The host refused, stopped or never ran the call.
     Host(HostNote),
+    /// A remote MCP server reported an error in its own words.
+    Remote {
+        /// The server's name.
+        server: String,
+        /// Its message.
+        message: String,
+    },
 }
 
 /// Everything a dispatched call produced.
@@ -151,6 +159,12 @@ impl ToolOutcome {
                 }
                 v.to_string()
             }
+            ToolReply::Remote { server, message } => json!({ "error": {
+                "from": "remote",
+                "server": server,
+                "message": message,
+            }})
+            .to_string(),
             ToolReply::Host(h) => json!({ "error": {
                 "from": "host",
                 "kind": h.kind,
@@ -233,10 +247,27 @@ pub struct Dispatch<'a> {
     agent: &'a Agent,
 }
 
+/// What a call runs: a skill's tool in the sandbox, or a remote MCP
+/// server's tool through the checked egress.
+#[derive(Clone)]
+enum Target {
+    Skill(Arc<ToolEntry>),
+    Remote(Arc<RemoteTool>),
+}
+
+impl Target {
+    fn effects(&self) -> Vec<String> {
+        match self {
+            Target::Skill(e) => e.info.effects.clone(),
+            Target::Remote(_) => vec!["network".into()],
+        }
+    }
+}
+
 /// A call the policy (and the human) allowed.
 pub struct Approved {
     request: ToolRequest,
-    entry: Arc<ToolEntry>,
+    target: Target,
     approval: Option<ApprovalRecord>,
 }
 
@@ -260,13 +291,16 @@ impl<'a> Dispatch<'a> {
         request: ToolRequest,
         channel: &Channel<'_>,
     ) -> Result<Approved, ToolOutcome> {
-        let Some(entry) = self.agent.toolbox().get(&request.tool) else {
+        let target = match self.agent.toolbox().get(&request.tool) {
+            Some(entry) => Some(Target::Skill(entry)),
+            None => self.agent.remote_tool(&request.tool).map(Target::Remote),
+        };
+        let Some(target) = target else {
             let known: Vec<String> = self
                 .agent
-                .toolbox()
-                .entries()
-                .iter()
-                .map(|t| t.name.clone())
+                .tool_specs()
+                .into_iter()
+                .map(|t| t.name)
                 .collect();
             return Err(ToolOutcome::host(
                 "unknown-tool",
@@ -298,7 +332,7 @@ impl<'a> Dispatch<'a> {
                 ));
             }
             Policy::Ask => {
-                let record = self.ask(&request, &entry, channel).await;
+                let record = self.ask(&request, &target.effects(), channel).await;
                 if !record.approved {
                     let reason = match record.by {
                         "timeout" => format!(
@@ -306,8 +340,8 @@ impl<'a> Dispatch<'a> {
                             request.tool
                         ),
                         "channel" => format!(
-                            "`{}` needs the user's approval, which cannot be asked here; it was not run",
-                            request.tool
+                            "`{}` needs the user's approval, which cannot be asked here; it was not run. Only the user can let it run without asking (`chitin tools policy {} allow`)",
+                            request.tool, request.tool
                         ),
                         _ => format!(
                             "the user denied `{}`; it was not run. Do not retry it unless the user asks",
@@ -323,7 +357,7 @@ impl<'a> Dispatch<'a> {
         };
         Ok(Approved {
             request,
-            entry,
+            target,
             approval,
         })
     }
@@ -331,7 +365,7 @@ impl<'a> Dispatch<'a> {
     async fn ask(
         &self,
         request: &ToolRequest,
-        entry: &ToolEntry,
+        effects: &[String],
         channel: &Channel<'_>,
     ) -> ApprovalRecord {
         let timeout = Duration::from_secs(self.agent.settings().approval_timeout_secs);
@@ -340,7 +374,7 @@ impl<'a> Dispatch<'a> {
             call_id: request.call_id.clone(),
             tool: request.tool.clone(),
             input: request.arguments.clone(),
-            effects: entry.info.effects.clone(),
+            effects: effects.to_vec(),
             timeout,
         };
         let approval_id = ask.approval_id.clone();
@@ -353,7 +387,7 @@ impl<'a> Dispatch<'a> {
             call_id: request.call_id.clone(),
             tool: request.tool.clone(),
             input: request.arguments.clone(),
-            effects: entry.info.effects.clone(),
+            effects: effects.to_vec(),
             timeout_secs: timeout.as_secs(),
         });
         let (approved, by) = tokio::select! {
@@ -384,19 +418,40 @@ impl<'a> Dispatch<'a> {
     ) -> Result<Option<ToolOutcome>, DispatchError> {
         let Approved {
             request,
-            entry,
+            target,
             approval,
         } = approved;
         (channel.events)(TurnEvent::ToolCallStarted {
             call_id: request.call_id.clone(),
             tool: request.tool.clone(),
             input: request.arguments.clone(),
-            effects: entry.info.effects.clone(),
+            effects: target.effects(),
         });
         let args = if request.arguments.trim().is_empty() {
             "{}"
         } else {
             request.arguments.as_str()
+        };
+        let entry = match target {
+            Target::Skill(entry) => entry,
+            Target::Remote(tool) => {
+                let Some(remote) = self.agent.remote() else {
+                    return Ok(Some(ToolOutcome::host(
+                        "unavailable",
+                        format!("tool `{}` is no longer available", request.tool),
+                        None,
+                    )));
+                };
+                let started = std::time::Instant::now();
+                let result = tokio::select! {
+                    r = remote.call(&tool, args) => r,
+                    _ = channel.cancel.cancelled() => return Ok(None),
+                };
+                let mut outcome = remote_outcome(&tool, result);
+                outcome.elapsed = started.elapsed();
+                outcome.approval = approval;
+                return Ok(Some(outcome));
+            }
         };
         let call = self.agent.toolbox().call(channel.caller, &entry, args);
         let result = tokio::select! {
@@ -434,6 +489,38 @@ impl<'a> Dispatch<'a> {
             Ok(approved) => self.execute(approved, channel).await,
             Err(outcome) => Ok(Some(outcome)),
         }
+    }
+}
+
+/// The outcome of a remote MCP server's call: its output, its own error,
+/// or the host's reason it was not reached (a refusal of the egress checks
+/// is a denial, like a skill's).
+fn remote_outcome(
+    tool: &RemoteTool,
+    result: Result<crate::mcp::remote::client::RemoteReply, crate::mcp::remote::RemoteError>,
+) -> ToolOutcome {
+    match result {
+        Ok(reply) if !reply.is_error => ToolOutcome {
+            reply: ToolReply::Output(reply.text),
+            audit: Vec::new(),
+            elapsed: Duration::ZERO,
+            approval: None,
+        },
+        Ok(reply) => ToolOutcome {
+            reply: ToolReply::Remote {
+                server: tool.server.clone(),
+                message: reply.text,
+            },
+            audit: Vec::new(),
+            elapsed: Duration::ZERO,
+            approval: None,
+        },
+        Err(e) if e.is_denied() => ToolOutcome::host(
+            "denied",
+            e.to_string(),
+            Some(format!("only the user can change MCP server {} (`chitin mcp`)", tool.server)),
+        ),
+        Err(e) => ToolOutcome::host("unavailable", e.to_string(), None),
     }
 }
 

@@ -23,6 +23,8 @@ use crate::provider::Provider;
 use crate::store::{Store, StoreError};
 use config::{AgentSection, NotConfigured};
 use std::sync::Arc;
+use crate::mcp::remote::source::RemoteSource;
+use crate::messages::ToolSpec;
 use toolbox::Toolbox;
 
 /// Everything a turn needs; shared by all sessions (cheap to clone).
@@ -36,6 +38,7 @@ struct Inner {
     provider: Result<Box<dyn Provider>, NotConfigured>,
     fallbacks: Vec<Box<dyn Provider>>,
     toolbox: Toolbox,
+    remote: Option<RemoteSource>,
     store: Arc<Store>,
 }
 
@@ -67,6 +70,7 @@ impl Agent {
                 provider,
                 fallbacks: Vec::new(),
                 toolbox,
+                remote: None,
                 store,
             }),
         }
@@ -80,6 +84,57 @@ impl Agent {
             None => tracing::error!("fallback providers set on a shared agent: ignored"),
         }
         self
+    }
+
+    /// The remote MCP servers whose accepted tools the agent may call (set
+    /// while building the agent, before it is shared).
+    pub fn with_remote(mut self, remote: RemoteSource) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.remote = Some(remote),
+            None => tracing::error!("remote MCP servers set on a shared agent: ignored"),
+        }
+        self
+    }
+
+    /// The remote MCP servers, if any are configured.
+    pub fn remote(&self) -> Option<&RemoteSource> {
+        self.inner.remote.as_ref().filter(|r| !r.is_empty())
+    }
+
+    /// A remote tool by name (never one whose name a skill's tool has).
+    pub fn remote_tool(&self, name: &str) -> Option<Arc<crate::mcp::remote::source::RemoteTool>> {
+        if self.inner.toolbox.get(name).is_some() {
+            return None;
+        }
+        self.remote()?.get(name)
+    }
+
+    /// Bring the tools up to date: installed skills, and the remote
+    /// servers' lists when due. Returns what keeps tools from being offered.
+    pub async fn refresh_tools(&self) -> Vec<String> {
+        let mut problems = self.inner.toolbox.refresh().await;
+        if let Some(r) = self.remote() {
+            problems.extend(r.refresh().await);
+        }
+        problems
+    }
+
+    /// The tools as offered to the model: the skills', then the accepted
+    /// remote ones.
+    pub fn tool_specs(&self) -> Vec<ToolSpec> {
+        let mut specs = self.inner.toolbox.specs();
+        if let Some(r) = self.remote() {
+            for t in r.entries() {
+                if self.inner.toolbox.get(&t.name).is_none() {
+                    specs.push(ToolSpec {
+                        name: t.name.clone(),
+                        description: t.shape.description.clone(),
+                        input_schema: t.shape.input_schema.clone(),
+                    });
+                }
+            }
+        }
+        specs
     }
 
     /// The main provider then the fallbacks, or why there is none.
@@ -116,7 +171,14 @@ impl Agent {
         // Read from the store each time: `chitin tools policy` changes apply
         // to a running daemon. If the store fails, ask (never allow).
         let Some(t) = self.inner.toolbox.get(tool) else {
-            return Policy::Deny;
+            // A remote server's tool reaches the network: ask by default.
+            let Some(r) = self.remote_tool(tool) else {
+                return Policy::Deny;
+            };
+            return match self.inner.store.policy(tool, &r.digest) {
+                Ok(Some(p)) => p,
+                Ok(None) | Err(_) => Policy::Ask,
+            };
         };
         match self.inner.store.policy(tool, &t.package) {
             Ok(Some(p)) => p,
@@ -132,13 +194,15 @@ impl Agent {
             .toolbox
             .get(tool)
             .map(|t| t.package.clone())
+            .or_else(|| self.remote_tool(tool).map(|r| r.digest.clone()))
             .unwrap_or_default();
         self.inner.store.set_policy(tool, &package, policy)
     }
 
     /// Every tool with its policy (as of the toolbox's last refresh).
     pub fn tools(&self) -> Vec<ToolView> {
-        self.inner
+        let mut views: Vec<ToolView> = self
+            .inner
             .toolbox
             .entries()
             .into_iter()
@@ -148,6 +212,19 @@ impl Agent {
                 effects: t.info.effects.clone(),
                 policy: self.policy(&t.name),
             })
-            .collect()
+            .collect();
+        if let Some(r) = self.remote() {
+            for t in r.entries() {
+                if self.inner.toolbox.get(&t.name).is_none() {
+                    views.push(ToolView {
+                        name: t.name.clone(),
+                        description: t.shape.description.clone(),
+                        effects: vec!["network".into()],
+                        policy: self.policy(&t.name),
+                    });
+                }
+            }
+        }
+        views
     }
 }

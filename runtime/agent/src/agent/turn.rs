@@ -179,8 +179,8 @@ impl Turn<'_> {
                 return Ok(stop);
             }
             // Installs, upgrades, grants and removals since the last step apply now.
-            agent.toolbox().refresh().await;
-            let tools = agent.toolbox().specs();
+            agent.refresh_tools().await;
+            let tools = agent.tool_specs();
             let Some(completion) = self.call_model(&mut history, &tools).await? else {
                 return Ok((Stop::Cancelled, String::new()));
             };

@@ -1,5 +1,6 @@
 //! `chitin daemon`: the agent behind an authenticated HTTP API on loopback
-//! ([`auth`]), the API and web chat ([`api`]), connection limits
+//! ([`auth`]), the API and web chat ([`api`]), MCP at `/mcp`
+//! ([`crate::mcp::server::http`]), connection limits
 //! ([`listener`]) and the running turns ([`turns`]). Shutdown cancels turns and waits for them to record their
 //! end, so the database is never left mid-turn.
 
@@ -106,9 +107,12 @@ impl Daemon {
     /// Serve until `stop` is cancelled, then shut down gracefully.
     pub async fn serve(self, stop: CancellationToken) -> Result<(), DaemonError> {
         let shutdown = CancellationToken::new();
-        let turns = Arc::new(turns::Turns::new(self.agent, shutdown.clone()));
+        let turns = Arc::new(turns::Turns::new(self.agent.clone(), shutdown.clone()));
         let guard = Arc::new(auth::Guard::new(self.opts.token.clone(), self.addr));
+        // MCP at `/mcp`, behind the same guard as the rest of the API.
+        let mcp = crate::mcp::server::http::service(self.agent.clone(), shutdown.clone());
         let app = api::routes(turns.clone())
+            .route_service("/mcp", mcp)
             .layer(axum::middleware::from_fn_with_state(guard, auth::check));
         let grace = self.opts.grace;
         let connections_stop = CancellationToken::new();

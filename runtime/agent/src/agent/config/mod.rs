@@ -12,8 +12,10 @@ use thiserror::Error;
 /// The daemon's default address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
+mod mcp;
 mod provider;
 
+pub use mcp::{McpSection, McpServerSection};
 pub use provider::{FallbackSection, NotConfigured, Prices, ProviderSection, default_base_url};
 
 /// The file written on first use.
@@ -75,6 +77,15 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 
 [daemon]
 # listen = "127.0.0.1:7878"          # non-loopback needs `chitin daemon --allow-remote`
+
+# Remote MCP servers (Streamable HTTP) whose tools the agent may use; add
+# one with `chitin mcp add NAME URL --secret SECRET` (it pins the tools'
+# descriptions; a changed one waits for `chitin mcp accept NAME`):
+# [[mcp.servers]]
+# name = "docs"
+# url = "https://mcp.example.com/mcp"
+# secret = "docs-mcp-token"          # a name in the secret store
+# header = "Authorization"           # sent as "Bearer <secret>"
 "#;
 
 /// The default system prompt.
@@ -172,6 +183,9 @@ pub struct Config {
     /// `[prices.MODEL]`.
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, Prices>,
+    /// `[mcp]`: remote MCP servers.
+    #[serde(default)]
+    pub mcp: McpSection,
 }
 
 /// Overrides from flags or the environment (flags win; the CLI merges them).

@@ -64,7 +64,7 @@ impl Dns {
     }
 
     /// A resolver for one call (it must not outlive the call's runtime).
-    pub(crate) fn resolver(&self) -> Result<TokioResolver, String> {
+    pub fn resolver(&self) -> Result<TokioResolver, String> {
         let (config, mut opts) = match &self.servers {
             Some(servers) => {
                 let mut config = ResolverConfig::default();
@@ -105,7 +105,7 @@ fn system_conf() -> Result<(ResolverConfig, ResolverOpts), String> {
 }
 
 /// Every address of `host` (an IP literal is its own answer).
-pub(crate) async fn resolve(
+pub async fn resolve(
     resolver: &Result<TokioResolver, String>,
     host: &str,
 ) -> Result<Vec<IpAddr>, DnsError> {
