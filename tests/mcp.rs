@@ -231,8 +231,8 @@ fn check_records(home: &Home, transport: &str) {
         .filter(|e| e.kind == "tool_call")
         .map(|e| e.data)
         .collect();
-    // Five calls reach the dispatch per client (the unknown tool does not).
-    assert_eq!(calls.len(), 5 * CLIENTS.len(), "{calls:?}");
+    // Four calls reach the dispatch per client (the unknown tool does not).
+    assert_eq!(calls.len(), 4 * CLIENTS.len(), "{calls:?}");
     assert!(
         calls
             .iter()
@@ -361,7 +361,7 @@ fn list_changed_is_sent_when_a_skill_is_installed() {
 fn install_named_fetch(home: &Home, name: &str) {
     let src = home.tmp.path().join(format!("{name}-src"));
     std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy(support::component("web-fetch"), src.join("fetch.wasm")).unwrap();
+    std::fs::copy(support::component("web-fetch"), src.join(format!("{name}.wasm"))).unwrap();
     std::fs::write(
         src.join("skill.toml"),
         format!("[skill]\nname = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"Fetch\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n"),
@@ -444,7 +444,7 @@ fn a_remote_mcp_server_serves_the_agent_with_its_token_injected_by_the_host() {
         Reply::text("nothing to call"),
     ]);
     home.configure("openai", &model, "");
-    set_secret(&home, "docs-token", token);
+    set_secret(&home, "DOCS_TOKEN", token);
     let remote = Remote::start(&home, &echo_tool("Echo the text."), token, &[]);
     let url = format!("http://127.0.0.1:{}/mcp", remote.port);
     let (code, _, err) = home.chitin(&[
@@ -453,14 +453,14 @@ fn a_remote_mcp_server_serves_the_agent_with_its_token_injected_by_the_host() {
         "docs",
         &url,
         "--secret",
-        "docs-token",
+        "DOCS_TOKEN",
         "--yes",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("echo"), "{err}");
     let config = std::fs::read_to_string(home.home.join("config/config.toml")).unwrap();
     assert!(
-        config.contains("[[mcp.servers]]") && config.contains("docs-token"),
+        config.contains("[[mcp.servers]]") && config.contains("DOCS_TOKEN"),
         "{config}"
     );
     assert!(!config.contains(token));
@@ -522,7 +522,7 @@ fn a_remote_mcp_server_serves_the_agent_with_its_token_injected_by_the_host() {
 fn redirects_and_dns_answers_pointing_elsewhere_are_refused() {
     let home = Home::new();
     let token = "tok-redirect";
-    set_secret(&home, "t", token);
+    set_secret(&home, "T", token);
     let target = Remote::start(&home, &echo_tool("Echo."), token, &[]);
     let redirect_to = format!("http://127.0.0.1:{}/mcp", target.port);
     let redirecting = Remote::start(
@@ -532,7 +532,7 @@ fn redirects_and_dns_answers_pointing_elsewhere_are_refused() {
         &["--redirect-to", &redirect_to],
     );
     let url = format!("http://127.0.0.1:{}/mcp", redirecting.port);
-    let (code, _, err) = home.chitin(&["mcp", "add", "r", &url, "--secret", "t", "--yes"]);
+    let (code, _, err) = home.chitin(&["mcp", "add", "r", &url, "--secret", "T", "--yes"]);
     assert_ne!(code, 0);
     assert!(err.contains("redirect"), "{err}");
     // A name that resolves to a loopback address is refused (the URL does
@@ -548,7 +548,7 @@ fn redirects_and_dns_answers_pointing_elsewhere_are_refused() {
     )
     .unwrap();
     let url = format!("http://mcp.example.test:{}/mcp", target.port);
-    let (code, _, err) = home.chitin(&["mcp", "add", "d", &url, "--secret", "t", "--yes"]);
+    let (code, _, err) = home.chitin(&["mcp", "add", "d", &url, "--secret", "T", "--yes"]);
     assert_ne!(code, 0);
     assert!(err.contains("only public addresses"), "{err}");
     let _ = Duration::ZERO;

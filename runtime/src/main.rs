@@ -10,8 +10,9 @@ fn main() -> ExitCode {
     chitin::capabilities::descriptors::raise_process_limit();
     let args = cli::Cli::parse();
     let filter = match args.verbose {
-        0 => "warn",
-        1 => "info,chitin::audit=info",
+        // The MCP SDK logs transport failures that Chitin reports itself.
+        0 => "warn,rmcp=off",
+        1 => "info,chitin::audit=info,rmcp=warn",
         _ => "debug",
     };
     tracing_subscriber::fmt()

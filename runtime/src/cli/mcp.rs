@@ -27,8 +27,8 @@ refused when the client cannot ask. Every call is recorded: `chitin sessions
 list`, `chitin audit`.
 
 Give Chitin's own agent a remote MCP server's tools:
-    chitin secret set example-mcp-token
-    chitin mcp add example https://mcp.example.com/mcp --secret example-mcp-token
+    chitin secret set EXAMPLE_MCP_TOKEN
+    chitin mcp add example https://mcp.example.com/mcp --secret EXAMPLE_MCP_TOKEN
 ";
 
 /// `chitin mcp ...`.

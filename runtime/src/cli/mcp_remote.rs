@@ -92,7 +92,10 @@ pub async fn run(cmd: RemoteCommand, paths: &Paths) -> anyhow::Result<u8> {
                 .await
                 .with_context(|| format!("MCP server {name} was not added"))?;
             show(&listed);
-            if !confirm(yes, &format!("accept these {} tools of {name}?", listed.len()))? {
+            if !confirm(
+                yes,
+                &format!("accept these {} tools of {name}?", listed.len()),
+            )? {
                 eprintln!("not added");
                 return Ok(EXIT_USAGE);
             }
@@ -149,7 +152,10 @@ pub async fn run(cmd: RemoteCommand, paths: &Paths) -> anyhow::Result<u8> {
                 .filter(|l| l.verdict != Verdict::Accepted)
                 .collect();
             if changed.is_empty() {
-                eprintln!("every tool of {name} is accepted as it is ({})", listed.len());
+                eprintln!(
+                    "every tool of {name} is accepted as it is ({})",
+                    listed.len()
+                );
                 return Ok(EXIT_OK);
             }
             for l in &changed {
@@ -164,7 +170,10 @@ pub async fn run(cmd: RemoteCommand, paths: &Paths) -> anyhow::Result<u8> {
                     clean(&one_line(&l.shape.description, 400))
                 );
             }
-            if !confirm(yes, &format!("accept {} new or changed tools of {name}?", changed.len()))? {
+            if !confirm(
+                yes,
+                &format!("accept {} new or changed tools of {name}?", changed.len()),
+            )? {
                 eprintln!("nothing accepted; those tools stay held back");
                 return Ok(EXIT_USAGE);
             }
@@ -187,7 +196,8 @@ pub async fn run(cmd: RemoteCommand, paths: &Paths) -> anyhow::Result<u8> {
 }
 
 fn source(paths: &Paths, section: &McpSection) -> anyhow::Result<RemoteSource> {
-    let (source, problems) = RemoteSource::new(section, &paths.dirs()?.mcp_pins(), paths.secrets()?);
+    let (source, problems) =
+        RemoteSource::new(section, &paths.dirs()?.mcp_pins(), paths.secrets()?);
     for p in problems {
         eprintln!("warning: {}", clean(&p));
     }
@@ -224,14 +234,19 @@ fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
 
 /// Edit config.toml in place (comments kept), checked before it is written
 /// (whole, then renamed), so a failed edit leaves the file as it was.
-fn edit(path: &std::path::Path, change: impl FnOnce(&mut toml_edit::DocumentMut)) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn edit(
+    path: &std::path::Path,
+    change: impl FnOnce(&mut toml_edit::DocumentMut),
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
     change(&mut doc);
     let out = doc.to_string();
-    Config::parse(&out, path).context("the edited configuration does not check; nothing was changed")?;
+    Config::parse(&out, path)
+        .context("the edited configuration does not check; nothing was changed")?;
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
@@ -239,19 +254,19 @@ fn edit(path: &std::path::Path, change: impl FnOnce(&mut toml_edit::DocumentMut)
 }
 
 fn add_server(doc: &mut toml_edit::DocumentMut, s: &McpServerSection) {
-    let mcp = doc
-        .entry("mcp")
-        .or_insert_with(|| {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        });
+    let mcp = doc.entry("mcp").or_insert_with(|| {
+        let mut t = toml_edit::Table::new();
+        t.set_implicit(true);
+        toml_edit::Item::Table(t)
+    });
     let Some(mcp) = mcp.as_table_like_mut() else {
         return;
     };
     let servers = mcp
         .entry("servers")
-        .or_insert(toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()));
+        .or_insert(toml_edit::Item::ArrayOfTables(
+            toml_edit::ArrayOfTables::new(),
+        ));
     let Some(servers) = servers.as_array_of_tables_mut() else {
         return;
     };

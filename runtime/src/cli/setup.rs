@@ -5,8 +5,8 @@ use super::Paths;
 use chitin::agent::Agent;
 use chitin::agent::config::{Config, NotConfigured, Overrides};
 use chitin::agent::toolbox::Toolbox;
-use chitin::mcp::remote::source::RemoteSource;
 use chitin::capabilities::secrets::SecretStore;
+use chitin::mcp::remote::source::RemoteSource;
 use chitin::package::state::Installed;
 use chitin::provider::{self, ProviderSettings};
 use chitin::store::Store;
@@ -124,7 +124,8 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
         ),
         Err(e) => tracing::warn!("checking for interrupted turns: {e}"),
     }
-    let (remote, remote_problems) = RemoteSource::new(&l.config.mcp, &dirs.mcp_pins(), paths.secrets()?);
+    let (remote, remote_problems) =
+        RemoteSource::new(&l.config.mcp, &dirs.mcp_pins(), paths.secrets()?);
     let mut problems = problems;
     problems.extend(remote_problems);
     Ok((

@@ -518,7 +518,10 @@ fn remote_outcome(
         Err(e) if e.is_denied() => ToolOutcome::host(
             "denied",
             e.to_string(),
-            Some(format!("only the user can change MCP server {} (`chitin mcp`)", tool.server)),
+            Some(format!(
+                "only the user can change MCP server {} (`chitin mcp`)",
+                tool.server
+            )),
         ),
         Err(e) => ToolOutcome::host("unavailable", e.to_string(), None),
     }

@@ -18,13 +18,13 @@ mod model_call;
 pub mod toolbox;
 pub mod turn;
 
+use crate::mcp::remote::source::RemoteSource;
+use crate::messages::ToolSpec;
 use crate::policy::Policy;
 use crate::provider::Provider;
 use crate::store::{Store, StoreError};
 use config::{AgentSection, NotConfigured};
 use std::sync::Arc;
-use crate::mcp::remote::source::RemoteSource;
-use crate::messages::ToolSpec;
 use toolbox::Toolbox;
 
 /// Everything a turn needs; shared by all sessions (cheap to clone).

@@ -66,6 +66,15 @@ impl McpServerSection {
                 chitin_sandbox::text::one_line(&self.url, 120)
             ));
         }
+        if let Some(secret) = &self.secret
+            && chitin_sandbox::capabilities::secrets::validate_name(secret).is_err()
+        {
+            return Some(format!(
+                "MCP server {}: secret name `{}`: use letters, digits and _ (e.g. DOCS_MCP_TOKEN), as in `chitin secret set`",
+                self.name,
+                chitin_sandbox::text::one_line(secret, 40)
+            ));
+        }
         None
     }
 
@@ -105,7 +114,10 @@ mod tests {
         assert!(s("a__b", "https://h/mcp").problem().is_some());
         assert!(s("", "https://h/mcp").problem().is_some());
         let e = s("local", "npx some-server").problem().unwrap();
-        assert!(e.contains("does not start local MCP server programs"), "{e}");
+        assert!(
+            e.contains("does not start local MCP server programs"),
+            "{e}"
+        );
         assert_eq!(
             s("a", "https://h").auth_header(),
             ("Authorization".into(), "Bearer ".into())

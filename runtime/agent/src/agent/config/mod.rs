@@ -84,7 +84,7 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 # [[mcp.servers]]
 # name = "docs"
 # url = "https://mcp.example.com/mcp"
-# secret = "docs-mcp-token"          # a name in the secret store
+# secret = "DOCS_MCP_TOKEN"          # a name in the secret store
 # header = "Authorization"           # sent as "Bearer <secret>"
 "#;
 

@@ -209,14 +209,19 @@ mod tests {
     #[test]
     fn a_handle_is_single_use_and_bound_to_its_call() {
         let p = Pending::default();
-        let yes: InputResponses =
-            [(INPUT_KEY.to_string(), json!({"action": "accept", "content": {"approve": true}}))]
-                .into();
+        let yes: InputResponses = [(
+            INPUT_KEY.to_string(),
+            json!({"action": "accept", "content": {"approve": true}}),
+        )]
+        .into();
         let t = Duration::from_secs(60);
         let (_, h) = p.ask(&request("a__b", "{}"));
         assert_eq!(p.answer(&h, "a__c", "{}", Some(&yes), t), Retry::Stale);
         let (_, h) = p.ask(&request("a__b", "{}"));
-        assert_eq!(p.answer(&h, "a__b", r#"{"x":1}"#, Some(&yes), t), Retry::Stale);
+        assert_eq!(
+            p.answer(&h, "a__b", r#"{"x":1}"#, Some(&yes), t),
+            Retry::Stale
+        );
         let (_, h) = p.ask(&request("a__b", "{}"));
         assert_eq!(
             p.answer(&h, "a__b", "{}", Some(&yes), t),
@@ -231,7 +236,10 @@ mod tests {
         );
         let (_, h) = p.ask(&request("a__b", "{}"));
         assert_eq!(p.answer(&h, "a__b", "{}", None, t), Retry::Answer(false));
-        assert_eq!(p.answer("forged", "a__b", "{}", Some(&yes), t), Retry::Stale);
+        assert_eq!(
+            p.answer("forged", "a__b", "{}", Some(&yes), t),
+            Retry::Stale
+        );
     }
 
     #[test]

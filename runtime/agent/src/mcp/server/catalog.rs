@@ -50,12 +50,8 @@ pub fn tools(agent: &Agent) -> Vec<Tool> {
                 .read_only(read_only)
                 .open_world(t.reaches_out);
             annotations.title = Some(format!("{} (sandboxed by Chitin)", t.name));
-            Tool::new(
-                t.name.clone(),
-                t.info.description.clone(),
-                Arc::new(schema),
-            )
-            .with_annotations(annotations)
+            Tool::new(t.name.clone(), t.info.description.clone(), Arc::new(schema))
+                .with_annotations(annotations)
         })
         .collect()
 }

@@ -267,9 +267,10 @@ impl ServerHandler for McpServer {
             Err(now) => return Ok(now),
         };
         let client = self.client(&context);
-        let session = self.shared.recorder.session(&client).map_err(|e| {
-            McpError::internal_error(format!("cannot record the call: {e}"), None)
-        })?;
+        let session =
+            self.shared.recorder.session(&client).map_err(|e| {
+                McpError::internal_error(format!("cannot record the call: {e}"), None)
+            })?;
         let call = ToolRequest {
             call_id: new_id("mcp-"),
             tool,
@@ -295,7 +296,11 @@ impl ServerHandler for McpServer {
                 Some("fix the secret store (`chitin doctor` says how)".into()),
             ),
         };
-        if let Err(e) = self.shared.recorder.call(&session, &client, &call, &outcome) {
+        if let Err(e) = self
+            .shared
+            .recorder
+            .call(&session, &client, &call, &outcome)
+        {
             tracing::warn!("recording an MCP call failed: {e}");
         }
         Ok(result(&outcome).into())
