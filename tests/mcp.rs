@@ -311,9 +311,16 @@ fn mcp_over_http_needs_the_token() {
 fn list_changed_is_sent_when_a_skill_is_installed() {
     let home = Home::new();
     home.install_files();
-    for (sdk, era) in [("mcp1", "2025-11-25"), ("mcp2", "2026-07-28")] {
+    let daemon = DaemonProc::start(&home);
+    let cases = [
+        ("mcp1", "2025-11-25", stdio(&home)),
+        ("mcp2", "2026-07-28", stdio(&home)),
+        ("mcp2", "2025-11-25", http(&daemon, Some(&daemon.token))),
+        ("mcp2", "2026-07-28", http(&daemon, Some(&daemon.token))),
+    ];
+    for (n, (sdk, era, transport)) in cases.into_iter().enumerate() {
         let mut p = plan(
-            stdio(&home),
+            transport,
             era,
             "none",
             json!([{"op": "list_tools"}, {"op": "wait_list_changed", "timeout": 30}, {"op": "list_tools"}]),
@@ -337,7 +344,7 @@ fn list_changed_is_sent_when_a_skill_is_installed() {
             }
         }
         assert!(line.contains("wait_list_changed"), "{sdk}: {line}");
-        let skill = format!("fetch-{sdk}");
+        let skill = format!("fetch{n}");
         install_named_fetch(&home, &skill);
         let out = child.wait_with_output().unwrap();
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
