@@ -368,7 +368,11 @@ fn list_changed_is_sent_when_a_skill_is_installed() {
 fn install_named_fetch(home: &Home, name: &str) {
     let src = home.tmp.path().join(format!("{name}-src"));
     std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy(support::component("web-fetch"), src.join(format!("{name}.wasm"))).unwrap();
+    std::fs::copy(
+        support::component("web-fetch"),
+        src.join(format!("{name}.wasm")),
+    )
+    .unwrap();
     std::fs::write(
         src.join("skill.toml"),
         format!("[skill]\nname = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"Fetch\"\npublisher = \"chitin\"\ncontract = \"0.1.0\"\n"),

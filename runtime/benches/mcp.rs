@@ -72,7 +72,11 @@ impl Stdio_ {
             "initialize",
             json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
         );
-        writeln!(s.stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+        writeln!(
+            s.stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )
+        .unwrap();
         s
     }
 
@@ -84,7 +88,10 @@ impl Stdio_ {
         let mut line = String::new();
         for _ in 0..100 {
             line.clear();
-            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "chitin mcp closed");
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "chitin mcp closed"
+            );
             let v: Value = serde_json::from_str(&line).unwrap();
             if v["id"] == json!(self.id) {
                 return v;
@@ -209,7 +216,11 @@ fn bench(c: &mut Criterion) {
         ("mcp", "sandboxed_call"),
         "the bare sandboxed call",
         &[
-            ("mcp", "sandboxed_call", "sandboxed call (toolbox, in process)"),
+            (
+                "mcp",
+                "sandboxed_call",
+                "sandboxed call (toolbox, in process)",
+            ),
             ("mcp", "stdio_tools_call", "MCP tools/call over stdio"),
             ("mcp", "http_tools_call", "MCP tools/call over HTTP (/mcp)"),
         ],

@@ -4,9 +4,9 @@
 //! secret injected by the host. A server that is down, refused by the
 //! egress checks or missing its secret offers no tools, and says why.
 
+use super::RemoteError;
 use super::client::{self, Auth, Connection, RemoteReply, RemoteServer};
 use super::pins::{PinStore, Pins, PinsError, ToolShape, Verdict};
-use super::RemoteError;
 use crate::agent::config::{McpSection, McpServerSection};
 use chitin_sandbox::capabilities::net::dns::Dns;
 use chitin_sandbox::capabilities::secrets::SecretStore;
@@ -87,7 +87,11 @@ impl RemoteSource {
     /// The servers of `[mcp]`, with their pins under `pins_dir` and their
     /// secrets in `secrets_file`. Entries that cannot be used are left out;
     /// the strings say which and why.
-    pub fn new(section: &McpSection, pins_dir: &Path, secrets_file: PathBuf) -> (Self, Vec<String>) {
+    pub fn new(
+        section: &McpSection,
+        pins_dir: &Path,
+        secrets_file: PathBuf,
+    ) -> (Self, Vec<String>) {
         let mut problems = Vec::new();
         let mut servers: Vec<Server> = Vec::new();
         for s in &section.servers {
@@ -96,7 +100,10 @@ impl RemoteSource {
                 continue;
             }
             if servers.iter().any(|o| o.section.name == s.name) {
-                problems.push(format!("MCP server {} is configured twice; the first is used", s.name));
+                problems.push(format!(
+                    "MCP server {} is configured twice; the first is used",
+                    s.name
+                ));
                 continue;
             }
             servers.push(Server {
@@ -187,7 +194,9 @@ impl RemoteSource {
                         );
                     }
                     Verdict::New => held.push(format!("{} (new)", l.tool)),
-                    Verdict::Changed => held.push(format!("{} (description or schema changed)", l.tool)),
+                    Verdict::Changed => {
+                        held.push(format!("{} (description or schema changed)", l.tool))
+                    }
                 }
             }
             if !held.is_empty() {
@@ -198,7 +207,11 @@ impl RemoteSource {
             }
         }
         let problems = next.problems.clone();
-        *self.inner.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        *self
+            .inner
+            .catalog
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         *refreshed = Some(Instant::now());
         problems
     }
@@ -231,7 +244,11 @@ impl RemoteSource {
     }
 
     /// Call `tool` with `arguments` (a JSON object as text).
-    pub async fn call(&self, tool: &RemoteTool, arguments: &str) -> Result<RemoteReply, RemoteError> {
+    pub async fn call(
+        &self,
+        tool: &RemoteTool,
+        arguments: &str,
+    ) -> Result<RemoteReply, RemoteError> {
         let server = self.server(&tool.server)?;
         let args: serde_json::Map<String, serde_json::Value> = serde_json::from_str(arguments)
             .map_err(|e| RemoteError::Protocol {
@@ -255,10 +272,12 @@ impl RemoteSource {
             .servers
             .iter()
             .find(|s| s.section.name == name)
-            .ok_or_else(|| RemoteError::Config(format!(
-                "no MCP server named `{}` is configured (`chitin mcp list`)",
-                one_line(name, 40)
-            )))
+            .ok_or_else(|| {
+                RemoteError::Config(format!(
+                    "no MCP server named `{}` is configured (`chitin mcp list`)",
+                    one_line(name, 40)
+                ))
+            })
     }
 
     async fn list_server(&self, server: &Server) -> Result<Vec<Listed>, RemoteError> {
@@ -304,8 +323,9 @@ impl RemoteSource {
         let auth = match &section.secret {
             None => None,
             Some(secret) => {
-                let store = SecretStore::open(&self.inner.secrets_file)
-                    .map_err(|e| RemoteError::Config(format!("cannot open the secret store: {e}")))?;
+                let store = SecretStore::open(&self.inner.secrets_file).map_err(|e| {
+                    RemoteError::Config(format!("cannot open the secret store: {e}"))
+                })?;
                 let Some(value) = store.get(secret) else {
                     return Err(RemoteError::Config(format!(
                         "its secret `{secret}` is not in the secret store; set it with `chitin secret set {secret}`"

@@ -148,7 +148,7 @@ impl McpServer {
         tool: &str,
         arguments: &str,
         context: &RequestContext<RoleServer>,
-    ) -> Result<Box<dyn Approver>, CallToolResponse> {
+    ) -> Result<Box<dyn Approver>, Box<CallToolResponse>> {
         let agent = &self.shared.agent;
         if agent.policy(tool) != Policy::Ask {
             return Ok(Box::new(DenyAll));
@@ -172,7 +172,7 @@ impl McpServer {
                 timeout,
             ) {
                 Retry::Answer(yes) => Ok(Box::new(Answered(yes))),
-                Retry::Stale => Err(CallToolResult::error(vec![ContentBlock::text(
+                Retry::Stale => Err(Box::new(CallToolResult::error(vec![ContentBlock::text(
                     ToolOutcome::host(
                         "not-run",
                         format!(
@@ -182,7 +182,7 @@ impl McpServer {
                     )
                     .for_model(),
                 )])
-                .into()),
+                .into())),
             };
         }
         if !client_elicits(context) {
@@ -201,7 +201,9 @@ impl McpServer {
             timeout,
         };
         let (requests, handle) = self.shared.pending.ask(&ask);
-        Err(InputRequiredResult::new(Some(requests), Some(handle)).into())
+        Err(Box::new(
+            InputRequiredResult::new(Some(requests), Some(handle)).into(),
+        ))
     }
 }
 
@@ -264,7 +266,7 @@ impl ServerHandler for McpServer {
             .unwrap_or_else(|| "{}".to_string());
         let approver = match self.approver(&request, &tool, &arguments, &context) {
             Ok(a) => a,
-            Err(now) => return Ok(now),
+            Err(now) => return Ok(*now),
         };
         let client = self.client(&context);
         let session =
