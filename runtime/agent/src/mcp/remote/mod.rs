@@ -22,3 +22,9 @@ pub use error::RemoteError;
 
 #[cfg(test)]
 mod tests;
+
+/// The integration tests' DNS server, shared with the unit tests here.
+#[cfg(test)]
+#[allow(dead_code, missing_docs)]
+#[path = "../../../../../tests/support/dns.rs"]
+mod test_dns;

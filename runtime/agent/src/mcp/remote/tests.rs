@@ -19,8 +19,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -254,92 +254,9 @@ async fn redirecting(to: String) -> Running {
 
 // ------------------------------------------------------------------- DNS
 
-/// A DNS server on 127.0.0.1 (UDP) answering A queries from a table (an
-/// empty answer for anything else). Stops when dropped, or after a minute.
-struct FakeDns {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl FakeDns {
-    fn start(table: &[(&str, IpAddr)]) -> Self {
-        let table: Vec<(String, IpAddr)> = table
-            .iter()
-            .map(|(n, ip)| (n.to_ascii_lowercase(), *ip))
-            .collect();
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let halt = stop.clone();
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let mut buf = [0u8; 1500];
-            while !halt.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                if let Some(reply) = dns_reply(&buf[..n], &table) {
-                    let _ = socket.send_to(&reply, from);
-                }
-            }
-        });
-        FakeDns { addr, stop }
-    }
-
-    fn dns(&self) -> Dns {
-        Dns::servers(&[self.addr])
-    }
-}
-
-impl Drop for FakeDns {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The answer to one query (RFC 1035 wire format).
-fn dns_reply(query: &[u8], table: &[(String, IpAddr)]) -> Option<Vec<u8>> {
-    let mut i = 12;
-    let mut labels = Vec::new();
-    for _ in 0..64 {
-        let len = *query.get(i)? as usize;
-        i += 1;
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(query.get(i..i + len)?).to_ascii_lowercase());
-        i += len;
-    }
-    let qtype = u16::from_be_bytes([*query.get(i)?, *query.get(i + 1)?]);
-    let question = query.get(12..i + 4)?;
-    let name = labels.join(".");
-    let known = table.iter().any(|(n, _)| *n == name);
-    let records: Vec<[u8; 4]> = table
-        .iter()
-        .filter(|(n, _)| *n == name && qtype == 1)
-        .filter_map(|(_, ip)| match ip {
-            IpAddr::V4(v4) => Some(v4.octets()),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(query.get(0..2)?);
-    out.push(0x84 | (query[2] & 0x01));
-    out.push(if known { 0x80 } else { 0x83 });
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&(records.len() as u16).to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(question);
-    for octets in records {
-        out.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
-        out.extend_from_slice(&60u32.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&octets);
-    }
-    Some(out)
+/// The tests' DNS server (tests/support/dns.rs), as resolver settings.
+fn resolver(server: &super::test_dns::DnsServer) -> Dns {
+    Dns::servers(&[server.addr()])
 }
 
 // ----------------------------------------------------------------- tests
@@ -471,12 +388,23 @@ async fn a_name_resolving_to_a_local_address_is_refused_unless_the_url_names_it(
     bounded(async {
         let mcp = mcp_server(Echo::default(), Gate::Open, false).await;
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
-        let dns = FakeDns::start(&[("mcp.example.test", loopback), ("localhost", loopback)]);
+        let dns = super::test_dns::DnsServer::start(&[
+            (
+                "mcp.example.test",
+                super::test_dns::Answer::Addresses(vec![loopback]),
+            ),
+            (
+                "localhost",
+                super::test_dns::Answer::Addresses(vec![loopback]),
+            ),
+        ]);
         let port = mcp.addr.port();
 
         let url = format!("http://mcp.example.test:{port}/mcp");
         let started = Instant::now();
-        let e = connect(&server(&url, None), dns.dns()).await.unwrap_err();
+        let e = connect(&server(&url, None), resolver(&dns))
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5), "{e}");
         assert!(matches!(e, RemoteError::Refused { .. }), "{e:?}");
         assert!(e.is_denied());
@@ -494,13 +422,15 @@ async fn a_name_resolving_to_a_local_address_is_refused_unless_the_url_names_it(
             format!("http://127.0.0.1:{port}/mcp"),
             format!("http://localhost:{port}/mcp"),
         ] {
-            let conn = connect(&server(&url, None), dns.dns()).await.unwrap();
+            let conn = connect(&server(&url, None), resolver(&dns)).await.unwrap();
             assert_eq!(conn.list_tools().await.unwrap().len(), 4, "{url}");
         }
 
         // A name that does not resolve is an outage, not a refusal.
         let url = format!("http://missing.example.test:{port}/mcp");
-        let e = connect(&server(&url, None), dns.dns()).await.unwrap_err();
+        let e = connect(&server(&url, None), resolver(&dns))
+            .await
+            .unwrap_err();
         assert!(matches!(e, RemoteError::Unreachable { .. }), "{e:?}");
     })
     .await;
