@@ -2,7 +2,9 @@
 //! SDK makes (POST, the event-stream GET, the session DELETE) is checked
 //! against the configured target before it goes out through the vetted
 //! [`super::egress`] client, and always carries the configured size limits.
-//! The SDK only ever uses the configured URL; this makes that a rule.
+//! The SDK only ever uses the configured URL; this makes that a rule. An
+//! event over the cap is noted, since the SDK then reports only that the
+//! connection closed.
 
 use super::egress::{Refusal, Target};
 use futures_util::StreamExt;
