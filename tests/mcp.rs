@@ -268,6 +268,20 @@ fn ask_tools_without_elicitation_or_declined_are_refused() {
         let r = &declined["results"][0];
         assert_eq!(r["isError"], true, "{label}: {declined}");
         assert!(text(r).contains("denied"), "{label}: {r}");
+        // An input too long to be shown whole is never put to the user cut.
+        let long = json!([{"op": "call", "name": "files__write", "arguments": {"path": format!("l{i}"), "content": "x".repeat(2500)}}]);
+        let report = client(sdk, plan(stdio(&home), era, "accept", long));
+        let r = &report["results"][0];
+        assert_eq!(r["isError"], true, "{label}: {report}");
+        assert!(
+            text(r).contains("too long to be shown whole"),
+            "{label}: {r}"
+        );
+        assert!(
+            report["elicitations"].as_array().unwrap().is_empty(),
+            "{label}"
+        );
+        assert!(!home.workspace.join(format!("l{i}")).exists());
         assert!(!home.workspace.join(format!("n{i}")).exists());
         assert!(!home.workspace.join(format!("d{i}")).exists());
     }

@@ -11,7 +11,6 @@ use chitin::agent::config::{Config, McpSection, McpServerSection};
 use chitin::mcp::remote::pins::Verdict;
 use chitin::mcp::remote::source::{Listed, RemoteSource};
 use chitin::text::clean;
-use chitin_sandbox::text::one_line;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -167,7 +166,11 @@ pub async fn run(cmd: RemoteCommand, paths: &Paths) -> anyhow::Result<u8> {
                 eprintln!(
                     "  {why:<8} {}: {}",
                     clean(&l.tool),
-                    clean(&one_line(&l.shape.description, 400))
+                    clean(&l.shape.description)
+                );
+                eprintln!(
+                    "           input schema: {}",
+                    clean(&l.shape.input_schema.to_string())
                 );
             }
             if !confirm(
@@ -207,10 +210,11 @@ fn source(paths: &Paths, section: &McpSection) -> anyhow::Result<RemoteSource> {
 /// The server's tools, as it describes them (its words: cleaned, capped).
 fn show(listed: &[Listed]) {
     for l in listed {
+        // All of what the model will read: the description and the schema.
+        eprintln!("  {}: {}", clean(&l.tool), clean(&l.shape.description));
         eprintln!(
-            "  {}: {}",
-            clean(&l.tool),
-            clean(&one_line(&l.shape.description, 300))
+            "    input schema: {}",
+            clean(&l.shape.input_schema.to_string())
         );
     }
     if listed.is_empty() {

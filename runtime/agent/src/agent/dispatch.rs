@@ -245,6 +245,9 @@ fn reply(skill: &str, outcome: &CallOutcome) -> ToolReply {
 /// The dispatch over an agent's tools and policies.
 pub struct Dispatch<'a> {
     agent: &'a Agent,
+    /// Only the installed skills' tools (what MCP clients may call), never
+    /// a remote server's.
+    skills_only: bool,
 }
 
 /// What a call runs: a skill's tool in the sandbox, or a remote MCP
@@ -281,7 +284,18 @@ impl Approved {
 impl<'a> Dispatch<'a> {
     /// The dispatch for `agent`.
     pub fn new(agent: &'a Agent) -> Self {
-        Dispatch { agent }
+        Dispatch {
+            agent,
+            skills_only: false,
+        }
+    }
+
+    /// The dispatch over the installed skills' tools only.
+    pub fn skills_only(agent: &'a Agent) -> Self {
+        Dispatch {
+            agent,
+            skills_only: true,
+        }
     }
 
     /// Policy, then the human for `ask`: an [`Approved`] call, or the
@@ -293,6 +307,7 @@ impl<'a> Dispatch<'a> {
     ) -> Result<Approved, ToolOutcome> {
         let target = match self.agent.toolbox().get(&request.tool) {
             Some(entry) => Some(Target::Skill(entry)),
+            None if self.skills_only => None,
             None => self.agent.remote_tool(&request.tool).map(Target::Remote),
         };
         let Some(target) = target else {

@@ -66,6 +66,12 @@ impl McpServerSection {
                 chitin_sandbox::text::one_line(&self.url, 120)
             ));
         }
+        if self.url.contains('?') || self.url.contains('#') {
+            return Some(format!(
+                "MCP server {}: the url must not carry a query or fragment (a token there would show in messages and records); put the token in the secret store and name it with `secret`",
+                self.name
+            ));
+        }
         if let Some(secret) = &self.secret
             && chitin_sandbox::capabilities::secrets::validate_name(secret).is_err()
         {
@@ -113,6 +119,8 @@ mod tests {
         assert!(s("Docs", "https://h/mcp").problem().is_some());
         assert!(s("a__b", "https://h/mcp").problem().is_some());
         assert!(s("", "https://h/mcp").problem().is_some());
+        let q = s("a", "https://h/mcp?api_key=k").problem().unwrap();
+        assert!(q.contains("query"), "{q}");
         let e = s("local", "npx some-server").problem().unwrap();
         assert!(
             e.contains("does not start local MCP server programs"),

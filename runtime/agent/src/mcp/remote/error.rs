@@ -244,7 +244,7 @@ impl Scope<'_> {
                     Refusal::Redirect { to } => RemoteError::Redirect {
                         server: self.server.to_string(),
                         url: self.url.to_string(),
-                        to: to.clone(),
+                        to: self.clean(to),
                     },
                     other => RemoteError::Refused {
                         server: self.server.to_string(),

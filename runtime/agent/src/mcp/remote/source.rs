@@ -11,6 +11,7 @@ use crate::agent::config::{McpSection, McpServerSection};
 use chitin_sandbox::capabilities::net::dns::Dns;
 use chitin_sandbox::capabilities::secrets::SecretStore;
 use chitin_sandbox::text::one_line;
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How often the servers' tool lists are read again.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
+
+/// The longest a server's tool list may take to read.
+pub const LIST_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Longest description offered to the model (the server's text).
 const MAX_DESCRIPTION: usize = 4096;
@@ -169,9 +173,19 @@ impl RemoteSource {
         let mut next = Catalog::default();
         for server in &self.inner.servers {
             let name = &server.section.name;
-            let listed = match self.list_server(server).await {
-                Ok(l) => l,
-                Err(e) => {
+            // One deadline for the whole listing: a slow server cannot
+            // hold every turn waiting.
+            let listing = tokio::time::timeout(LIST_DEADLINE, self.list_server(server)).await;
+            let listed = match listing {
+                Ok(Ok(l)) => l,
+                Err(_) => {
+                    next.problems.push(format!(
+                        "MCP server {name}: its tool list took longer than {} s; its tools are left out until the next try",
+                        LIST_DEADLINE.as_secs()
+                    ));
+                    continue;
+                }
+                Ok(Err(e)) => {
                     next.problems.push(format!("MCP server {name}: {e}"));
                     continue;
                 }
@@ -181,7 +195,14 @@ impl RemoteSource {
                 match l.verdict {
                     Verdict::Accepted => {
                         let full = format!("{name}{}{}", crate::agent::toolbox::SEPARATOR, l.tool);
-                        let digest = format!("mcp:{name}:{}", l.shape.digest());
+                        // Bound to the server's URL too: a policy given to
+                        // one server does not carry over to another.
+                        let digest = format!(
+                            "mcp:{name}:{}",
+                            hex::encode(sha2::Sha256::digest(
+                                format!("{}\n{}", server.section.url, l.shape.digest()).as_bytes()
+                            ))
+                        );
                         next.tools.insert(
                             full.clone(),
                             Arc::new(RemoteTool {
@@ -256,15 +277,13 @@ impl RemoteSource {
                 detail: format!("the arguments are not a JSON object: {e}"),
             })?;
         let conn = self.connection(server).await?;
-        match conn.call(&tool.tool, args.clone()).await {
-            Err(e) if e.is_connection() => {
-                // The server may have restarted: connect once more.
-                *server.conn.lock().await = None;
-                let conn = self.connection(server).await?;
-                conn.call(&tool.tool, args).await
-            }
-            other => other,
+        let result = conn.call(&tool.tool, args).await;
+        if matches!(&result, Err(e) if e.is_connection()) {
+            // Never sent again: the server may have run it before the
+            // connection broke. The next call connects anew.
+            *server.conn.lock().await = None;
         }
+        result
     }
 
     fn server(&self, name: &str) -> Result<&Server, RemoteError> {
@@ -316,7 +335,7 @@ impl RemoteSource {
     /// The server's connection, made (with its secret) when there is none.
     async fn connection(&self, server: &Server) -> Result<Arc<Connection>, RemoteError> {
         let mut slot = server.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
+        if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
         let section = &server.section;

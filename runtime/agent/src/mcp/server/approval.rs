@@ -31,6 +31,10 @@ pub const INPUT_KEY: &str = "chitin_approval";
 /// The field of the elicitation form that approves the call.
 const FIELD: &str = "approve";
 
+/// Longest input shown for approval: a longer one is refused, never shown
+/// cut (the human must see all of what runs).
+pub const MAX_SHOWN_INPUT: usize = 2000;
+
 /// Pending approvals kept at most (the oldest go first).
 const MAX_PENDING: usize = 256;
 
@@ -46,7 +50,7 @@ pub fn question(request: &ApprovalRequest) -> String {
         "Chitin: allow the sandboxed tool `{}` to run?\nEffects: {}\nInput: {}",
         one_line(&request.tool, 80),
         one_line(&effects, 200),
-        one_line(&request.input, 600),
+        one_line(&request.input, MAX_SHOWN_INPUT),
     )
 }
 
@@ -94,7 +98,7 @@ impl Approver for Elicit {
                             == Some(true),
                 ),
                 Err(e) => {
-                    tracing::debug!("MCP elicitation failed: {e}");
+                    tracing::debug!("MCP elicitation failed: {}", one_line(&e.to_string(), 300));
                     Some(false)
                 }
             }

@@ -102,7 +102,10 @@ async fn notify_peers(shared: std::sync::Weak<Shared>, stop: CancellationToken) 
         };
         for peer in peers {
             if let Err(e) = peer.notify_tool_list_changed().await {
-                tracing::debug!("MCP list_changed not delivered: {e}");
+                tracing::debug!(
+                    "MCP list_changed not delivered: {}",
+                    chitin_sandbox::text::one_line(&e.to_string(), 300)
+                );
             }
         }
     }
@@ -152,6 +155,20 @@ impl McpServer {
         let agent = &self.shared.agent;
         if agent.policy(tool) != Policy::Ask {
             return Ok(Box::new(DenyAll));
+        }
+        if arguments.chars().count() > approval::MAX_SHOWN_INPUT {
+            return Err(Box::new(
+                result(&ToolOutcome::host(
+                    "not-run",
+                    format!(
+                        "`{tool}` needs the user's approval, and its input ({} bytes) is too long to be shown whole in an approval prompt (at most {} characters); it was not run",
+                        arguments.len(),
+                        approval::MAX_SHOWN_INPUT
+                    ),
+                    None,
+                ))
+                .into(),
+            ));
         }
         let timeout = Duration::from_secs(agent.settings().approval_timeout_secs);
         if !stateless_era(context) {
@@ -285,7 +302,10 @@ impl ServerHandler for McpServer {
             events: &events,
             caller: &session,
         };
-        let outcome = match Dispatch::new(agent).run(call.clone(), &channel).await {
+        let outcome = match Dispatch::skills_only(agent)
+            .run(call.clone(), &channel)
+            .await
+        {
             Ok(Some(o)) => o,
             Ok(None) => ToolOutcome::host(
                 "not-run",
