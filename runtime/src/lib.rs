@@ -12,5 +12,7 @@
 
 pub mod build;
 
-pub use chitin_agent::{agent, daemon, dirs, mcp, messages, package, policy, provider, store};
+pub use chitin_agent::{
+    agent, channels, daemon, dirs, mcp, messages, package, policy, provider, store,
+};
 pub use chitin_sandbox::*;

@@ -5,10 +5,13 @@
 
 pub mod agent;
 pub mod browser;
+pub mod discord;
 pub mod dns;
 pub mod model;
 pub mod server;
 pub mod shapes;
+pub mod slack;
+pub mod telegram;
 
 use chitin::capabilities::Grants;
 use chitin::capabilities::fs::{Access, FsGrant};

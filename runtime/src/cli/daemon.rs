@@ -68,6 +68,8 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
             token: token.clone(),
             state_file: dirs.daemon_state(),
             grace: Duration::from_secs(10),
+            channels: loaded.config.channels.clone(),
+            secrets: paths.secrets()?,
         },
     )
     .await?;

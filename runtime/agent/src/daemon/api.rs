@@ -1,6 +1,7 @@
 //! The HTTP API (see docs/API.md) and the web chat page; the sessions
 //! endpoints are in [`sessions`].
 
+pub mod channels;
 mod sessions;
 
 use super::turns::{StartError, Turns};

@@ -1,14 +1,18 @@
 //! `chitin daemon`: the agent behind an authenticated HTTP API on loopback
 //! ([`auth`]), the API and web chat ([`api`]), MCP at `/mcp`
-//! ([`crate::mcp::server::http`]), connection limits
+//! ([`crate::mcp::server::http`]), the chat channels
+//! ([`crate::channels`]), signed webhooks ([`hooks`]), the
+//! OpenAI-compatible endpoint ([`openai`]), connection limits
 //! ([`listener`]) and the running turns ([`turns`]). Shutdown cancels turns and waits for them to record their
 //! end, so the database is never left mid-turn.
 
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod hooks;
 pub mod listener;
 pub mod memory;
+pub mod openai;
 pub mod peer;
 pub mod turns;
 
@@ -58,6 +62,10 @@ pub struct DaemonOptions {
     pub state_file: PathBuf,
     /// How long shutdown waits for running turns.
     pub grace: Duration,
+    /// `[channels]`: chat apps and webhooks.
+    pub channels: crate::agent::config::ChannelsSection,
+    /// The secret store (bot tokens, webhook keys).
+    pub secrets: PathBuf,
 }
 
 /// A bound daemon, ready to serve.
@@ -111,9 +119,24 @@ impl Daemon {
         let guard = Arc::new(auth::Guard::new(self.opts.token.clone(), self.addr));
         // MCP at `/mcp`, behind the same guard as the rest of the API.
         let mcp = crate::mcp::server::http::service(self.agent.clone(), shutdown.clone());
+        let (adapters, failed) = crate::channels::build(&self.opts.channels, &self.opts.secrets);
+        for (name, reason) in &failed {
+            tracing::warn!("channel {name} cannot start: {reason}");
+        }
+        let hub =
+            crate::channels::Hub::new(turns.clone(), adapters, failed, self.opts.channels.clone());
+        let channels_stop = CancellationToken::new();
+        hub.start(channels_stop.clone());
         let app = api::routes(turns.clone())
+            .merge(api::channels::routes(hub.clone()))
+            .merge(openai::routes(turns.clone()))
             .route_service("/mcp", mcp)
-            .layer(axum::middleware::from_fn_with_state(guard, auth::check));
+            .layer(axum::middleware::from_fn_with_state(guard, auth::check))
+            .merge(hooks::routes(
+                hub.clone(),
+                &self.opts.channels.webhooks,
+                &self.opts.secrets,
+            ));
         let grace = self.opts.grace;
         let connections_stop = CancellationToken::new();
         let serving = tokio::spawn(listener::serve(
@@ -123,10 +146,13 @@ impl Daemon {
             grace,
         ));
         stop.cancelled().await;
+        // Stop receiving first: nothing new is accepted while turns end.
+        channels_stop.cancel();
         // Cancel turns first: their streams end, so connections can close.
         if !turns.shut_down(grace).await {
             tracing::warn!("some turns did not finish within {grace:?}");
         }
+        hub.shut_down(grace).await;
         connections_stop.cancel();
         if let Err(e) = serving.await {
             tracing::warn!("the connection loop ended abnormally: {e}");

@@ -3,7 +3,7 @@
 //! pending approvals answerable from any authenticated request.
 
 use crate::agent::Agent;
-use crate::agent::approvals::{ApprovalRequest, Approver};
+use crate::agent::approvals::{ApprovalRequest, Approver, DenyAll};
 use crate::agent::events::TurnEvent;
 use crate::agent::turn::TurnIo;
 use crate::provider::BoxFuture;
@@ -111,6 +111,17 @@ pub struct Turns {
     trim: Arc<super::memory::IdleTrim>,
 }
 
+/// How a turn's approvals are asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asking {
+    /// As `approval_requested` events, answered with [`Turns::answer`]
+    /// (the web page, the API, a chat's buttons).
+    Api,
+    /// Nobody can answer (a webhook, an API client that cannot ask): a
+    /// tool that asks is denied at once, and the model told why.
+    Deny,
+}
+
 /// Why a turn cannot start.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StartError {
@@ -144,6 +155,16 @@ impl Turns {
         session_id: &str,
         text: String,
     ) -> Result<mpsc::UnboundedReceiver<TurnEvent>, StartError> {
+        self.start_with(session_id, text, Asking::Api)
+    }
+
+    /// [`Turns::start`], choosing how approvals are asked.
+    pub fn start_with(
+        self: &Arc<Self>,
+        session_id: &str,
+        text: String,
+        asking: Asking,
+    ) -> Result<mpsc::UnboundedReceiver<TurnEvent>, StartError> {
         if self.shutdown.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
@@ -169,13 +190,17 @@ impl Turns {
         self.tracker.spawn(async move {
             // Free the session even if the turn panics.
             let _free = Free(me.clone(), session.clone());
-            let approver = ApiApprover { pending };
+            let api = ApiApprover { pending };
+            let approver: &dyn Approver = match asking {
+                Asking::Api => &api,
+                Asking::Deny => &DenyAll,
+            };
             let send = move |e: TurnEvent| {
                 let _ = tx.send(e);
             };
             let io = TurnIo {
                 events: &send,
-                approver: &approver,
+                approver,
                 cancel,
             };
             let summary = me.agent.run_turn(&session, &text, &io).await;

@@ -12,9 +12,13 @@ use thiserror::Error;
 /// The daemon's default address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
+mod channels;
 mod mcp;
 mod provider;
 
+pub use channels::{
+    ChannelsSection, DiscordSection, SlackSection, TelegramSection, WebhookSection,
+};
 pub use mcp::{McpSection, McpServerSection};
 pub use provider::{FallbackSection, NotConfigured, Prices, ProviderSection, default_base_url};
 
@@ -186,6 +190,9 @@ pub struct Config {
     /// `[mcp]`: remote MCP servers.
     #[serde(default)]
     pub mcp: McpSection,
+    /// `[channels]`: chat apps and webhooks.
+    #[serde(default)]
+    pub channels: ChannelsSection,
 }
 
 /// Overrides from flags or the environment (flags win; the CLI merges them).
@@ -243,6 +250,13 @@ impl Config {
         })?;
         config.agent.validate()?;
         config.provider.validate()?;
+        let problems = config.channels.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                detail: problems.join("; "),
+            });
+        }
         Ok(config)
     }
 

@@ -1,0 +1,1 @@
+//! Splitting an answer into chunks a platform accepts.

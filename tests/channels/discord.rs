@@ -1,0 +1,1 @@
+//! Discord: end-to-end tests.

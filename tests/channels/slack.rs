@@ -1,0 +1,1 @@
+//! Slack: end-to-end tests.

@@ -1,0 +1,1 @@
+//! Telegram: end-to-end tests.

@@ -1,0 +1,1 @@
+//! A fake Slack server on 127.0.0.1 speaking the platform's wire format.
