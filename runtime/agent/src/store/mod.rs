@@ -3,11 +3,13 @@
 //! token usage, approvals and the sandbox's audit events. One table of
 //! events keeps the export trivially faithful: one JSONL line per row.
 
+mod channels;
 mod events;
 mod policy;
 mod recover;
 mod sessions;
 
+pub use channels::{InboxItem, InboxState, Pairing, PairingCode};
 pub use events::{EventKind, StoredEvent, UsageRow};
 pub use recover::{INTERRUPTED, this_process};
 pub use sessions::{MAX_PAGE, MAX_TITLE_CHARS, SessionPage, TitleError, check_title};
@@ -120,11 +122,11 @@ CREATE TABLE IF NOT EXISTS tool_policies (
     package TEXT NOT NULL,
     policy TEXT NOT NULL
 );
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 ";
 
 /// The `user_version` [`SCHEMA`] sets.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The session database.
 pub struct Store {
@@ -201,6 +203,7 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
         if version != SCHEMA_VERSION {
+            conn.execute_batch(channels::SCHEMA).map_err(err)?;
             conn.execute_batch(SCHEMA).map_err(err)?;
         }
         Ok(Store {
