@@ -250,14 +250,93 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             r.ok("daemon", format!("running at http://{}/", c.addr));
             compare_provider(&mut r, &c, configured_provider.as_deref()).await;
             compare_served(&mut r, paths, &c).await;
+            check_channels(&mut r, paths, &loaded.config.channels, Some(&c)).await;
         }
-        _ => r.warn("daemon", "not running; start it with `chitin daemon`"),
+        _ => {
+            r.warn("daemon", "not running; start it with `chitin daemon`");
+            check_channels(&mut r, paths, &loaded.config.channels, None).await;
+        }
     }
     if r.failed {
         println!("\nsome checks failed: fix the FAIL lines above");
         Ok(EXIT_FAILED)
     } else {
         Ok(EXIT_OK)
+    }
+}
+
+/// Each configured channel: its secrets set, and (with a daemon) its health.
+async fn check_channels(
+    r: &mut Report,
+    paths: &Paths,
+    section: &chitin::agent::config::ChannelsSection,
+    client: Option<&DaemonClient>,
+) {
+    let mut needed: Vec<(&str, &str)> = Vec::new();
+    if let Some(t) = &section.telegram {
+        needed.push(("telegram", &t.secret));
+    }
+    if let Some(s) = &section.slack {
+        needed.push(("slack", &s.app_secret));
+        needed.push(("slack", &s.bot_secret));
+    }
+    if let Some(d) = &section.discord {
+        needed.push(("discord", &d.secret));
+    }
+    for w in &section.webhooks {
+        needed.push(("webhook", &w.secret));
+    }
+    if needed.is_empty() {
+        return;
+    }
+    let store = paths
+        .secrets()
+        .ok()
+        .and_then(|p| chitin::capabilities::secrets::SecretStore::open(&p).ok());
+    for (what, secret) in &needed {
+        if store.as_ref().and_then(|s| s.get(secret)).is_none() {
+            r.fail(
+                &format!("channel {what}"),
+                format!("secret `{secret}` is not set; run `chitin secret set {secret}`"),
+            );
+        }
+    }
+    let Some(client) = client else {
+        return;
+    };
+    let health = match client
+        .request(http::Method::GET, "/api/channels", None)
+        .await
+    {
+        Ok(v) => v["channels"].as_object().cloned().unwrap_or_default(),
+        Err(e) => {
+            r.warn(
+                "channels",
+                format!(
+                    "cannot ask the daemon: {}",
+                    chitin::text::error_chain(e.as_ref())
+                ),
+            );
+            return;
+        }
+    };
+    for name in section.configured() {
+        let h = &health.get(name).cloned().unwrap_or_default();
+        let state = h["state"]
+            .as_str()
+            .unwrap_or("not running (restart the daemon to start it)");
+        let reason = h["reason"].as_str().map(|s| chitin::text::one_line(s, 200));
+        match state {
+            "connected" => r.ok(&format!("channel {name}"), "connected"),
+            "starting" => r.warn(&format!("channel {name}"), "connecting"),
+            _ => r.fail(
+                &format!("channel {name}"),
+                format!(
+                    "{state}{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            ),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod channels;
 mod chat;
 mod client;
 mod daemon;
@@ -109,6 +110,9 @@ pub enum Command {
     },
     /// MCP: serve the skills' tools to other agents (stdio), and remote MCP servers for Chitin's agent.
     Mcp(mcp::McpArgs),
+    /// Chat apps (Telegram, Slack, Discord) and webhooks: health, pairing, who may talk to the agent.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCommand),
     /// Tokens used per day and model (cached input apart), and their cost.
     Usage(usage::UsageArgs),
     /// The agent's tools and their approval policies.
@@ -180,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => sessions::audit(&cli.paths, session, denied, limit),
         Command::Usage(args) => usage::run(&cli.paths, args),
         Command::Mcp(args) => mcp::run(args, &cli.paths).await,
+        Command::Channels(cmd) => channels::run(cmd, &cli.paths).await,
         Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),
