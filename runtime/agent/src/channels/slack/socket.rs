@@ -231,14 +231,19 @@ async fn answer_press(slack: Arc<Slack>, p: Pressed, ack: Ack) {
         }
     }
     if let (true, Some(ts)) = (ack.resolved, &p.message_ts) {
-        let decision = if p.approve { "Approved." } else { "Denied." };
+        // The hub's word when it has one ("no longer open"), else the press.
+        let decision = match &ack.notice {
+            Some(n) => super::mrkdwn::escape(&chitin_sandbox::text::one_line(n, 200)),
+            None if p.approve => "Approved.".into(),
+            None => "Denied.".into(),
+        };
         let body = json!({
             "channel": p.channel,
             "ts": ts,
-            "text": decision,
+            "text": &decision,
             "blocks": [{
                 "type": "section",
-                "text": { "type": "mrkdwn", "text": decided(&p.question, decision) },
+                "text": { "type": "mrkdwn", "text": decided(&p.question, &decision) },
             }],
         });
         if let Err(e) = slack.call_retrying("chat.update", &body).await {
