@@ -148,6 +148,13 @@ impl Home {
         .unwrap();
     }
 
+    /// Put a secret in the home's secret store.
+    pub fn set_secret(&self, name: &str, value: &str) {
+        let path = self.home.join("config/secrets.json");
+        let mut store = chitin::capabilities::secrets::SecretStore::open(&path).unwrap();
+        store.set(name, value).unwrap();
+    }
+
     pub fn store(&self) -> Store {
         Store::open(&self.home.join("data/sessions.db")).unwrap()
     }

@@ -336,6 +336,19 @@ impl Store {
         Ok(Some(seq))
     }
 
+    /// Record an event the hub handled without a turn (a pairing reply, a
+    /// command); false when it was seen before (a redelivery: dropped).
+    pub fn inbox_seen(&self, channel: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO channel_inbox(channel, event_id, chat_key, chat, sender, text, state, created_ms)
+                 VALUES (?1, ?2, '', '', '', '', 'done', ?3)",
+                params![channel, event_id, now_ms()],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.sql(e))
+    }
+
     /// The inbox messages not yet done, oldest first.
     pub fn inbox_open(&self) -> Result<Vec<InboxItem>, StoreError> {
         let conn = self.conn();

@@ -198,7 +198,16 @@ impl Hub {
                 resolved: false,
             });
         }
-        if !store.is_paired(&chat.channel, &sender.id)? {
+        let text = cap(&text);
+        let command = command(&text);
+        let paired = store.is_paired(&chat.channel, &sender.id)?;
+        // What is answered without a turn is recorded too, so a redelivery
+        // (after a restart) is not answered again, nor taken as a message
+        // once its sender is paired.
+        if (command.is_some() || !paired) && !store.inbox_seen(&chat.channel, &id)? {
+            return Ok(Ack::default());
+        }
+        if !paired {
             let reply = if chat.group {
                 "I only answer people my owner has paired with me; send me a direct message to get a pairing code.".to_string()
             } else {
@@ -211,8 +220,7 @@ impl Hub {
             self.reply(&chat, &reply).await;
             return Ok(Ack::default());
         }
-        let text = cap(&text);
-        if let Some(command) = command(&text) {
+        if let Some(command) = command {
             return self.command(&chat, &sender, command).await;
         }
         let chat_json = serde_json::to_string(&chat).unwrap_or_default();

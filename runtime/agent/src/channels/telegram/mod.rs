@@ -50,9 +50,13 @@ impl Telegram {
         })
     }
 
-    async fn poll(&self, offset: Option<i64>) -> Result<Vec<serde_json::Value>, ChannelError> {
+    async fn poll(
+        &self,
+        offset: Option<i64>,
+        timeout: u32,
+    ) -> Result<Vec<serde_json::Value>, ChannelError> {
         let params = GetUpdatesParams::builder()
-            .timeout(POLL_SECS)
+            .timeout(timeout)
             .limit(100)
             .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
             .build();
@@ -205,8 +209,8 @@ impl Telegram {
                 }
             }
             let batch = tokio::select! {
-                b = self.poll(offset) => b,
-                _ = stop.cancelled() => return,
+                b = self.poll(offset, POLL_SECS) => b,
+                _ = stop.cancelled() => break,
             };
             let updates = match batch {
                 Ok(u) => u,
@@ -266,6 +270,12 @@ impl Telegram {
                     self.acknowledge(query, &ack, &inbound, message_id).await;
                 }
             }
+        }
+        // Confirm what was handled, so a restart is not sent it again (the
+        // hub would drop it, but need not see it).
+        if offset.is_some() {
+            let confirm = self.poll(offset, 0);
+            let _ = tokio::time::timeout(Duration::from_secs(3), confirm).await;
         }
     }
 }
