@@ -101,7 +101,8 @@ pub fn message(d: &Value, bot_id: &str) -> Result<Option<Inbound>, Malformed> {
         sender: sender(author, author_id),
         id,
         event: Event::Message {
-            text: text::cap_chars(&text, MAX_INBOUND_CHARS),
+            // One past the hub's limit: it cuts there and tells the sender.
+            text: text::cap_chars(&text, MAX_INBOUND_CHARS + 1),
             mentioned,
         },
     }))

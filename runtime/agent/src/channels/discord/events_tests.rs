@@ -97,7 +97,7 @@ fn malformed_messages_are_refused_not_panicked_on() {
     let Event::Message { text, .. } = message(&long, BOT).unwrap().unwrap().event else {
         panic!()
     };
-    assert_eq!(text.chars().count(), MAX_INBOUND_CHARS);
+    assert_eq!(text.chars().count(), MAX_INBOUND_CHARS + 1);
 }
 
 #[test]
