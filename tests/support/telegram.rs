@@ -5,6 +5,8 @@
 //! `getUpdates` long-polls and honours `offset` (an update is confirmed by
 //! asking for a later one), so redelivery after a restart is real.
 
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -39,7 +41,8 @@ struct Inner {
     failures: VecDeque<(String, u16, Option<u64>)>,
 }
 
-type Shared = Arc<(Mutex<Inner>, tokio::sync::Notify)>;
+/// The state, woken pollers, and a signal on every call (for waiters).
+type Shared = Arc<(Mutex<Inner>, tokio::sync::Notify, std::sync::Condvar)>;
 
 /// The running fake; stops with the test process.
 pub struct FakeTelegram {
@@ -131,18 +134,31 @@ impl FakeTelegram {
     /// Wait (bounded) until `sendMessage` to `chat` was called `n` times.
     pub fn wait_sent(&self, chat: i64, n: usize, within: Duration) -> Vec<Value> {
         let end = Instant::now() + within;
+        let mut s = self.state.0.lock().unwrap();
         loop {
-            let sent = self.sent_to(chat);
+            let sent: Vec<Value> = s
+                .calls
+                .iter()
+                .filter(|c| c.method == "sendMessage" && c.body["chat_id"] == json!(chat))
+                .map(|c| c.body.clone())
+                .collect();
             if sent.len() >= n {
                 return sent;
             }
+            let now = Instant::now();
             assert!(
-                Instant::now() < end,
+                now < end,
                 "expected {n} message(s) to chat {chat} within {within:?}; got {sent:#?}\nall calls: {:#?}",
-                self.calls().iter().map(|c| &c.method).collect::<Vec<_>>()
+                s.calls.iter().map(|c| &c.method).collect::<Vec<_>>()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            s = self.state.2.wait_timeout(s, end - now).unwrap().0;
         }
+    }
+
+    /// How many `sendMessage` calls there were, to any chat.
+    pub fn sent_count(&self) -> usize {
+        let s = self.state.0.lock().unwrap();
+        s.calls.iter().filter(|c| c.method == "sendMessage").count()
     }
 
     /// Wait (bounded) for a call to `method` satisfying `pred`.
@@ -241,6 +257,7 @@ async fn handle(
             method: method.clone(),
             body: body.clone(),
         });
+        state.2.notify_all();
         if let Some(pos) = s.failures.iter().position(|f| f.0 == method) {
             let (_, status, retry) = s.failures.remove(pos).unwrap();
             let description = match status {

@@ -84,18 +84,30 @@ impl Drop for Registered {
 struct Running {
     cancel: CancellationToken,
     pending: Pending,
+    /// Which turn (or reservation) holds the session.
+    serial: u64,
 }
 
-/// Marks a session free when the turn's task ends, however it ends.
-struct Free(Arc<Turns>, String);
+/// Marks a session free when the turn's task ends, however it ends (or
+/// as soon as its `done` is out, so the next message can start at once).
+struct Free(Arc<Turns>, String, u64);
+
+impl Free {
+    fn release(&self) {
+        let mut running = lock(&self.0.running);
+        // Only this turn's own entry: a next turn may hold the session now.
+        if running.get(&self.1).is_some_and(|r| r.serial == self.2) {
+            running.remove(&self.1);
+            if running.is_empty() {
+                let _ = self.0.trim.idle();
+            }
+        }
+    }
+}
 
 impl Drop for Free {
     fn drop(&mut self) {
-        let mut running = lock(&self.0.running);
-        running.remove(&self.1);
-        if running.is_empty() {
-            let _ = self.0.trim.idle();
-        }
+        self.release();
     }
 }
 
@@ -109,6 +121,7 @@ pub struct Turns {
     tracker: TaskTracker,
     shutdown: CancellationToken,
     trim: Arc<super::memory::IdleTrim>,
+    serial: std::sync::atomic::AtomicU64,
 }
 
 /// How a turn's approvals are asked.
@@ -140,7 +153,13 @@ impl Turns {
             tracker: TaskTracker::new(),
             shutdown,
             trim: Arc::default(),
+            serial: Default::default(),
         }
+    }
+
+    fn next_serial(&self) -> u64 {
+        self.serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The agent.
@@ -170,6 +189,7 @@ impl Turns {
         }
         let cancel = self.shutdown.child_token();
         let pending: Pending = Arc::default();
+        let serial = self.next_serial();
         {
             let mut running = lock(&self.running);
             if running.contains_key(session_id) {
@@ -181,6 +201,7 @@ impl Turns {
                 Running {
                     cancel: cancel.clone(),
                     pending: pending.clone(),
+                    serial,
                 },
             );
         }
@@ -189,13 +210,18 @@ impl Turns {
         let session = session_id.to_string();
         self.tracker.spawn(async move {
             // Free the session even if the turn panics.
-            let _free = Free(me.clone(), session.clone());
+            let free = Free(me.clone(), session.clone(), serial);
             let api = ApiApprover { pending };
             let approver: &dyn Approver = match asking {
                 Asking::Api => &api,
                 Asking::Deny => &DenyAll,
             };
-            let send = move |e: TurnEvent| {
+            let send = |e: TurnEvent| {
+                // `done` comes after the turn's last record: the session is
+                // free for the next turn before the client hears of it.
+                if matches!(e, TurnEvent::Done { .. }) {
+                    free.release();
+                }
                 let _ = tx.send(e);
             };
             let io = TurnIo {
@@ -264,14 +290,16 @@ impl Turns {
         if running.contains_key(session_id) {
             return None;
         }
+        let serial = self.next_serial();
         running.insert(
             session_id.to_string(),
             Running {
                 cancel: CancellationToken::new(),
                 pending: Pending::default(),
+                serial,
             },
         );
-        Some(Reserved(Free(self.clone(), session_id.to_string())))
+        Some(Reserved(Free(self.clone(), session_id.to_string(), serial)))
     }
 
     /// Cancel the session's running turn; false if none runs.
