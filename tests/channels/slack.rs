@@ -20,11 +20,12 @@ const GROUP: &str = "C0GROUP01";
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Dropped in this order: the daemon first, so it never sees Slack go.
 struct Rig {
+    daemon: DaemonProc,
     slack: FakeSlack,
     model: ModelServer,
     home: Home,
-    daemon: DaemonProc,
 }
 
 /// A daemon with `[channels.slack]` on the fake (groups: [`GROUP`]), its
@@ -53,10 +54,10 @@ fn rig_with(replies: Vec<Reply>, files: bool, bot_token: &str) -> Rig {
     secrets.set("SLACK_BOT_TOKEN", bot_token).unwrap();
     let daemon = DaemonProc::start(&home);
     Rig {
+        daemon,
         slack,
         model,
         home,
-        daemon,
     }
 }
 

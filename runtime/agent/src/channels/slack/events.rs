@@ -34,7 +34,7 @@ pub enum Frame {
         envelope_id: String,
         /// `Ok(Some)`: for the hub; `Ok(None)`: not for us (a bot's own
         /// message, an edit, another event type); `Err`: malformed.
-        item: Result<Option<Item>, String>,
+        item: Result<Option<Box<Item>>, String>,
     },
     /// Some other frame type, ignored.
     Other,
@@ -82,7 +82,8 @@ pub fn parse(text: &str, bot: Option<&str>) -> Result<Frame, String> {
             "slash_commands" => command_item(payload, &envelope_id),
             "interactive" => button_item(payload, &envelope_id),
             _ => Ok(None),
-        };
+        }
+        .map(|i| i.map(Box::new));
         return Ok(Frame::Envelope { envelope_id, item });
     }
     Ok(match kind {

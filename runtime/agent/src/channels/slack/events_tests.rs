@@ -27,7 +27,7 @@ fn fixture(name: &str) -> Value {
 
 fn item(v: &Value) -> Result<Option<Item>, String> {
     match parse(&v.to_string(), BOT).unwrap() {
-        Frame::Envelope { item, .. } => item,
+        Frame::Envelope { item, .. } => item.map(|i| i.map(|b| *b)),
         other => panic!("not an envelope: {other:?}"),
     }
 }
