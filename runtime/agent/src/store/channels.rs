@@ -339,14 +339,23 @@ impl Store {
     /// Record an event the hub handled without a turn (a pairing reply, a
     /// command); false when it was seen before (a redelivery: dropped).
     pub fn inbox_seen(&self, channel: &str, event_id: &str) -> Result<bool, StoreError> {
-        self.conn()
+        let conn = self.conn();
+        let added = conn
             .execute(
                 "INSERT OR IGNORE INTO channel_inbox(channel, event_id, chat_key, chat, sender, text, state, created_ms)
                  VALUES (?1, ?2, '', '', '', '', 'done', ?3)",
                 params![channel, event_id, now_ms()],
             )
-            .map(|n| n > 0)
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.sql(e))?;
+        if added > 0 {
+            // Strangers' messages must not grow the table without end.
+            conn.execute(
+                "DELETE FROM channel_inbox WHERE channel = ?1 AND state = 'done' AND seq <= ?2 - ?3",
+                params![channel, conn.last_insert_rowid(), KEEP_DONE],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        Ok(added > 0)
     }
 
     /// The inbox messages not yet done, oldest first.
@@ -412,5 +421,97 @@ impl Store {
             .execute(sql, p)
             .map(|_| ())
             .map_err(|e| self.sql(e))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn code(code: &str, sender: &str, expires_ms: i64) -> PairingCode {
+        PairingCode {
+            code: code.into(),
+            channel: "telegram".into(),
+            sender_id: sender.into(),
+            name: "n".into(),
+            chat: "{}".into(),
+            expires_ms,
+        }
+    }
+
+    #[test]
+    fn codes_pair_once_expire_and_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let later = now_ms() + 60_000;
+        store.add_code(&code("AAAA-AAAA", "1", later), 3).unwrap();
+        store
+            .add_code(&code("BBBB-BBBB", "2", now_ms() - 1), 3)
+            .unwrap();
+        assert_eq!(
+            store.code_for("telegram", "1").unwrap().as_deref(),
+            Some("AAAA-AAAA")
+        );
+        assert!(store.redeem_code("BBBB-BBBB").unwrap().is_none(), "expired");
+        assert!(!store.is_paired("telegram", "1").unwrap());
+        assert_eq!(
+            store.redeem_code("AAAA-AAAA").unwrap().unwrap().sender_id,
+            "1"
+        );
+        assert!(store.is_paired("telegram", "1").unwrap());
+        assert!(!store.is_paired("slack", "1").unwrap(), "per channel");
+        assert!(store.redeem_code("AAAA-AAAA").unwrap().is_none(), "used");
+        for i in 0..10 {
+            store
+                .add_code(
+                    &code(&format!("C{i:03}-CCCC"), &format!("s{i}"), later + i),
+                    3,
+                )
+                .unwrap();
+        }
+        assert_eq!(store.codes().unwrap().len(), 3, "at most 3 live codes");
+        assert!(store.unpair("telegram", "1").unwrap());
+        assert!(!store.unpair("telegram", "1").unwrap());
+    }
+
+    #[test]
+    fn the_inbox_drops_redeliveries_and_keeps_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let seq = store
+            .inbox_add("telegram", "7", "telegram:1", "{}", "{}", "hi")
+            .unwrap()
+            .unwrap();
+        assert!(
+            store
+                .inbox_add("telegram", "7", "telegram:1", "{}", "{}", "hi")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .inbox_add("slack", "7", "slack:1", "{}", "{}", "hi")
+                .unwrap()
+                .is_some()
+        );
+        store.inbox_running(seq).unwrap();
+        store.inbox_answered(seq, "answer").unwrap();
+        store.inbox_sent(seq, 1).unwrap();
+        let open = store.inbox_open().unwrap();
+        let item = open.iter().find(|i| i.seq == seq).unwrap();
+        assert_eq!(
+            (item.state, item.attempts, item.sent),
+            (InboxState::Answered, 1, 1)
+        );
+        assert_eq!(item.answer.as_deref(), Some("answer"));
+        store.inbox_state(seq, InboxState::Done).unwrap();
+        assert!(store.inbox_open().unwrap().iter().all(|i| i.seq != seq));
+        assert!(store.inbox_seen("telegram", "8").unwrap());
+        assert!(!store.inbox_seen("telegram", "8").unwrap());
+        assert!(
+            !store.inbox_seen("telegram", "7").unwrap(),
+            "a message seen is seen"
+        );
     }
 }

@@ -171,6 +171,13 @@ impl Hub {
             approve,
         } = &event
         {
+            // Unpaired since the question was asked: no longer the owner's.
+            if !store.is_paired(&chat.channel, &sender.id)? {
+                return Ok(Ack {
+                    notice: Some("Only the person who asked can answer this.".into()),
+                    resolved: false,
+                });
+            }
             return Ok(self.button(&chat, &sender, approval_id, *approve));
         }
         let (text, mentioned) = match &event {
@@ -217,7 +224,7 @@ impl Hub {
                 tracing::info!(channel = %chat.channel, "an unknown sender was given a pairing code");
                 pairing::pairing_message(&code)
             };
-            self.reply(&chat, &reply).await;
+            self.reply_later(&chat, reply);
             return Ok(Ack::default());
         }
         if let Some(command) = command {
@@ -322,8 +329,17 @@ impl Hub {
             }
             _ => format!("Hello! Send me a message. {HELP}"),
         };
-        self.reply(chat, &reply).await;
+        self.reply_later(chat, reply);
         Ok(Ack::default())
+    }
+
+    /// Send a short message from the hub without holding up the channel's
+    /// receive loop (the platform may be slow or failing).
+    fn reply_later(self: &Arc<Self>, chat: &ChatRef, text: String) {
+        let me = self.clone();
+        let chat = chat.clone();
+        self.tracker
+            .spawn(async move { me.reply(&chat, &text).await });
     }
 
     /// Send a short message from the hub (best effort, retried).
