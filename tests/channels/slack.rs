@@ -31,10 +31,11 @@ struct Rig {
 /// A daemon with `[channels.slack]` on the fake (groups: [`GROUP`]), its
 /// tokens in the secret store, connected.
 fn rig(replies: Vec<Reply>, files: bool) -> Rig {
-    rig_with(replies, files, BOT_TOKEN)
+    rig_with(replies, files, BOT_TOKEN, "")
 }
 
-fn rig_with(replies: Vec<Reply>, files: bool, bot_token: &str) -> Rig {
+/// [`rig`] with this bot token and more `[channels]` keys.
+fn rig_with(replies: Vec<Reply>, files: bool, bot_token: &str, channels: &str) -> Rig {
     let slack = FakeSlack::start();
     let home = Home::new();
     if files {
@@ -45,7 +46,7 @@ fn rig_with(replies: Vec<Reply>, files: bool, bot_token: &str) -> Rig {
         "openai",
         &model,
         &format!(
-            "approval_timeout_secs = 60\n\n[channels.slack]\napi_url = \"{}\"\ngroups = [\"{GROUP}\"]\n",
+            "approval_timeout_secs = 60\n\n[channels]\n{channels}\n[channels.slack]\napi_url = \"{}\"\ngroups = [\"{GROUP}\"]\n",
             slack.api_url()
         ),
     );
@@ -130,14 +131,12 @@ fn unknown_sender_gets_a_code_then_is_served_after_pairing() {
         0,
         "nothing runs for an unknown sender"
     );
-    // The envelope is acknowledged once, after the hub handled it (its
-    // reply was sent from inside `receive`).
+    // The envelope is acknowledged once.
     let acks = wait_for("the ack", WAIT, || {
         let a = r.slack.acks_of(&envelope);
         (!a.is_empty()).then_some(a)
     });
     assert_eq!(acks.len(), 1);
-    assert!(acks[0].seq > reply.seq, "acked before the hub returned");
     // The Web API saw the right token for each call, as a Bearer header.
     for c in r.slack.calls() {
         let want = if c.method == "apps.connections.open" {
@@ -395,7 +394,7 @@ fn redelivery_refresh_mentions_and_commands() {
 #[test]
 fn a_refused_bot_token_fails_the_channel_without_showing_it() {
     let wrong = "xoxb-0000000000-revokedtoken";
-    let r = rig_with(vec![], false, wrong);
+    let r = rig_with(vec![], false, wrong, "");
     let health = wait_for("the failed health", WAIT, || {
         let c = r.channels();
         (c["channels"]["slack"]["state"] == "failed").then_some(c)
@@ -410,4 +409,65 @@ fn a_refused_bot_token_fails_the_channel_without_showing_it() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(r.slack.calls().len(), 1);
     assert_eq!(r.slack.connections(), 0);
+}
+
+#[test]
+fn over_the_rate_limit_the_sender_is_told_privately() {
+    let r = rig_with(
+        vec![Reply::text("First.")],
+        false,
+        BOT_TOKEN,
+        "rate_per_minute = 2",
+    );
+    r.connected();
+    r.pair(OWNER, OWNER_DM);
+    r.slack.push(&dm(OWNER, OWNER_DM, "one"));
+    assert_eq!(r.post(OWNER_DM, 1).body["text"], "First.");
+    let over = r.slack.push(&dm(OWNER, OWNER_DM, "two"));
+    let notice = wait_for("the rate-limit notice", WAIT, || {
+        r.slack.ok_calls("chat.postEphemeral").into_iter().next()
+    });
+    assert_eq!(notice.body["user"], OWNER);
+    assert_eq!(notice.body["channel"], OWNER_DM);
+    assert!(
+        notice.body["text"].as_str().unwrap().contains("Too many"),
+        "{}",
+        notice.body
+    );
+    assert_eq!(r.slack.acks_of(&over).len(), 1);
+    assert_eq!(r.model.request_count(), 1);
+}
+
+#[test]
+fn an_acknowledged_message_survives_a_crash_and_is_answered_once() {
+    let mut r = rig(vec![Reply::Hang, Reply::text("After the restart.")], false);
+    r.connected();
+    r.pair(OWNER, OWNER_DM);
+    let msg = dm(OWNER, OWNER_DM, "do not lose me");
+    let envelope = r.slack.push(&msg);
+    // Acknowledged (so Slack will not send it again) while its turn runs.
+    wait_for("the ack", WAIT, || {
+        (!r.slack.acks_of(&envelope).is_empty()).then_some(())
+    });
+    wait_for("the turn to start", WAIT, || {
+        (r.model.request_count() == 1).then_some(())
+    });
+    r.daemon.child.kill().unwrap();
+    r.daemon.child.wait().unwrap();
+    r.daemon = DaemonProc::start(&r.home);
+    wait_for("the new daemon's connection", WAIT, || {
+        (r.slack.connections() >= 2).then_some(())
+    });
+    r.connected();
+    assert_eq!(r.post(OWNER_DM, 1).body["text"], "After the restart.");
+    // Slack redelivers it anyway: not answered again.
+    let mut again = msg.clone();
+    again["envelope_id"] = Value::from("eeee0000-e2e2-4223-8a9e-2c803925bf02");
+    let again_id = r.slack.push(&again);
+    wait_for("the redelivery's ack", WAIT, || {
+        (!r.slack.acks_of(&again_id).is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(r.slack.posted_to(OWNER_DM).len(), 2);
+    assert_eq!(r.model.request_count(), 2);
 }

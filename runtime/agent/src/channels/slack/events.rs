@@ -54,12 +54,8 @@ pub struct Item {
 pub struct Pressed {
     /// The channel it was pressed in.
     pub channel: String,
-    /// Who pressed it.
-    pub user: String,
     /// The message holding the buttons.
     pub message_ts: Option<String>,
-    /// The thread that message is in.
-    pub thread_ts: Option<String>,
     /// Approve (true) or Deny.
     pub approve: bool,
     /// The question's text as Slack holds it, made plain and escaped
@@ -313,9 +309,7 @@ fn button_item(payload: &Value, envelope_id: &str) -> Result<Option<Item>, Strin
         },
         pressed: Some(Pressed {
             channel,
-            user,
             message_ts,
-            thread_ts,
             approve,
             question,
         }),

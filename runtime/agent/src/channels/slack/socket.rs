@@ -11,7 +11,7 @@
 
 use super::Slack;
 use super::api::Token;
-use super::events::{self, Frame, Pressed};
+use super::events::{self, Frame, Item, Pressed};
 use crate::channels::{Ack, ChannelError, Health, Hub, backoff};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -73,7 +73,9 @@ pub async fn run(slack: Arc<Slack>, hub: Arc<Hub>, stop: CancellationToken) {
 /// How a failed Web API call ends the connection attempt.
 fn ended(e: ChannelError, slack: &Slack) -> End {
     match e {
-        ChannelError::Unauthorized { .. } => End::Failed(format!("{e}, and restart the daemon")),
+        ChannelError::Unauthorized { secret, .. } => End::Failed(format!(
+            "slack: Slack refused the token in secret `{secret}`; set a valid one with `chitin secret set {secret}` and restart the daemon"
+        )),
         ChannelError::RateLimited { retry_after, .. } => {
             End::Down(slack.api.redact(&e.to_string()), Some(retry_after))
         }
@@ -181,10 +183,17 @@ async fn connect(
             }
             Frame::Other => {}
             Frame::Envelope { envelope_id, item } => {
-                let pressed = match item {
+                let answered = match item {
                     Ok(Some(item)) => {
-                        let ack = hub.receive(item.inbound).await;
-                        item.pressed.map(|p| (p, ack))
+                        let Item { inbound, pressed } = *item;
+                        let to = Presser {
+                            channel: inbound.chat.chat.clone(),
+                            thread_ts: inbound.chat.thread.clone(),
+                            user: inbound.sender.id.clone(),
+                        };
+                        let ack = hub.receive(inbound).await;
+                        let worth = ack.notice.is_some() || (ack.resolved && pressed.is_some());
+                        worth.then_some((to, pressed, ack))
                     }
                     Ok(None) => None,
                     Err(why) => {
@@ -196,8 +205,8 @@ async fn connect(
                 if socket.send(Message::text(ack)).await.is_err() {
                     return End::Down("slack: the connection broke".into(), None);
                 }
-                if let Some((p, ack)) = pressed {
-                    tokio::spawn(answer_press(slack.clone(), p, ack));
+                if let Some((to, pressed, ack)) = answered {
+                    tokio::spawn(answer(slack.clone(), to, pressed, ack));
                 }
             }
         }
@@ -211,47 +220,55 @@ fn acceptable_url(url: &str, plain_http: bool) -> bool {
     url.len() <= 2048 && (l.starts_with("wss://") || (plain_http && l.starts_with("ws://")))
 }
 
-/// Show the hub's notice to the presser only, and once the question is
-/// settled, replace the buttons with the decision.
-async fn answer_press(slack: Arc<Slack>, p: Pressed, ack: Ack) {
+/// Who an answer to an event goes to.
+struct Presser {
+    channel: String,
+    thread_ts: Option<String>,
+    user: String,
+}
+
+/// Show the hub's notice (a refusal, a rate limit, a decision) to the
+/// sender only; once a pressed button's question is settled, replace its
+/// buttons with the decision.
+async fn answer(slack: Arc<Slack>, to: Presser, pressed: Option<Pressed>, ack: Ack) {
     if let Some(notice) = &ack.notice {
         let mut body = json!({
-            "channel": p.channel,
-            "user": p.user,
+            "channel": to.channel,
+            "user": to.user,
             "text": super::mrkdwn::to_mrkdwn(notice),
         });
-        if let Some(t) = &p.thread_ts {
+        if let Some(t) = &to.thread_ts {
             body["thread_ts"] = json!(t);
         }
         if let Err(e) = slack.call_retrying("chat.postEphemeral", &body).await {
-            tracing::warn!(
-                "slack: cannot show the notice: {}",
-                slack.api.redact(&e.to_string())
-            );
+            let e = slack.api.redact(&e.to_string());
+            tracing::warn!("slack: cannot show the notice: {e}");
         }
     }
-    if let (true, Some(ts)) = (ack.resolved, &p.message_ts) {
-        // The hub's word when it has one ("no longer open"), else the press.
-        let decision = match &ack.notice {
-            Some(n) => super::mrkdwn::escape(&chitin_sandbox::text::one_line(n, 200)),
-            None if p.approve => "Approved.".into(),
-            None => "Denied.".into(),
-        };
-        let body = json!({
-            "channel": p.channel,
-            "ts": ts,
-            "text": &decision,
-            "blocks": [{
-                "type": "section",
-                "text": { "type": "mrkdwn", "text": decided(&p.question, &decision) },
-            }],
-        });
-        if let Err(e) = slack.call_retrying("chat.update", &body).await {
-            tracing::warn!(
-                "slack: cannot update the approval message: {}",
-                slack.api.redact(&e.to_string())
-            );
-        }
+    let Some(p) = pressed.filter(|_| ack.resolved) else {
+        return;
+    };
+    let Some(ts) = &p.message_ts else {
+        return;
+    };
+    // The hub's word when it has one ("no longer open"), else the press.
+    let decision = match &ack.notice {
+        Some(n) => super::mrkdwn::escape(&chitin_sandbox::text::one_line(n, 200)),
+        None if p.approve => "Approved.".into(),
+        None => "Denied.".into(),
+    };
+    let body = json!({
+        "channel": p.channel,
+        "ts": ts,
+        "text": &decision,
+        "blocks": [{
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": decided(&p.question, &decision) },
+        }],
+    });
+    if let Err(e) = slack.call_retrying("chat.update", &body).await {
+        let e = slack.api.redact(&e.to_string());
+        tracing::warn!("slack: cannot update the approval message: {e}");
     }
 }
 
