@@ -19,11 +19,11 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
             cut(rest, room)
         };
         let mut chunk = prefix + head.trim_end();
-        if let Some(fence) = open_fence(&chunk) {
-            if !tail.trim().is_empty() {
-                chunk.push_str("\n```");
-                reopen = Some(fence);
-            }
+        if let Some(fence) = open_fence(&chunk)
+            && !tail.trim().is_empty()
+        {
+            chunk.push_str("\n```");
+            reopen = Some(fence);
         }
         if !chunk.trim().is_empty() {
             out.push(chunk);

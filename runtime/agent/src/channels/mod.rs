@@ -262,12 +262,15 @@ pub trait Channel: Send + Sync + 'static {
     fn run(self: Arc<Self>, hub: Arc<Hub>, stop: CancellationToken) -> BoxFuture<'static, ()>;
 }
 
+/// A configured channel that cannot start: (name, why).
+pub type Failed = (String, String);
+
 /// The configured channels' adapters, each with its token read from the
 /// secret store, and the ones that cannot start with why (`(name, reason)`).
 pub fn build(
     section: &crate::agent::config::ChannelsSection,
     secrets: &std::path::Path,
-) -> (Vec<Arc<dyn Channel>>, Vec<(String, String)>) {
+) -> (Vec<Arc<dyn Channel>>, Vec<Failed>) {
     use chitin_sandbox::capabilities::secrets::SecretStore;
     let mut ok: Vec<Arc<dyn Channel>> = Vec::new();
     let mut failed = Vec::new();

@@ -182,18 +182,16 @@ impl Store {
         let mut st = conn
             .prepare("SELECT channel, sender_id, name, paired_ms FROM channel_pairings ORDER BY channel, paired_ms")
             .map_err(|e| self.sql(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Pairing {
-                    channel: r.get(0)?,
-                    sender_id: r.get(1)?,
-                    name: r.get(2)?,
-                    paired_ms: r.get(3)?,
-                })
+        st.query_map([], |r| {
+            Ok(Pairing {
+                channel: r.get(0)?,
+                sender_id: r.get(1)?,
+                name: r.get(2)?,
+                paired_ms: r.get(3)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql(e));
-        rows
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql(e))
     }
 
     /// Remove a pairing; false if there was none.
@@ -249,20 +247,18 @@ impl Store {
         let mut st = conn
             .prepare("SELECT code, channel, sender_id, name, chat, expires_ms FROM channel_codes WHERE expires_ms > ?1 ORDER BY expires_ms")
             .map_err(|e| self.sql(e))?;
-        let rows = st
-            .query_map(params![now_ms()], |r| {
-                Ok(PairingCode {
-                    code: r.get(0)?,
-                    channel: r.get(1)?,
-                    sender_id: r.get(2)?,
-                    name: r.get(3)?,
-                    chat: r.get(4)?,
-                    expires_ms: r.get(5)?,
-                })
+        st.query_map(params![now_ms()], |r| {
+            Ok(PairingCode {
+                code: r.get(0)?,
+                channel: r.get(1)?,
+                sender_id: r.get(2)?,
+                name: r.get(3)?,
+                chat: r.get(4)?,
+                expires_ms: r.get(5)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql(e));
-        rows
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql(e))
     }
 
     /// Redeem a live code: the sender is paired and the code is gone.
@@ -364,24 +360,22 @@ impl Store {
         let mut st = conn
             .prepare("SELECT seq, channel, chat_key, chat, sender, text, state, attempts, answer, sent FROM channel_inbox WHERE state != 'done' ORDER BY seq")
             .map_err(|e| self.sql(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(InboxItem {
-                    seq: r.get(0)?,
-                    channel: r.get(1)?,
-                    chat_key: r.get(2)?,
-                    chat: r.get(3)?,
-                    sender: r.get(4)?,
-                    text: r.get(5)?,
-                    state: InboxState::parse(&r.get::<_, String>(6)?),
-                    attempts: r.get(7)?,
-                    answer: r.get(8)?,
-                    sent: r.get(9)?,
-                })
+        st.query_map([], |r| {
+            Ok(InboxItem {
+                seq: r.get(0)?,
+                channel: r.get(1)?,
+                chat_key: r.get(2)?,
+                chat: r.get(3)?,
+                sender: r.get(4)?,
+                text: r.get(5)?,
+                state: InboxState::parse(&r.get::<_, String>(6)?),
+                attempts: r.get(7)?,
+                answer: r.get(8)?,
+                sent: r.get(9)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sql(e));
-        rows
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql(e))
     }
 
     /// The message's turn starts.
