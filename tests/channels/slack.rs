@@ -471,3 +471,28 @@ fn an_acknowledged_message_survives_a_crash_and_is_answered_once() {
     assert_eq!(r.slack.posted_to(OWNER_DM).len(), 2);
     assert_eq!(r.model.request_count(), 2);
 }
+
+#[test]
+fn slash_stop_cancels_the_running_turn() {
+    let r = rig(vec![Reply::Hang], false);
+    r.connected();
+    r.pair(OWNER, OWNER_DM);
+    r.slack.push(&dm(OWNER, OWNER_DM, "think forever"));
+    wait_for("the turn to start", WAIT, || {
+        (r.model.request_count() == 1).then_some(())
+    });
+    let stop = r.slack.push(&slack::slash(OWNER, OWNER_DM, "/stop", ""));
+    let texts = wait_for("the stop and the stopped answer", WAIT, || {
+        let texts: Vec<String> = r
+            .slack
+            .posted_to(OWNER_DM)
+            .iter()
+            .skip(1)
+            .map(|p| p.body["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        (texts.len() >= 2).then_some(texts)
+    });
+    assert!(texts.iter().any(|t| t == "Stopping."), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("stopped")), "{texts:?}");
+    assert_eq!(r.slack.acks_of(&stop).len(), 1);
+}

@@ -445,10 +445,9 @@ fn envelope(fixture: &str) -> (Value, u64) {
     (v, n)
 }
 
-/// An `events_api` envelope: a direct message (`message`, `channel_type`
-/// `im`) from `user` in DM `channel`.
-pub fn dm(user: &str, channel: &str, text: &str) -> Value {
-    let (mut v, n) = envelope(IM);
+/// An `events_api` envelope from `fixture` with its event's fields set.
+fn event(fixture: &str, user: &str, channel: &str, text: String) -> Value {
+    let (mut v, n) = envelope(fixture);
     let e = &mut v["payload"]["event"];
     e["user"] = json!(user);
     e["channel"] = json!(channel);
@@ -459,18 +458,16 @@ pub fn dm(user: &str, channel: &str, text: &str) -> Value {
     v
 }
 
+/// An `events_api` envelope: a direct message (`message`, `channel_type`
+/// `im`) from `user` in DM `channel`.
+pub fn dm(user: &str, channel: &str, text: &str) -> Value {
+    event(IM, user, channel, text.to_string())
+}
+
 /// An `events_api` envelope: `app_mention` of the bot by `user` in
 /// `channel`.
 pub fn mention(user: &str, channel: &str, text: &str) -> Value {
-    let (mut v, n) = envelope(MENTION);
-    let e = &mut v["payload"]["event"];
-    e["user"] = json!(user);
-    e["channel"] = json!(channel);
-    e["text"] = json!(format!("<@{BOT_USER}> {text}"));
-    e["ts"] = json!(format!("1600000000.{n:06}"));
-    e["event_ts"] = e["ts"].clone();
-    v["payload"]["event_id"] = json!(format!("Ev{n:08}"));
-    v
+    event(MENTION, user, channel, format!("<@{BOT_USER}> {text}"))
 }
 
 /// An `interactive` envelope: `block_actions` for the approval button
