@@ -53,14 +53,21 @@ pub fn key(messages: &[Message], answer: Option<&str>) -> Key {
 /// Remembered conversations: key → session, least recently used evicted.
 #[derive(Default)]
 pub struct Memory {
-    inner: Mutex<(HashMap<Key, (String, u64)>, u64)>,
+    inner: Mutex<Lru>,
+}
+
+/// Sessions by key, each with the tick of its last use.
+#[derive(Default)]
+struct Lru {
+    map: HashMap<Key, (String, u64)>,
+    tick: u64,
 }
 
 impl Memory {
     /// The session of the conversation `key`, if remembered.
     pub fn find(&self, key: &Key) -> Option<String> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, tick) = &mut *inner;
+        let Lru { map, tick } = &mut *inner;
         *tick += 1;
         let now = *tick;
         map.get_mut(key).map(|(session, used)| {
@@ -72,7 +79,7 @@ impl Memory {
     /// Remember that `key` continues in `session`.
     pub fn remember(&self, key: Key, session: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, tick) = &mut *inner;
+        let Lru { map, tick } = &mut *inner;
         *tick += 1;
         map.insert(key, (session.to_string(), *tick));
         if map.len() > MEMORY_SIZE
