@@ -152,6 +152,13 @@ fn an_unknown_sender_gets_a_code_and_is_served_once_paired() {
             .iter()
             .any(|c| c.path == format!("/channels/{OWNER_DM}/typing"))
     );
+    let commands = format!("/applications/{BOT_ID}/commands");
+    let offered = calls
+        .iter()
+        .find(|c| c.method == "PUT" && c.path == commands)
+        .expect("the slash commands are offered");
+    assert_eq!(offered.status, 200);
+    assert_eq!(offered.body.as_array().unwrap().len(), 3);
     let identify = &r.discord.frames_with(2)[0]["d"];
     assert_eq!(identify["intents"], 37376);
     assert_eq!(identify["properties"]["browser"], "chitin");

@@ -33,6 +33,8 @@ pub struct Ready {
     pub resume_url: String,
     /// The bot's own user id.
     pub bot_id: String,
+    /// The application's id (for its slash commands).
+    pub application_id: String,
 }
 
 /// A Discord id (snowflake): 1-20 digits, as a string.
@@ -56,11 +58,27 @@ pub fn ready(d: &Value) -> Result<Ready, Malformed> {
         .filter(|s| s.len() <= 200)
         .ok_or("READY without a usable resume_gateway_url")?;
     let bot_id = snowflake(&d["user"]["id"]).ok_or("READY without the bot's user id")?;
+    let application_id = snowflake(&d["application"]["id"]).unwrap_or_else(|| bot_id.clone());
     Ok(Ready {
         session_id: session_id.to_string(),
         resume_url: resume_url.to_string(),
         bot_id,
+        application_id,
     })
+}
+
+/// The slash commands the bot offers, in guilds and in direct messages
+/// (for `PUT /applications/{id}/commands`, which replaces the set).
+pub fn commands() -> Value {
+    let command = |name: &str, description: &str| json!({"name": name, "type": 1, "description": description, "contexts": [0, 1], "integration_types": [0]});
+    json!([
+        command("new", "Start a new conversation"),
+        command("stop", "Stop the answer being written"),
+        command(
+            "status",
+            "Show the conversation, what is waiting and the model"
+        ),
+    ])
 }
 
 /// A `MESSAGE_CREATE` as an inbound message; `Ok(None)` for what the agent

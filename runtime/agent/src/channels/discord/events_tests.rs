@@ -232,5 +232,14 @@ fn ready_is_read() {
     });
     let r = ready(&d).unwrap();
     assert_eq!((r.session_id.as_str(), r.bot_id.as_str()), ("abc123", BOT));
+    assert_eq!(r.application_id, BOT);
+    let offered = commands();
+    let names: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["new", "stop", "status"]);
     assert!(ready(&json!({"session_id": "a b"})).is_err());
 }

@@ -141,8 +141,10 @@ async fn connect(d: &Discord, hub: &Arc<Hub>, state: &mut State, stop: &Cancella
                     Some(u) if url_ok(u, insecure) => u.to_string(),
                     _ => return retry("GET /gateway/bot gave no usable wss:// URL", false, false),
                 },
-                Err(e @ crate::channels::ChannelError::Unauthorized { .. }) => {
-                    return End::Fatal(e.to_string());
+                Err(crate::channels::ChannelError::Unauthorized { secret, .. }) => {
+                    return End::Fatal(format!(
+                        "the REST API refused the bot token in secret `{secret}` (401); set a valid one with `chitin secret set {secret}` and restart the daemon"
+                    ));
                 }
                 Err(e) => return retry(format!("cannot get the gateway URL: {e}"), false, false),
             }
@@ -292,6 +294,7 @@ async fn serve(
                 match t {
                     "READY" => match events::ready(&v["d"]) {
                         Ok(r) if url_ok(&r.resume_url, d.rest.insecure()) => {
+                            d.register_commands(&r.application_id);
                             state.bot_id = r.bot_id;
                             state.session = Some(Session {
                                 id: r.session_id,

@@ -29,6 +29,7 @@ use crate::agent::config::DiscordSection;
 use crate::provider::BoxFuture;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// Discord's REST API when `api_url` is not set.
@@ -42,6 +43,8 @@ pub const MAX_CHUNK: usize = 1800;
 #[derive(Debug)]
 pub struct Discord {
     rest: Arc<rest::Rest>,
+    /// Whether the slash commands were offered since the start.
+    registered: AtomicBool,
 }
 
 impl Discord {
@@ -52,7 +55,23 @@ impl Discord {
         let rest = rest::Rest::new(api, token, &section.secret)?;
         Ok(Discord {
             rest: Arc::new(rest),
+            registered: AtomicBool::new(false),
         })
+    }
+
+    /// Offer `/new`, `/stop` and `/status` as slash commands (once per
+    /// start, best effort: typed as messages they work as well).
+    fn register_commands(&self, application_id: &str) {
+        if self.registered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let rest = self.rest.clone();
+        let path = format!("applications/{application_id}/commands");
+        tokio::spawn(async move {
+            if let Err(e) = rest.put(&path, &events::commands()).await {
+                tracing::warn!("discord: cannot offer the slash commands: {e}");
+            }
+        });
     }
 
     async fn post_message(

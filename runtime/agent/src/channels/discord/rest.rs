@@ -106,6 +106,11 @@ impl Rest {
         self.call(reqwest::Method::POST, path, body).await
     }
 
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ChannelError> {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,

@@ -27,10 +27,13 @@ pub fn neutralise(markdown: &str) -> String {
         .collect();
     for (i, &c) in chars.iter().enumerate() {
         out.push(c);
-        let next = chars.get(i + 1).copied();
-        if c == '<' && matches!(next, Some('@' | '#')) {
-            out.push(ZWSP);
-        } else if c == '@' && mass_mention(&chars[i + 1..]) {
+        let rest = &chars[i + 1..];
+        let breaks = match c {
+            '<' => matches!(rest.first(), Some('@' | '#')),
+            '@' => mass_mention(rest),
+            _ => false,
+        };
+        if breaks {
             out.push(ZWSP);
         }
     }
