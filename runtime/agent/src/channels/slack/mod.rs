@@ -10,6 +10,13 @@
 //! token (`xoxb-…`, scopes `chat:write`, `app_mentions:read`, `im:history`)
 //! does everything else. Neither ever appears in a message, a log line or
 //! an error.
+//!
+//! The Slack app needs: Socket Mode on; event subscriptions `message.im`
+//! and `app_mention`; Interactivity on (for the buttons); App Home's
+//! Messages tab allowing messages; optionally slash commands `/new`,
+//! `/stop`, `/status` (scope `commands`). In channels the bot answers only
+//! when mentioned (the hub also wants the channel listed in `groups`);
+//! follow-ups in its thread need a mention too.
 
 pub mod api;
 pub mod events;
