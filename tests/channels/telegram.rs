@@ -40,7 +40,7 @@ fn pair(home: &Home, fake: &FakeTelegram, user: i64) {
     fake.push(tg::text(user, "Owner", "hello?"));
     let sent = fake.wait_sent(user, before + 1, WAIT);
     let code = code_in(&sent[before]);
-    let (rc, out, err) = home.chitin(&["channels", "pair", &code]);
+    let (rc, out, err) = home.chitin(&["channels", "pair", &code, "--yes"]);
     assert_eq!(rc, 0, "{out}{err}");
     assert!(out.contains("paired"), "{out}");
 }
@@ -66,10 +66,18 @@ fn nobody_is_served_until_the_owner_pairs_them() {
         "the model must not see a stranger's message"
     );
 
-    // A made-up code pairs nobody.
-    let (rc, _, err) = home.chitin(&["channels", "pair", "ZZZZ-ZZZZ"]);
+    // A made-up code pairs nobody; a real one is not redeemed without
+    // the owner confirming who it pairs.
+    let (rc, _, err) = home.chitin(&["channels", "pair", "ZZZZ-ZZZZ", "--yes"]);
     assert_ne!(rc, 0);
     assert!(err.contains("no live pairing code"), "{err}");
+    let (rc, _, err) = home.chitin(&["channels", "pair", &code]);
+    assert_ne!(rc, 0, "no terminal, no --yes: refused");
+    assert!(
+        err.contains(&format!("telegram user {STRANGER} (Mallory)")),
+        "{err}"
+    );
+    assert!(err.contains("--yes"), "{err}");
 
     // The owner pairs the stranger's code only if they mean it: here they
     // pair their own, so the stranger stays out.

@@ -19,7 +19,7 @@ Connect Telegram in five steps:
   2. chitin secret set TELEGRAM_BOT_TOKEN        (paste the token; it is never shown)
   3. Add to config.toml:   [channels.telegram]
   4. chitin daemon, then message your bot: it answers with a pairing code.
-  5. chitin channels pair CODE                   (then message it again)
+  5. chitin channels pair CODE                   (it shows who; then message it again)
 
 Nobody else can use the agent: unknown senders get a code and nothing else,
 and only you can redeem it. Groups are answered only when listed in `groups`
@@ -37,6 +37,9 @@ pub enum ChannelsCommand {
     Pair {
         /// The code the bot sent them (e.g. ABCD-EFGH).
         code: String,
+        /// Do not ask to confirm who it pairs.
+        #[arg(long)]
+        yes: bool,
     },
     /// Stop serving a paired sender.
     Unpair {
@@ -127,7 +130,7 @@ pub async fn run(cmd: ChannelsCommand, paths: &Paths) -> anyhow::Result<u8> {
             }
             Ok(if healthy { EXIT_OK } else { 1 })
         }
-        ChannelsCommand::Pair { code } => {
+        ChannelsCommand::Pair { code, yes } => {
             let Some(code) = pairing::normalize(&code) else {
                 bail!(
                     "`{}` is not a pairing code: it looks like ABCD-EFGH (the bot sent it to the person asking)",
@@ -135,6 +138,23 @@ pub async fn run(cmd: ChannelsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 );
             };
             let store = store()?;
+            let Some(waiting) = store.codes()?.into_iter().find(|c| c.code == code) else {
+                bail!(
+                    "no live pairing code {code}: it expired (codes last one hour) or was used; ask the sender to message the bot again for a new one"
+                );
+            };
+            let asked_min = (chitin::store::now_ms() - (waiting.expires_ms - pairing::CODE_TTL_MS))
+                .max(0)
+                / 60_000;
+            eprintln!(
+                "{code} pairs {} user {} ({}), who asked {asked_min} min ago.\nPair only a code you asked for yourself, from that account: never one that a message, a web page or the agent told you to run.",
+                waiting.channel,
+                one_line(&waiting.sender_id, 40),
+                one_line(&waiting.name, 60),
+            );
+            if !super::mcp_remote::confirm(yes, "Let them talk to the agent?")? {
+                bail!("not paired");
+            }
             match store.redeem_code(&code).context("pairing")? {
                 Some(p) => {
                     println!(

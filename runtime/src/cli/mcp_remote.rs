@@ -222,7 +222,8 @@ fn show(listed: &[Listed]) {
     }
 }
 
-fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
+/// Ask `question` on the terminal (yes with `--yes`; refused without a terminal).
+pub(super) fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }

@@ -54,15 +54,25 @@ fn cut(text: &str, room: usize) -> (&str, &str) {
     (window, &text[limit..])
 }
 
-/// The opening fence line of a code block left open in `text`.
+/// The fence (with at most a short language) reopening a code block left
+/// open in `text`: never the whole opening line, so a long one cannot make
+/// every chunk tiny.
 fn open_fence(text: &str) -> Option<String> {
     let mut open: Option<String> = None;
     for line in text.lines() {
         let t = line.trim_start();
-        if t.starts_with("```") {
+        if let Some(rest) = t.strip_prefix("```") {
             open = match open {
                 Some(_) => None,
-                None => Some(t.to_string()),
+                None => {
+                    let lang: String = rest
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
+                        .take(20)
+                        .collect();
+                    Some(format!("```{lang}"))
+                }
             };
         }
     }
@@ -100,6 +110,13 @@ mod tests {
         let chunks = split(&text, 100);
         assert!(chunks.iter().all(|c| c.chars().count() <= 100));
         assert_eq!(chunks.concat(), text);
+    }
+
+    #[test]
+    fn a_long_fence_line_cannot_multiply_the_chunks() {
+        let text = format!("```{}\n{}", "x".repeat(3000), "y ".repeat(10_000));
+        let chunks = split(&text, 3500);
+        assert!(chunks.len() < 12, "{} chunks", chunks.len());
     }
 
     #[test]

@@ -148,6 +148,7 @@ impl Daemon {
         stop.cancelled().await;
         // Stop receiving first: nothing new is accepted while turns end.
         channels_stop.cancel();
+        hub.stop_taking();
         // Cancel turns first: their streams end, so connections can close.
         if !turns.shut_down(grace).await {
             tracing::warn!("some turns did not finish within {grace:?}");

@@ -217,28 +217,43 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// File a new pairing code (expired ones are dropped; a channel keeps at
-    /// most `max_live` live codes, the oldest going first).
-    pub fn add_code(&self, code: &PairingCode, max_live: i64) -> Result<(), StoreError> {
+    /// File a new pairing code (expired ones are dropped); false when the
+    /// channel already has `max_live` live codes: strangers cannot push out
+    /// a code the owner is about to redeem.
+    pub fn add_code(&self, code: &PairingCode, max_live: i64) -> Result<bool, StoreError> {
         let conn = self.conn();
         let now = now_ms();
-        let run = || -> rusqlite::Result<()> {
+        let run = || -> rusqlite::Result<bool> {
             conn.execute(
                 "DELETE FROM channel_codes WHERE expires_ms <= ?1",
                 params![now],
             )?;
-            conn.execute(
-                "DELETE FROM channel_codes WHERE channel = ?1 AND code NOT IN
-                 (SELECT code FROM channel_codes WHERE channel = ?1 ORDER BY expires_ms DESC LIMIT ?2)",
-                params![code.channel, (max_live - 1).max(0)],
+            let live: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM channel_codes WHERE channel = ?1",
+                params![code.channel],
+                |r| r.get(0),
             )?;
+            if live >= max_live {
+                return Ok(false);
+            }
             conn.execute(
                 "INSERT OR REPLACE INTO channel_codes(code, channel, sender_id, name, chat, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![code.code, code.channel, code.sender_id, code.name, code.chat, code.expires_ms],
             )?;
-            Ok(())
+            Ok(true)
         };
         run().map_err(|e| self.sql(e))
+    }
+
+    /// Messages of a chat not yet answered.
+    pub fn inbox_waiting(&self, chat_key: &str) -> Result<i64, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) FROM channel_inbox WHERE chat_key = ?1 AND state != 'done'",
+                params![chat_key],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))
     }
 
     /// The live pairing codes.

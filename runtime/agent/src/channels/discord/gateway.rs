@@ -238,8 +238,11 @@ async fn serve(
     interval: Duration,
 ) -> End {
     let jitter = f64::from(getrandom::u32().unwrap_or(0) % 1000) / 1000.0;
-    let mut next_beat = Instant::now() + interval.mul_f64(jitter);
-    let mut acked = true;
+    let mut beat = Beat {
+        interval,
+        next: Instant::now() + interval.mul_f64(jitter),
+        acked: true,
+    };
     let mut ready = false;
     loop {
         let next = tokio::select! {
@@ -247,8 +250,8 @@ async fn serve(
                 let _ = timeout(STEP, ws.close(None)).await;
                 return End::Stop;
             }
-            _ = sleep_until(next_beat) => {
-                if !acked {
+            _ = sleep_until(beat.next) => {
+                if !beat.acked {
                     // A zombie: the socket looks open but nothing comes back.
                     let _ = timeout(STEP, ws.close(Some(resumable_close()))).await;
                     return retry("the gateway did not acknowledge a heartbeat", true, ready);
@@ -256,8 +259,8 @@ async fn serve(
                 if let Err(e) = send(&mut ws, &json!({"op": 1, "d": state.seq})).await {
                     return retry(e, true, ready);
                 }
-                acked = false;
-                next_beat = Instant::now() + interval;
+                beat.acked = false;
+                beat.next = Instant::now() + beat.interval;
                 continue;
             }
             n = ws.next() => n,
@@ -315,13 +318,29 @@ async fn serve(
                     }
                     "MESSAGE_CREATE" => match events::message(&v["d"], &state.bot_id) {
                         Ok(Some(inbound)) => {
-                            hub.receive(inbound).await;
+                            let work = hub.receive(inbound);
+                            if let (_, Some(e)) = beating(&mut ws, state.seq, &mut beat, work).await
+                            {
+                                return retry(e, true, ready);
+                            }
                         }
                         Ok(None) => {}
                         Err(why) => tracing::warn!("discord: skipped: {why}"),
                     },
                     "INTERACTION_CREATE" => match events::interaction(&v["d"]) {
-                        Ok(Some(i)) => interact(d, hub, i).await,
+                        Ok(Some(i)) => {
+                            let (ack, failed) = match &i.inbound {
+                                Some(inbound) => {
+                                    let work = hub.receive(inbound.clone());
+                                    beating(&mut ws, state.seq, &mut beat, work).await
+                                }
+                                None => (Ack::default(), None),
+                            };
+                            respond(d, i, &ack);
+                            if let Some(e) = failed {
+                                return retry(e, true, ready);
+                            }
+                        }
                         Ok(None) => {}
                         Err(why) => tracing::warn!("discord: skipped: {why}"),
                     },
@@ -341,20 +360,50 @@ async fn serve(
                 let resumable = v["d"].as_bool() == Some(true);
                 return retry("the gateway invalidated the session", resumable, false);
             }
-            Some(11) => acked = true,
+            Some(11) => beat.acked = true,
             _ => {}
         }
     }
 }
 
-/// Hand an interaction to the hub, then answer it (Discord wants an answer
-/// within 3 s; the answer is sent on its own task so the gateway goes on).
-async fn interact(d: &Discord, hub: &Arc<Hub>, i: Interaction) {
-    let ack = match &i.inbound {
-        Some(inbound) => hub.receive(inbound.clone()).await,
-        None => Ack::default(),
-    };
-    let body = events::response(&i, &ack);
+/// The heartbeat's schedule.
+struct Beat {
+    interval: Duration,
+    next: Instant,
+    /// Whether the last heartbeat was acknowledged.
+    acked: bool,
+}
+
+/// Await the hub's `work`, heartbeating meanwhile: a slow hub must not let
+/// the gateway take the connection for dead. The work always completes (an
+/// event half-recorded would be lost: Resume replays only what comes after
+/// `seq`); a failed heartbeat is returned with its result.
+async fn beating<T>(
+    ws: &mut Socket,
+    seq: Option<u64>,
+    beat: &mut Beat,
+    work: impl Future<Output = T>,
+) -> (T, Option<String>) {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return (out, None),
+            _ = sleep_until(beat.next) => {
+                if let Err(e) = send(ws, &json!({"op": 1, "d": seq})).await {
+                    return (work.await, Some(e));
+                }
+                // The ACK is read after the work; no zombie check meanwhile.
+                beat.acked = false;
+                beat.next = Instant::now() + beat.interval;
+            }
+        }
+    }
+}
+
+/// Answer an interaction the way the hub said (Discord wants an answer
+/// within 3 s; it is sent on its own task so the gateway goes on).
+fn respond(d: &Discord, i: Interaction, ack: &Ack) {
+    let body = events::response(&i, ack);
     let rest = d.rest.clone();
     tokio::spawn(async move {
         let path = format!("interactions/{}/{}/callback", i.id, i.token);

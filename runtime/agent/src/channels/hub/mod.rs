@@ -55,7 +55,11 @@ pub struct Hub {
     asked: Mutex<HashMap<String, Asked>>,
     tracker: TaskTracker,
     stop: CancellationToken,
+    replies: Arc<tokio::sync::Semaphore>,
 }
+
+/// Hub replies (pairing codes, command answers) in flight at most.
+const MAX_REPLIES: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -103,6 +107,7 @@ impl Hub {
             asked: Mutex::default(),
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
+            replies: Arc::new(tokio::sync::Semaphore::new(MAX_REPLIES)),
         })
     }
 
@@ -221,8 +226,8 @@ impl Hub {
                 let chat_json = serde_json::to_string(&chat).unwrap_or_default();
                 let code =
                     pairing::code_for(&store, &chat.channel, &sender.id, &sender.name, &chat_json)?;
-                tracing::info!(channel = %chat.channel, "an unknown sender was given a pairing code");
-                pairing::pairing_message(&code)
+                tracing::info!(channel = %chat.channel, "an unknown sender asked to be paired");
+                pairing::pairing_message(code.as_deref())
             };
             self.reply_later(&chat, reply);
             return Ok(Ack::default());
@@ -306,11 +311,7 @@ impl Hub {
                 return Ok(Ack::default());
             }
             "status" => {
-                let queued = store
-                    .inbox_open()?
-                    .iter()
-                    .filter(|i| i.chat_key == chat.key())
-                    .count();
+                let queued = store.inbox_waiting(&chat.key())?;
                 let model = match self.turns.agent().provider() {
                     Ok(p) => p.describe(),
                     Err(_) => "no provider configured".into(),
@@ -336,10 +337,23 @@ impl Hub {
     /// Send a short message from the hub without holding up the channel's
     /// receive loop (the platform may be slow or failing).
     fn reply_later(self: &Arc<Self>, chat: &ChatRef, text: String) {
+        // Bounded: a flood of strangers cannot pile up tasks.
+        let Ok(permit) = self.replies.clone().try_acquire_owned() else {
+            tracing::warn!(channel = %chat.channel, "too many replies in flight; one was dropped");
+            return;
+        };
         let me = self.clone();
         let chat = chat.clone();
-        self.tracker
-            .spawn(async move { me.reply(&chat, &text).await });
+        self.tracker.spawn(async move {
+            let _permit = permit;
+            me.reply(&chat, &text).await
+        });
+    }
+
+    /// Take no new work (called at shutdown before turns are cancelled, so
+    /// a turn the shutdown cancels waits in the inbox for the next start).
+    pub fn stop_taking(&self) {
+        self.stop.cancel();
     }
 
     /// Send a short message from the hub (best effort, retried).

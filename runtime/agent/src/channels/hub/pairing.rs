@@ -11,7 +11,8 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// How long a code is good for.
 pub const CODE_TTL_MS: i64 = 60 * 60 * 1000;
 
-/// Live codes per channel at most (strangers cannot fill the table).
+/// Live codes per channel at most (strangers cannot fill the table; when
+/// full, new ones are refused rather than old ones dropped).
 pub const MAX_LIVE_CODES: i64 = 50;
 
 /// A fresh random code, `XXXX-XXXX`.
@@ -41,19 +42,20 @@ pub fn normalize(typed: &str) -> Option<String> {
         .then(|| format!("{}-{}", &chars[..4], &chars[4..]))
 }
 
-/// The sender's live code, or a new one filed for them.
+/// The sender's live code, or a new one filed for them; `None` when too
+/// many are waiting already.
 pub fn code_for(
     store: &Store,
     channel: &str,
     sender_id: &str,
     name: &str,
     chat_json: &str,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
     if let Some(code) = store.code_for(channel, sender_id)? {
-        return Ok(code);
+        return Ok(Some(code));
     }
     let code = new_code();
-    store.add_code(
+    let filed = store.add_code(
         &PairingCode {
             code: code.clone(),
             channel: channel.to_string(),
@@ -64,14 +66,17 @@ pub fn code_for(
         },
         MAX_LIVE_CODES,
     )?;
-    Ok(code)
+    Ok(filed.then_some(code))
 }
 
 /// What an unknown sender is told.
-pub fn pairing_message(code: &str) -> String {
-    format!(
-        "I only answer people my owner has paired with me. If that is you, run this on the machine where Chitin runs:\n\n`chitin channels pair {code}`\n\nThen send your message again. The code expires in one hour."
-    )
+pub fn pairing_message(code: Option<&str>) -> String {
+    match code {
+        Some(code) => format!(
+            "I only answer people my owner has paired with me. If you are my owner, run this on the machine where Chitin runs:\n\n`chitin channels pair {code}`\n\nThen send your message again. The code expires in one hour."
+        ),
+        None => "I only answer people my owner has paired with me, and too many pairing requests are waiting right now; try again later.".into(),
+    }
 }
 
 #[cfg(test)]

@@ -23,9 +23,9 @@ pub(super) enum Job {
     New(ChatRef, Sender),
 }
 
-/// Turns started for one message at most (a restart mid-turn re-runs it
-/// once; a second one gives up and says so).
-const MAX_ATTEMPTS: i64 = 2;
+/// Chunks of one answer at most (a model cannot flood a chat); the rest
+/// is in the session.
+const MAX_CHUNKS: usize = 12;
 
 /// Sends of one chunk at most while the platform is failing.
 const MAX_SENDS: u32 = 8;
@@ -98,10 +98,20 @@ impl Hub {
         let Some(channel) = self.channels.get(item.channel.as_str()).cloned() else {
             return;
         };
+        // Unpaired since it arrived: not run.
+        if item.state != InboxState::Answered
+            && !store.is_paired(&chat.channel, &sender.id).unwrap_or(false)
+        {
+            let _ = store.inbox_state(item.seq, InboxState::Done);
+            return;
+        }
         let answer = match item.state {
             InboxState::Answered => item.answer.clone().unwrap_or_default(),
-            _ if item.attempts >= MAX_ATTEMPTS => {
-                "I could not answer your message: Chitin stopped twice while working on it. Send it again if you still want an answer.".to_string()
+            // Still running when Chitin last stopped: a crash (a clean stop
+            // puts it back in the queue). Its tools may have run, so it is
+            // not run again behind the sender's back.
+            InboxState::Running => {
+                "Chitin stopped while answering your message, so there is no answer. Send it again if you still want one.".to_string()
             }
             _ => match self.run(&item, &chat, &sender, channel.as_ref()).await {
                 Some(answer) => answer,
@@ -115,16 +125,27 @@ impl Hub {
             tracing::error!("channels: cannot record an answer: {e}");
         }
         let sent = usize::try_from(item.sent).unwrap_or(0);
-        let chunks = crate::channels::chunk::split(&answer, channel.max_chunk());
-        for (i, chunk) in chunks.iter().enumerate().skip(sent) {
-            match send_retrying(channel.as_ref(), &chat, chunk, None, &self.stop).await {
+        let mut chunks = crate::channels::chunk::split(&answer, channel.max_chunk());
+        if chunks.len() > MAX_CHUNKS {
+            chunks.truncate(MAX_CHUNKS);
+            chunks.push("_(the answer goes on; the rest is in this chat's session: `chitin sessions list`, or the web page)_".into());
+        }
+        let mut i = sent;
+        while i < chunks.len() {
+            match send_retrying(channel.as_ref(), &chat, &chunks[i], None, &self.stop).await {
                 Ok(()) => {
                     let _ = store.inbox_sent(item.seq, i as i64 + 1);
+                    i += 1;
                 }
                 Err(e) if e.is_retryable() => {
-                    // Kept as answered: the next start sends the rest.
-                    tracing::error!("channels: {e}; the rest of the answer is kept for later");
-                    return;
+                    // The platform is down: the chat waits (its later
+                    // messages must not overtake), kept as answered in
+                    // case Chitin stops meanwhile.
+                    tracing::error!("channels: {e}; trying again in a minute");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                        _ = self.stop.cancelled() => return,
+                    }
                 }
                 Err(e) => {
                     tracing::error!("channels: an answer could not be sent: {e}");
@@ -278,12 +299,20 @@ fn answer(stop: Stop, text: String, error: Option<String>) -> String {
 /// The approval question. The tool's input is the model's text: it goes in
 /// a code block, never as the host's words.
 fn question(tool: &str, input: &str, effects: &[String], timeout_secs: u64) -> String {
+    let input = chitin_sandbox::text::clean_json(input);
     let shown: String = input.chars().take(MAX_SHOWN_INPUT).collect();
-    let more = if input.chars().count() > MAX_SHOWN_INPUT {
-        "\n(input cut for display)"
-    } else {
-        ""
-    };
+    if input.chars().count() > MAX_SHOWN_INPUT {
+        return format!(
+            "**Approval needed** for `{}`, but its input is too long to show here whole, so it cannot be approved from this chat: answer it in the web page (`chitin daemon link`) within {timeout_secs} s, or it is not run. It begins:\n```\n{}\n```",
+            chitin_sandbox::text::one_line(tool, 80),
+            shown
+                .chars()
+                .take(300)
+                .collect::<String>()
+                .replace("```", "` ` `"),
+        );
+    }
+    let more = "";
     let effects = if effects.is_empty() {
         "none declared".to_string()
     } else {

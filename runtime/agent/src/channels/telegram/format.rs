@@ -128,6 +128,14 @@ fn inline(line: &str) -> String {
                     escape(&url).replace('"', "&quot;"),
                     inline(&text)
                 ));
+                // The label is the model's text: show where it really goes.
+                let host = url
+                    .split_once("://")
+                    .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
+                    .unwrap_or_default();
+                if text != url && text != host {
+                    out.push_str(&format!(" ({})", escape(host)));
+                }
                 i = end + 1;
                 continue;
             }
@@ -162,7 +170,7 @@ mod tests {
             ("- one", "• one"),
             (
                 "[site](https://x.org/a?b=1&c=2)",
-                "<a href=\"https://x.org/a?b=1&amp;c=2\">site</a>",
+                "<a href=\"https://x.org/a?b=1&amp;c=2\">site</a> (x.org)",
             ),
             ("[bad](javascript:alert(1))", "[bad](javascript:alert(1))"),
             ("snake_case_name", "snake_case_name"),
@@ -175,6 +183,13 @@ mod tests {
         for (md, want) in table {
             assert_eq!(html(md), want, "{md}");
         }
+    }
+
+    #[test]
+    fn a_link_label_cannot_hide_its_host() {
+        let h = html("[https://bank.example](https://evil.example/login)");
+        assert!(h.ends_with("</a> (evil.example)"), "{h}");
+        assert!(!html("[x.org](https://x.org)").contains("(x.org)"));
     }
 
     #[test]

@@ -130,16 +130,12 @@ impl Telegram {
         let Some(name) = &me.username else {
             return (text.to_string(), replied);
         };
-        let at = format!("@{name}");
-        let lower = text.to_lowercase();
-        match lower.find(&at.to_lowercase()) {
-            // Lower-casing can change lengths; strip only when it did not.
-            Some(i) if lower.len() == text.len() => {
+        match find_mention(text, name) {
+            Some(i) => {
                 let mut t = text.to_string();
-                t.replace_range(i..i + at.len(), "");
+                t.replace_range(i..i + name.len() + 1, "");
                 (t.trim().to_string(), true)
             }
-            Some(_) => (text.to_string(), true),
             None => (text.to_string(), replied),
         }
     }
@@ -287,6 +283,20 @@ async fn wait(stop: &CancellationToken, d: Duration) {
     }
 }
 
+/// Where `@name` is in `text` as a whole mention (not `@name_else`, not
+/// inside an address), if it is. Usernames are ASCII, so comparing ASCII
+/// case-insensitively keeps every offset on a character boundary.
+fn find_mention(text: &str, name: &str) -> Option<usize> {
+    let at = format!("@{name}");
+    let hay = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    (0..hay.len().saturating_sub(at.len() - 1)).find(|&i| {
+        hay[i..i + at.len()].eq_ignore_ascii_case(at.as_bytes())
+            && (i == 0 || !is_word(hay[i - 1]))
+            && hay.get(i + at.len()).is_none_or(|b| !is_word(*b))
+    })
+}
+
 fn chat_ref(m: &Message) -> ChatRef {
     let forum = m.chat.is_forum == Some(true);
     ChatRef {
@@ -408,6 +418,19 @@ fn button(text: &str, data: String) -> InlineKeyboardButton {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_are_found_whole_and_never_cut_a_character() {
+        assert_eq!(find_mention("@Chitin_Bot hi", "chitin_bot"), Some(0));
+        assert_eq!(find_mention("hi @chitin_bot", "chitin_bot"), Some(3));
+        assert_eq!(find_mention("@chitin_botnet", "chitin_bot"), None);
+        assert_eq!(find_mention("me@chitin_bot", "chitin_bot"), None);
+        // Case changes that alter byte lengths (ẞ → ß, İ → i̇) around it.
+        let hostile = "ẞ@chitin_botİ";
+        let i = find_mention(hostile, "chitin_bot").unwrap();
+        assert!(hostile.is_char_boundary(i) && hostile.is_char_boundary(i + 11));
+        assert_eq!(find_mention("İİİ", "chitin_bot"), None);
+    }
 
     #[test]
     fn buttons_parse_and_nothing_else_does() {
