@@ -84,7 +84,7 @@ impl Rig {
         let reply = self.post(channel, before);
         let code = code_in(reply.body["text"].as_str().unwrap())
             .unwrap_or_else(|| panic!("no pairing code in {}", reply.body));
-        let (status, out, err) = self.home.chitin(&["channels", "pair", &code]);
+        let (status, out, err) = self.home.chitin(&["channels", "pair", &code, "--yes"]);
         assert_eq!(status, 0, "pair: {out}{err}");
     }
 
@@ -154,7 +154,7 @@ fn unknown_sender_gets_a_code_then_is_served_after_pairing() {
     }
     assert_eq!(r.slack.ok_calls("auth.test").len(), 1);
 
-    let (status, out, err) = r.home.chitin(&["channels", "pair", &code]);
+    let (status, out, err) = r.home.chitin(&["channels", "pair", &code, "--yes"]);
     assert_eq!(status, 0, "{out}{err}");
     r.slack.push(&dm(OWNER, OWNER_DM, "hi again"));
     let answer = r.post(OWNER_DM, 1);
