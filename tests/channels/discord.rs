@@ -96,7 +96,7 @@ fn pair(r: &Rig) {
     });
     assert_eq!(contents(r, OWNER_DM).len(), 1, "only the code is sent");
     assert_eq!(r.model.request_count(), 0, "nothing ran for a stranger");
-    let (status, out, err) = r.home.chitin(&["channels", "pair", &code]);
+    let (status, out, err) = r.home.chitin(&["channels", "pair", &code, "--yes"]);
     assert_eq!(status, 0, "pairing: {out}{err}");
 }
 
@@ -451,4 +451,29 @@ fn a_refused_token_fails_naming_its_secret_and_is_not_retried() {
     assert!(!h["reason"].as_str().unwrap().contains(BOT_TOKEN), "{h}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(r.discord.connections(), 1, "not retried");
+}
+
+#[test]
+fn a_slow_hub_does_not_stall_the_heartbeat() {
+    let r = rig(vec![], false, BOT_TOKEN);
+    wait("the gateway", 30, || r.discord.is_live().then_some(()));
+    r.discord.set_heartbeat_ms(200);
+    r.discord.drop_connection();
+    wait("a Resume", 30, || {
+        r.discord.frames_with(6).into_iter().next()
+    });
+    wait("the gateway again", 30, || {
+        r.discord.is_live().then_some(())
+    });
+    // The hub sends the stranger's pairing code before it returns; the
+    // platform makes it wait 3 s.
+    r.discord.fail("messages", Failure::RateLimited(3.0));
+    let before = r.discord.frames_with(1).len();
+    r.discord.dm("hello?");
+    wait("the pairing code", 20, || {
+        contents(&r, OWNER_DM).iter().find_map(|c| code_in(c))
+    });
+    let beats = r.discord.frames_with(1).len() - before;
+    assert!(beats >= 8, "only {beats} heartbeats while the hub was busy");
+    assert_eq!(r.discord.connections(), 2, "no zombie reconnect");
 }

@@ -234,6 +234,11 @@ impl FakeDiscord {
             .map(|(id, s, _)| (id.clone(), *s))
     }
 
+    /// The heartbeat interval the next connections' Hello asks for.
+    pub fn set_heartbeat_ms(&self, ms: u64) {
+        self.shared.heartbeat_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Stop acknowledging heartbeats (the connection becomes a zombie).
     pub fn set_ack(&self, ack: bool) {
         self.shared.no_ack.store(!ack, Ordering::SeqCst);
