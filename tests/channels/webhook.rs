@@ -6,6 +6,7 @@
 
 use crate::support::agent::{DaemonProc, Home};
 use crate::support::model::{ModelServer, Reply};
+use crate::support::telegram::FakeTelegram;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -14,13 +15,19 @@ const KEY: &str = "a-webhook-key-of-some-length";
 
 /// A home whose config has hook `ha` (key set) and `nokey` (key unset).
 fn home(server: &ModelServer) -> Home {
+    home_with(server, "", "")
+}
+
+/// [`home`], with more `[channels]` config and more hooks.
+fn home_with(server: &ModelServer, channels: &str, hooks: &str) -> Home {
     let home = Home::new();
-    home.configure("openai", server, "");
+    home.configure("openai", server, channels);
     let config = home.home.join("config/config.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(
         "\n[[channels.webhooks]]\nname = \"ha\"\nsecret = \"HA_HOOK_KEY\"\n\n[[channels.webhooks]]\nname = \"nokey\"\nsecret = \"UNSET_HOOK_KEY\"\n",
     );
+    text.push_str(hooks);
     std::fs::write(&config, text).unwrap();
     let secrets = home.home.join("config/secrets.json");
     let mut store = chitin::capabilities::secrets::SecretStore::open(&secrets).unwrap();
@@ -154,7 +161,11 @@ async fn a_signed_delivery_runs_a_turn_and_a_replay_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_deliveries_are_refused_before_anything_runs() {
     let server = ModelServer::start(vec![Reply::text("should not run")]);
-    let home = home(&server);
+    let home = home_with(
+        &server,
+        "",
+        "\n[[channels.webhooks]]\nname = \"lost\"\nsecret = \"HA_HOOK_KEY\"\ndeliver = \"telegram:1\"\n",
+    );
     let daemon = DaemonProc::start(&home);
     let body = br#"{"state":"on"}"#;
     let t = now();
@@ -203,6 +214,16 @@ async fn bad_deliveries_are_refused_before_anything_runs() {
         e["error"].as_str().unwrap().contains("UNSET_HOOK_KEY"),
         "{e}"
     );
+    // A hook delivering to a channel that is not configured.
+    let (status, e) = post(&daemon, "/hooks/lost", &signed(t, body), body).await;
+    assert_eq!(status, 503, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("[channels.telegram] is not configured"),
+        "{e}"
+    );
     // Nothing ran, no session was made.
     assert_eq!(model_calls(&server), 0);
     let (_, list) = daemon
@@ -214,4 +235,63 @@ async fn bad_deliveries_are_refused_before_anything_runs() {
     let (status, answer) = post(&daemon, "/hooks/ha", &signed(now(), body), body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["text"], "should not run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_deliver_the_answer_goes_to_the_chat() {
+    const TG_TOKEN: &str = "123456:webhook-test-token";
+    let server = ModelServer::start(vec![Reply::text("The front door opened.")]);
+    let fake = FakeTelegram::start(TG_TOKEN);
+    let home = home_with(
+        &server,
+        &format!("[channels.telegram]\napi_url = \"{}\"\n", fake.base),
+        "\n[[channels.webhooks]]\nname = \"door\"\nsecret = \"HA_HOOK_KEY\"\ndeliver = \"telegram:4242\"\n",
+    );
+    let secrets = home.home.join("config/secrets.json");
+    let mut store = chitin::capabilities::secrets::SecretStore::open(&secrets).unwrap();
+    store.set("TELEGRAM_BOT_TOKEN", TG_TOKEN).unwrap();
+    let daemon = DaemonProc::start(&home);
+    let body = br#"{"event":"door_open"}"#;
+    let (status, answer) = post(&daemon, "/hooks/door", &signed(now(), body), body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"], true);
+    assert!(answer["session_id"].as_str().unwrap().starts_with("s-"));
+    let sent = tokio::task::spawn_blocking(move || {
+        let sent = fake.wait_sent(4242, 1, std::time::Duration::from_secs(20));
+        (sent, fake)
+    })
+    .await
+    .unwrap()
+    .0;
+    let text = sent[0]["text"].as_str().unwrap();
+    assert!(text.contains("door"), "{text}");
+    assert!(text.contains("The front door opened."), "{text}");
+    assert!(last_user(&server, 0).contains(r#"{"event":"door_open"}"#));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_than_thirty_a_minute_are_refused() {
+    let server = ModelServer::repeat(Reply::text("ok"));
+    let home = home(&server);
+    let daemon = DaemonProc::start(&home);
+    for i in 0..30 {
+        let body = format!("{{\"n\":{i}}}");
+        let (status, e) = post(
+            &daemon,
+            "/hooks/ha",
+            &signed(now(), body.as_bytes()),
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "delivery {i}: {e}");
+    }
+    let body = br#"{"n":30}"#;
+    let headers = signed(now(), body);
+    let (status, e) = post(&daemon, "/hooks/ha", &headers, body).await;
+    assert_eq!(status, 429, "{e}");
+    assert_eq!(model_calls(&server), 30);
+    // Refused for the rate, it is no replay: once the minute is over the
+    // same delivery would be taken (not waited for here).
+    let (status, _) = post(&daemon, "/hooks/ha", &headers, body).await;
+    assert_eq!(status, 429, "still the rate, not a replay");
 }

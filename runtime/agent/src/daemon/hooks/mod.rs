@@ -176,6 +176,18 @@ async fn handle(
             ),
         );
     }
+    if let Some(Ok(target)) = &hook.deliver
+        && !hooks.hub.health().contains_key(&target.channel)
+    {
+        return refuse(
+            &name,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "webhook `{}` delivers to {}, but [channels.{}] is not configured",
+                hook.name, target.channel, target.channel
+            ),
+        );
+    }
     let (parts, body) = req.into_parts();
     let too_large = || {
         refuse(

@@ -154,7 +154,11 @@ fn session_for(e: &Endpoint, messages: &[Message]) -> Result<(String, bool), Ope
             Err(err) => return Err(store_failed(err)),
         }
     }
-    let user = messages.last().map_or("", |m| m.text.as_str());
+    // Titled after the conversation's first user message.
+    let user = messages
+        .iter()
+        .find(|m| m.role == request::Role::User)
+        .map_or("", |m| m.text.as_str());
     let info = store
         .create_session(&conversation::title(user))
         .map_err(store_failed)?;
