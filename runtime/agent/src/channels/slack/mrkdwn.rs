@@ -397,12 +397,22 @@ fn push_link(label: &str, url: &str, style: Style, out: &mut String) {
     if safe_url(url) {
         out.push('<');
         escape_into(url, out);
-        let label = label.trim();
+        let label = label.trim().replace(['|', '*', '_', '~', '`'], "");
         if !label.is_empty() {
             out.push('|');
-            escape_into(&label.replace(['|', '*', '_', '~', '`'], ""), out);
+            escape_into(&label, out);
         }
         out.push('>');
+        // The label is the model's text: show where the link really goes.
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
+            .unwrap_or_default();
+        if !label.is_empty() && label != url && label != host && !host.is_empty() {
+            out.push_str(" (");
+            escape_into(host, out);
+            out.push(')');
+        }
     } else {
         inline(label, style, out);
         if !url.is_empty() {

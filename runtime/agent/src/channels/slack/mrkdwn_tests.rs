@@ -21,15 +21,15 @@ fn conversion_table() {
         ("a ** b", "a ** b"),
         (
             "[docs](https://example.com/a?b=1&c=2)",
-            "<https://example.com/a?b=1&amp;c=2|docs>",
+            "<https://example.com/a?b=1&amp;c=2|docs> (example.com)",
         ),
         (
             "[wiki](https://en.wikipedia.org/wiki/Rust_(language))",
-            "<https://en.wikipedia.org/wiki/Rust_(language)|wiki>",
+            "<https://en.wikipedia.org/wiki/Rust_(language)|wiki> (en.wikipedia.org)",
         ),
         (
             "![alt](https://example.com/i.png)",
-            "<https://example.com/i.png|alt>",
+            "<https://example.com/i.png|alt> (example.com)",
         ),
         ("<https://example.com>", "<https://example.com>"),
         (
@@ -91,9 +91,23 @@ fn hostile_text_cannot_mention_or_link() {
     assert_eq!(to_mrkdwn("&lt;!channel&gt;"), "&amp;lt;!channel&amp;gt;");
     assert_eq!(
         to_mrkdwn("[a|b](https://x.example)"),
-        "<https://x.example|ab>"
+        "<https://x.example|ab> (x.example)"
     );
     assert_eq!(escape("<@U1> & <!here>"), "&lt;@U1&gt; &amp; &lt;!here&gt;");
+}
+
+#[test]
+fn a_link_label_cannot_hide_its_host() {
+    assert_eq!(
+        to_mrkdwn("[https://bank.example](https://evil.example/login)"),
+        "<https://evil.example/login|https://bank.example> (evil.example)"
+    );
+    assert_eq!(to_mrkdwn("[x.org](https://x.org)"), "<https://x.org|x.org>");
+    assert_eq!(
+        to_mrkdwn("[https://x.org/a](https://x.org/a)"),
+        "<https://x.org/a|https://x.org/a>"
+    );
+    assert_eq!(to_mrkdwn("[](https://x.org/a)"), "<https://x.org/a>");
 }
 
 #[test]
