@@ -130,3 +130,25 @@ fn inbound_text() {
     assert_eq!(from_slack("broken <tag", None).0, "broken <tag");
     assert_eq!(from_slack("<@UBOT>", Some("UBOT")), (String::new(), true));
 }
+
+#[test]
+fn never_panics_and_never_leaks_markup_on_noise() {
+    let alphabet: Vec<char> = "*_~`[]()<>!@#|&\\\n -xé😀>:/".chars().collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3000 {
+        let len = (seed % 40) as usize;
+        let s: String = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                alphabet[(seed % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        let out = to_mrkdwn(&s);
+        for bad in ["<!", "<@", "<#"] {
+            assert!(!out.contains(bad), "{s:?} gave {out:?}");
+        }
+        let _ = from_slack(&s, Some("U1"));
+    }
+}
