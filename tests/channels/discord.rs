@@ -477,3 +477,23 @@ fn a_slow_hub_does_not_stall_the_heartbeat() {
     assert!(beats >= 8, "only {beats} heartbeats while the hub was busy");
     assert_eq!(r.discord.connections(), 2, "no zombie reconnect");
 }
+
+#[test]
+fn without_the_message_content_intent_the_bot_still_works() {
+    let r = rig(vec![Reply::text("Served anyway.")], false, BOT_TOKEN);
+    wait("the gateway", 30, || r.discord.is_live().then_some(()));
+    // The owner never enabled the privileged intent; the session ends.
+    r.discord.allow_message_content(false);
+    r.discord.close_live(4009);
+    let again = wait("an Identify without Message Content", 30, || {
+        r.discord
+            .frames_with(2)
+            .into_iter()
+            .find(|f| f["d"]["intents"] == (1 << 9) | (1 << 12))
+    });
+    assert_eq!(again["d"]["token"], BOT_TOKEN);
+    pair(&r);
+    r.discord.dm("hello without the intent");
+    answer(&r, OWNER_DM, "Served anyway.", 30);
+    assert_eq!(health(&r)["state"], "connected");
+}

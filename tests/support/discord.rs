@@ -106,6 +106,7 @@ struct Shared {
     frames: Mutex<Vec<Value>>,
     connections: AtomicUsize,
     no_ack: AtomicBool,
+    no_content: AtomicBool,
     ids: AtomicU64,
     heartbeat_ms: AtomicU64,
 }
@@ -237,6 +238,12 @@ impl FakeDiscord {
     /// The heartbeat interval the next connections' Hello asks for.
     pub fn set_heartbeat_ms(&self, ms: u64) {
         self.shared.heartbeat_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Whether the bot may have the Message Content intent (when not,
+    /// Identify asking for it is closed with 4014).
+    pub fn allow_message_content(&self, allowed: bool) {
+        self.shared.no_content.store(!allowed, Ordering::SeqCst);
     }
 
     /// Stop acknowledging heartbeats (the connection becomes a zombie).

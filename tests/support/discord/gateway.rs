@@ -102,6 +102,13 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, stop: Ca
                 let _ = sink.send(close(4004, "Authentication failed.")).await;
                 return;
             }
+            Some(2)
+                if shared.no_content.load(Ordering::SeqCst)
+                    && v["d"]["intents"].as_u64().unwrap_or(0) & (1 << 15) != 0 =>
+            {
+                let _ = sink.send(close(4014, "Disallowed intent(s).")).await;
+                return;
+            }
             Some(2) => {
                 let id = format!("{:032x}", shared.ids.fetch_add(1, Ordering::SeqCst));
                 let mut ready = fixture(READY);

@@ -8,8 +8,10 @@
 //!                        └── drop, op 7, zombie (no ACK), op 9 ── backoff
 //! ```
 //!
-//! Close code 4004 (the token was refused) and the intent and version codes
-//! stop the adapter with [`Health::Failed`]; everything else is retried.
+//! Close code 4004 (the token was refused) and the version codes stop the
+//! adapter with [`Health::Failed`]; 4014 (the Message Content intent is not
+//! enabled for the bot) makes it identify without that intent; everything
+//! else is retried.
 
 use super::Discord;
 use super::events::{self, Interaction};
@@ -26,7 +28,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 /// GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT.
-pub const INTENTS: u64 = (1 << 9) | (1 << 12) | (1 << 15);
+pub const INTENTS: u64 = (1 << 9) | (1 << 12) | MESSAGE_CONTENT;
+/// The privileged intent for the text of guild messages. Without it direct
+/// messages and messages that mention the bot still carry their text, which
+/// is all the agent answers, so a bot whose owner did not enable it still
+/// works.
+const MESSAGE_CONTENT: u64 = 1 << 15;
 /// How long the gateway has to say Hello, and a send to complete.
 const STEP: Duration = Duration::from_secs(10);
 /// Heartbeat intervals outside this are not believed.
@@ -53,6 +60,8 @@ struct State {
     seq: Option<u64>,
     /// The bot's user id (from READY).
     bot_id: String,
+    /// The intents to identify with.
+    intents: u64,
 }
 
 /// How a connection ended.
@@ -61,6 +70,8 @@ enum End {
     Stop,
     /// Cannot work until the owner fixes something.
     Fatal(String),
+    /// A privileged intent is not enabled for the bot (close code 4014).
+    Disallowed,
     /// Connect again after a backoff; `resume`: the session is still good;
     /// `ready`: the connection had been serving (the backoff restarts).
     Retry {
@@ -80,11 +91,28 @@ fn retry(reason: impl Into<String>, resume: bool, ready: bool) -> End {
 
 /// Receive until `stop`, reconnecting with backoff.
 pub async fn run(discord: Arc<Discord>, hub: Arc<Hub>, stop: CancellationToken) {
-    let mut state = State::default();
+    let mut state = State {
+        intents: INTENTS,
+        ..State::default()
+    };
     let mut attempt = 0u32;
     loop {
         match connect(&discord, &hub, &mut state, &stop).await {
             End::Stop => break,
+            End::Disallowed if state.intents & MESSAGE_CONTENT != 0 => {
+                tracing::warn!(
+                    "discord: the Message Content intent is not enabled for the bot; working without it (direct messages and mentions keep their text)"
+                );
+                state.intents &= !MESSAGE_CONTENT;
+                state.session = None;
+                state.seq = None;
+            }
+            End::Disallowed => {
+                let reason = "the gateway refused the bot's intents (close code 4014)".to_string();
+                tracing::error!("discord: {reason}");
+                hub.set_health("discord", Health::Failed { reason });
+                break;
+            }
             End::Fatal(reason) => {
                 tracing::error!("discord: {reason}");
                 hub.set_health("discord", Health::Failed { reason });
@@ -180,7 +208,7 @@ async fn connect(d: &Discord, hub: &Arc<Hub>, state: &mut State, stop: &Cancella
         }
         None => json!({"op": 2, "d": {
             "token": token,
-            "intents": INTENTS,
+            "intents": state.intents,
             "properties": {"os": std::env::consts::OS, "browser": "chitin", "device": "chitin"},
         }}),
     };
@@ -436,9 +464,8 @@ fn closed(frame: Option<&CloseFrame>, ready: bool, secret: &str) -> End {
         4004 => End::Fatal(format!(
             "the gateway refused the bot token in secret `{secret}` (close code 4004, authentication failed); set a valid one with `chitin secret set {secret}` and restart the daemon"
         )),
-        4013 | 4014 => End::Fatal(format!(
-            "the gateway refused the intents (close code {code}): enable the Message Content intent for the bot in the Discord Developer Portal (Bot → Privileged Gateway Intents), then restart the daemon"
-        )),
+        4014 => End::Disallowed,
+        4013 => End::Fatal("the gateway refused the intents as invalid (close code 4013)".into()),
         4010..=4012 => End::Fatal(format!("the gateway closed with code {code}: {why}")),
         4007 | 4009 => retry(
             format!("the gateway ended the session (code {code})"),
@@ -481,9 +508,10 @@ mod tests {
         assert!(
             matches!(closed(Some(&frame(4004)), true, "S"), End::Fatal(r) if r.contains("4004") && r.contains("`S`"))
         );
-        assert!(
-            matches!(closed(Some(&frame(4014)), true, "S"), End::Fatal(r) if r.contains("intent"))
-        );
+        assert!(matches!(
+            closed(Some(&frame(4014)), true, "S"),
+            End::Disallowed
+        ));
         assert!(matches!(
             closed(Some(&frame(4009)), true, "S"),
             End::Retry { resume: false, .. }
