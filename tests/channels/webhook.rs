@@ -13,6 +13,9 @@ use sha2::Sha256;
 
 const KEY: &str = "a-webhook-key-of-some-length";
 
+/// Request headers: (name, value).
+type Headers = Vec<(&'static str, String)>;
+
 /// A home whose config has hook `ha` (key set) and `nokey` (key unset).
 fn home(server: &ModelServer) -> Home {
     home_with(server, "", "")
@@ -49,7 +52,7 @@ fn now() -> i64 {
 }
 
 /// Chitin's headers for `body` signed at `ts`.
-fn signed(ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+fn signed(ts: i64, body: &[u8]) -> Headers {
     let mut data = format!("{ts}.").into_bytes();
     data.extend_from_slice(body);
     vec![
@@ -182,7 +185,7 @@ async fn bad_deliveries_are_refused_before_anything_runs() {
     let future = signed(t + 400, body);
     let no_ts = vec![signed(t, body)[1].clone()];
     let gh_no_id = vec![("x-hub-signature-256", mac(body))];
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<(&str, Headers, u16, &str)> = vec![
         ("wrong key", wrong, 401, "does not match"),
         ("changed body", changed, 401, "does not match"),
         ("stale", stale, 401, "s behind the daemon's clock"),
