@@ -204,7 +204,7 @@ pub enum ChannelError {
     },
     /// The token is missing, wrong or revoked.
     #[error(
-        "{channel}: the bot token in secret `{secret}` was refused; set a valid one with `chitin secret set {secret}`"
+        "{channel}: the token in secret `{secret}` was refused; set a valid one with `chitin secret set {secret}` and restart the daemon"
     )]
     Unauthorized {
         /// The channel.

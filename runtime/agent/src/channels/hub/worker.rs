@@ -149,6 +149,14 @@ impl Hub {
                 }
                 Err(e) => {
                     tracing::error!("channels: an answer could not be sent: {e}");
+                    if matches!(e, ChannelError::Unauthorized { .. }) {
+                        self.set_health(
+                            &item.channel,
+                            crate::channels::Health::Failed {
+                                reason: e.to_string(),
+                            },
+                        );
+                    }
                     break;
                 }
             }
