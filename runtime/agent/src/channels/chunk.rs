@@ -64,19 +64,22 @@ fn open_fence(text: &str) -> Option<String> {
         if let Some(rest) = t.strip_prefix("```") {
             open = match open {
                 Some(_) => None,
-                None => {
-                    let lang: String = rest
-                        .trim()
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
-                        .take(20)
-                        .collect();
-                    Some(format!("```{lang}"))
-                }
+                None => Some(format!("```{}", fence_lang(rest))),
             };
         }
     }
     open
+}
+
+/// The language named after a code fence's backticks: at most 20 of
+/// `[A-Za-z0-9+_-]` (anything else there is not kept).
+pub fn fence_lang(after_backticks: &str) -> String {
+    after_backticks
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
+        .take(20)
+        .collect()
 }
 
 #[cfg(test)]

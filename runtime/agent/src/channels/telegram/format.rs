@@ -15,12 +15,7 @@ pub fn html(markdown: &str) -> String {
                     out.push_str("</code></pre>\n");
                 }
                 None => {
-                    let lang: String = rest
-                        .trim()
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
-                        .take(20)
-                        .collect();
+                    let lang = crate::channels::chunk::fence_lang(rest);
                     if lang.is_empty() {
                         out.push_str("<pre><code>");
                     } else {
