@@ -15,16 +15,17 @@
 
 use super::Discord;
 use super::events::{self, Interaction};
+use super::socket::{
+    Beat, End, STEP, Socket, beating, closed, lost, resumable_close, retry, send, url_ok,
+};
 use crate::channels::{Ack, Health, Hub, backoff, tls};
 use chitin_sandbox::text::one_line;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 /// GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT.
@@ -34,15 +35,11 @@ pub const INTENTS: u64 = (1 << 9) | (1 << 12) | MESSAGE_CONTENT;
 /// is all the agent answers, so a bot whose owner did not enable it still
 /// works.
 const MESSAGE_CONTENT: u64 = 1 << 15;
-/// How long the gateway has to say Hello, and a send to complete.
-const STEP: Duration = Duration::from_secs(10);
 /// Heartbeat intervals outside this are not believed.
 const MIN_BEAT: Duration = Duration::from_millis(100);
 const MAX_BEAT: Duration = Duration::from_secs(300);
 /// Failed connects to a resume URL before starting a fresh session.
 const RESUME_TRIES: u32 = 3;
-
-type Socket = tls::Socket;
 
 /// A session that can be resumed.
 struct Session {
@@ -62,31 +59,6 @@ struct State {
     bot_id: String,
     /// The intents to identify with.
     intents: u64,
-}
-
-/// How a connection ended.
-enum End {
-    /// Asked to stop.
-    Stop,
-    /// Cannot work until the owner fixes something.
-    Fatal(String),
-    /// A privileged intent is not enabled for the bot (close code 4014).
-    Disallowed,
-    /// Connect again after a backoff; `resume`: the session is still good;
-    /// `ready`: the connection had been serving (the backoff restarts).
-    Retry {
-        reason: String,
-        resume: bool,
-        ready: bool,
-    },
-}
-
-fn retry(reason: impl Into<String>, resume: bool, ready: bool) -> End {
-    End::Retry {
-        reason: reason.into(),
-        resume,
-        ready,
-    }
 }
 
 /// Receive until `stop`, reconnecting with backoff.
@@ -141,16 +113,6 @@ pub async fn run(discord: Arc<Discord>, hub: Arc<Hub>, stop: CancellationToken) 
             }
         }
     }
-}
-
-/// Whether the gateway `url` may be connected to (only `wss://`, unless the
-/// API itself is plain HTTP on a test server).
-fn url_ok(url: &str, insecure: bool) -> bool {
-    let lower = url.to_ascii_lowercase();
-    (lower.starts_with("wss://") || (insecure && lower.starts_with("ws://")))
-        && url.len() <= 200
-        && !url.contains(['?', '#'])
-        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Connect once and serve until the connection ends.
@@ -394,40 +356,6 @@ async fn serve(
     }
 }
 
-/// The heartbeat's schedule.
-struct Beat {
-    interval: Duration,
-    next: Instant,
-    /// Whether the last heartbeat was acknowledged.
-    acked: bool,
-}
-
-/// Await the hub's `work`, heartbeating meanwhile: a slow hub must not let
-/// the gateway take the connection for dead. The work always completes (an
-/// event half-recorded would be lost: Resume replays only what comes after
-/// `seq`); a failed heartbeat is returned with its result.
-async fn beating<T>(
-    ws: &mut Socket,
-    seq: Option<u64>,
-    beat: &mut Beat,
-    work: impl Future<Output = T>,
-) -> (T, Option<String>) {
-    let mut work = std::pin::pin!(work);
-    loop {
-        tokio::select! {
-            out = &mut work => return (out, None),
-            _ = sleep_until(beat.next) => {
-                if let Err(e) = send(ws, &json!({"op": 1, "d": seq})).await {
-                    return (work.await, Some(e));
-                }
-                // The ACK is read after the work; no zombie check meanwhile.
-                beat.acked = false;
-                beat.next = Instant::now() + beat.interval;
-            }
-        }
-    }
-}
-
 /// Answer an interaction the way the hub said (Discord wants an answer
 /// within 3 s; it is sent on its own task so the gateway goes on).
 fn respond(d: &Discord, i: Interaction, ack: &Ack) {
@@ -439,94 +367,4 @@ fn respond(d: &Discord, i: Interaction, ack: &Ack) {
             tracing::warn!("discord: answering an interaction failed: {e}");
         }
     });
-}
-
-/// A close that keeps the session resumable (1000 and 1001 end it).
-fn resumable_close() -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(4000),
-        reason: "reconnecting".into(),
-    }
-}
-
-fn lost(e: &tokio_tungstenite::tungstenite::Error) -> String {
-    format!("gateway connection lost: {}", one_line(&e.to_string(), 200))
-}
-
-/// What a close frame from the gateway means.
-fn closed(frame: Option<&CloseFrame>, ready: bool, secret: &str) -> End {
-    let Some(frame) = frame else {
-        return retry("the gateway closed the connection", true, ready);
-    };
-    let code = u16::from(frame.code);
-    let why = one_line(&frame.reason, 100);
-    match code {
-        4004 => End::Fatal(format!(
-            "the gateway refused the bot token in secret `{secret}` (close code 4004, authentication failed); set a valid one with `chitin secret set {secret}` and restart the daemon"
-        )),
-        4014 => End::Disallowed,
-        4013 => End::Fatal("the gateway refused the intents as invalid (close code 4013)".into()),
-        4010..=4012 => End::Fatal(format!("the gateway closed with code {code}: {why}")),
-        4007 | 4009 => retry(
-            format!("the gateway ended the session (code {code})"),
-            false,
-            ready,
-        ),
-        _ => retry(
-            format!("the gateway closed the connection (code {code})"),
-            true,
-            ready,
-        ),
-    }
-}
-
-async fn send(ws: &mut Socket, v: &Value) -> Result<(), String> {
-    match timeout(STEP, ws.send(Message::text(v.to_string()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(lost(&e)),
-        Err(_) => Err("a send to the gateway timed out".to_string()),
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gateway_urls_and_close_codes() {
-        assert!(url_ok("wss://gateway.discord.gg", false));
-        assert!(!url_ok("ws://gateway.discord.gg", false));
-        assert!(url_ok("ws://127.0.0.1:5", true));
-        assert!(!url_ok("wss://x/?v=9", false));
-        assert!(!url_ok("https://x", true));
-        assert_eq!(INTENTS, 37376);
-        let frame = |c: u16| CloseFrame {
-            code: CloseCode::from(c),
-            reason: "r".into(),
-        };
-        assert!(
-            matches!(closed(Some(&frame(4004)), true, "S"), End::Fatal(r) if r.contains("4004") && r.contains("`S`"))
-        );
-        assert!(matches!(
-            closed(Some(&frame(4014)), true, "S"),
-            End::Disallowed
-        ));
-        assert!(matches!(
-            closed(Some(&frame(4009)), true, "S"),
-            End::Retry { resume: false, .. }
-        ));
-        assert!(matches!(
-            closed(Some(&frame(4000)), true, "S"),
-            End::Retry {
-                resume: true,
-                ready: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            closed(None, false, "S"),
-            End::Retry { resume: true, .. }
-        ));
-    }
 }

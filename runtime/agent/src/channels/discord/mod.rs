@@ -14,6 +14,8 @@
 //! - [`text`]: what the agent sends pings nobody (`allowed_mentions`
 //!   empty, and `@everyone`, `@here` and `<@…>` broken with a zero-width
 //!   space) and fits 2000 characters.
+//! - [`socket`]: sends with a deadline, heartbeats kept while the hub
+//!   works, close codes.
 //! - [`rest`]: `Authorization: Bot TOKEN`, capped answers, 429/5xx/401/4xx
 //!   classified; the token is never in an error, a log line or a message.
 //!
@@ -22,6 +24,7 @@
 mod events;
 mod gateway;
 mod rest;
+mod socket;
 mod text;
 
 use super::{Channel, ChannelError, ChatRef, Hub};
