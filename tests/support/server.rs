@@ -23,10 +23,13 @@ pub struct TestServer {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
     files: Files,
+    routes: Routes,
     stop: Arc<AtomicBool>,
 }
 
 type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+/// Canned answers by path: status, headers, body (see [`TestServer::route`]).
+type Routes = Arc<Mutex<HashMap<String, (u16, Vec<(String, String)>, Vec<u8>)>>>;
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
     let mut head = format!(
@@ -50,7 +53,13 @@ fn query(path: &str, key: &str) -> Option<String> {
     })
 }
 
-fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, files: &Files, base: &str) {
+fn handle(
+    mut stream: TcpStream,
+    requests: &Mutex<Vec<Request>>,
+    files: &Files,
+    routes: &Routes,
+    base: &str,
+) {
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -86,6 +95,10 @@ fn handle(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, files: &Files, 
 
     let route = path.split('?').next().unwrap_or("/");
     let auth = headers.get("authorization").cloned().unwrap_or_default();
+    if let Some((status, hs, body)) = routes.lock().unwrap().get(route).cloned() {
+        let hs: Vec<(&str, String)> = hs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        return respond(&mut stream, &format!("{status} Canned"), &hs, &body);
+    }
     match route {
         "/text" => respond(&mut stream, "200 OK", &[("Content-Type", "text/plain".into())], b"hello from the test server"),
         "/html" => respond(
@@ -156,8 +169,10 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let files: Files = Arc::default();
+        let routes: Routes = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (reqs, stop2, files2) = (requests.clone(), stop.clone(), files.clone());
+        let routes2 = routes.clone();
         let base = format!("http://{addr}");
         std::thread::spawn(move || {
             // Bounded: a test makes a handful of requests at most.
@@ -167,7 +182,8 @@ impl TestServer {
                 }
                 if let Ok(s) = stream {
                     let (reqs, base, files) = (reqs.clone(), base.clone(), files2.clone());
-                    std::thread::spawn(move || handle(s, &reqs, &files, &base));
+                    let routes = routes2.clone();
+                    std::thread::spawn(move || handle(s, &reqs, &files, &routes, &base));
                 }
             }
         });
@@ -175,6 +191,7 @@ impl TestServer {
             addr,
             requests,
             files,
+            routes,
             stop,
         }
     }
@@ -192,6 +209,25 @@ impl TestServer {
     /// Serve `bytes` at `/files/<name>`.
     pub fn serve(&self, name: &str, bytes: Vec<u8>) {
         self.files.lock().unwrap().insert(name.to_string(), bytes);
+    }
+
+    /// Answer every request to `path` (query ignored, any method) with this
+    /// status, headers and body, ahead of the built-in routes.
+    pub fn route(
+        &self,
+        path: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (status, headers, body.into()));
     }
 
     /// Everything received so far.

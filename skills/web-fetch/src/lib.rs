@@ -1,10 +1,19 @@
 //! `web-fetch`: GET a URL inside the network grant and return its readable
-//! text (tags, scripts and styles stripped), capped in size.
+//! content: the title, the main text (boilerplate dropped, headings and
+//! paragraphs as lines) and its links, capped in size.
+
+mod extract;
+mod render;
 
 use chitin_skill_sdk::prelude::*;
+use render::Link;
+use scraper::{Html, Selector};
+use url::Url;
 
 const DEFAULT_MAX_CHARS: usize = 20_000;
+const MAX_CHARS: usize = 200_000;
 const MAX_BODY: usize = 4 * 1024 * 1024;
+const MAX_TITLE: usize = 300;
 
 #[derive(Deserialize)]
 struct FetchInput {
@@ -18,77 +27,115 @@ struct Page {
     url: String,
     status: u16,
     content_type: String,
+    title: Option<String>,
     text: String,
     truncated: bool,
+    links: Vec<Link>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    links_truncated: bool,
 }
 
-/// Remove markup: drop `<script>`/`<style>` bodies and tags, decode the
-/// common entities, collapse whitespace.
-fn readable(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() / 2);
-    let lower = html.to_ascii_lowercase();
-    let mut i = 0;
-    while i < html.len() {
-        let rest = &lower[i..];
-        if rest.starts_with("<script") || rest.starts_with("<style") {
-            let close = if rest.starts_with("<script") {
-                "</script>"
-            } else {
-                "</style>"
-            };
-            i = match rest.find(close) {
-                Some(end) => i + end + close.len(),
-                None => html.len(),
-            };
-            out.push(' ');
-        } else if rest.starts_with('<') {
-            i = match rest.find('>') {
-                Some(end) => i + end + 1,
-                None => html.len(),
-            };
-            out.push(' ');
-        } else {
-            let next = rest.find('<').map_or(html.len(), |n| i + n);
-            out.push_str(&html[i..next]);
-            i = next;
-        }
+fn collapse(s: &str, max: usize) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    words
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+fn title(doc: &Html) -> Option<String> {
+    let sel = |s: &str| Selector::parse(s).ok();
+    let from = |s: &str| {
+        sel(s)
+            .and_then(|q| doc.select(&q).next())
+            .map(|e| collapse(&e.text().collect::<String>(), MAX_TITLE))
+    };
+    from("title")
+        .filter(|t| !t.is_empty())
+        .or_else(|| from("h1"))
+        .filter(|t| !t.is_empty())
+}
+
+/// `<base href>` when it resolves, else the page's own URL.
+fn base_url(doc: &Html, page: &str) -> Option<Url> {
+    let page = Url::parse(page).ok();
+    let base = Selector::parse("base[href]").ok().and_then(|q| {
+        doc.select(&q)
+            .next()
+            .and_then(|b| b.value().attr("href").map(str::to_string))
+    });
+    match (base, &page) {
+        (Some(b), Some(p)) => p.join(&b).ok().or(page),
+        (Some(b), None) => Url::parse(&b).ok(),
+        (None, _) => page,
     }
-    let decoded = out
-        .replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Readable parts of an HTML document.
+fn readable(html: &str, page_url: &str, max_chars: usize) -> (Option<String>, render::Rendered) {
+    let doc = Html::parse_document(html);
+    let base = base_url(&doc, page_url);
+    let root = extract::content_root(&doc);
+    (title(&doc), render::render(root, base.as_ref(), max_chars))
+}
+
+fn plain(text: &str, max_chars: usize) -> (String, bool) {
+    let clean = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t');
+    let mut out: String = clean.clone().take(max_chars).collect();
+    let truncated = clean.count() > max_chars;
+    if out.ends_with('\r') {
+        out.pop();
+    }
+    (out, truncated)
 }
 
 fn fetch(input: FetchInput) -> Result<Page, ToolError> {
-    let max_chars = input.max_chars.unwrap_or(DEFAULT_MAX_CHARS).min(200_000);
+    let max_chars = input
+        .max_chars
+        .unwrap_or(DEFAULT_MAX_CHARS)
+        .clamp(1, MAX_CHARS);
     let resp = http::get(&input.url)
         .header("accept", "text/html, text/plain;q=0.9, */*;q=0.5")
         .header("user-agent", "chitin-web-fetch/0.1")
         .max_body(MAX_BODY)
-        .send()?;
-    let content_type = resp.header("content-type").unwrap_or("").to_string();
+        .send()
+        .map_err(|e| match e {
+            http::HttpError::Denied(m) => ToolError::Denied(format!(
+                "{m}: grant the site to this skill (`chitin skill grant web-fetch net:<scheme://host>` or --allow-host)"
+            )),
+            other => ToolError::from(other),
+        })?;
+    let content_type = collapse(resp.header("content-type").unwrap_or(""), 200);
     let raw = resp.text();
-    let text = if content_type.contains("html") || raw.trim_start().starts_with('<') {
-        readable(&raw)
+    let looks_html = content_type.contains("html")
+        || raw
+            .trim_start()
+            .get(..15)
+            .is_some_and(|h| h.to_ascii_lowercase().starts_with("<!doctype html"))
+        || raw
+            .trim_start()
+            .get(..5)
+            .is_some_and(|h| h.eq_ignore_ascii_case("<html"));
+    let (title, text, truncated, links, links_truncated) = if looks_html {
+        let (title, r) = readable(&raw, &resp.url, max_chars);
+        (title, r.text, r.truncated, r.links, r.links_truncated)
     } else {
-        raw
-    };
-    let truncated = text.chars().count() > max_chars;
-    let text = if truncated {
-        text.chars().take(max_chars).collect()
-    } else {
-        text
+        let (text, truncated) = plain(&raw, max_chars);
+        (None, text, truncated, Vec::new(), false)
     };
     Ok(Page {
         url: resp.url,
         status: resp.status,
         content_type,
+        title,
         text,
-        truncated,
+        truncated: truncated || resp.body.len() >= MAX_BODY,
+        links,
+        links_truncated,
     })
 }
 
@@ -96,10 +143,10 @@ fn skill() -> Skill {
     Skill::new().tool(
         Tool::new(
             "fetch",
-            "Fetch a web page (GET) and return its readable text. Only hosts the user granted are reachable.",
+            "Fetch a web page (GET) and return its readable content: `title`, `text` (the main content without navigation, ads and footers; headings as `#` lines, list items as `- ` lines), and `links` (text + absolute URL). `truncated` says the text was cut at `max_chars`. Only hosts the user granted are reachable.",
             json!({"type": "object", "required": ["url"], "properties": {
                 "url": {"type": "string", "description": "http:// or https:// URL"},
-                "max_chars": {"type": "integer", "minimum": 1, "description": "Cap on returned characters (default 20000)"}}}),
+                "max_chars": {"type": "integer", "minimum": 1, "maximum": MAX_CHARS, "description": "Cap on returned text characters (default 20000)"}}}),
         )
         .effects([Effect::Network]),
         fetch,
@@ -107,15 +154,3 @@ fn skill() -> Skill {
 }
 
 chitin_skill_sdk::export_skill!(skill);
-
-#[cfg(test)]
-mod tests {
-    use super::readable;
-
-    #[test]
-    fn strips_markup_scripts_and_entities() {
-        let html = "<html><head><style>p{}</style><script>alert(1)</script></head>\
-                    <body><h1>Hi &amp; bye</h1>\n<p>a  b</p></body></html>";
-        assert_eq!(readable(html), "Hi & bye a b");
-    }
-}

@@ -1,0 +1,1 @@
+//! `calendar` tests (placeholder while the skill is written).

@@ -1,0 +1,1 @@
+//! `web-fetch` tests (placeholder while the skill is written).
