@@ -95,7 +95,17 @@ fn handle(
 
     let route = path.split('?').next().unwrap_or("/");
     let auth = headers.get("authorization").cloned().unwrap_or_default();
-    if let Some((status, hs, body)) = routes.lock().unwrap().get(route).cloned() {
+    let canned = {
+        let routes = routes.lock().unwrap();
+        // Exact path first, then a `prefix*` route.
+        routes.get(route).cloned().or_else(|| {
+            routes
+                .iter()
+                .find(|(k, _)| k.strip_suffix('*').is_some_and(|p| route.starts_with(p)))
+                .map(|(_, v)| v.clone())
+        })
+    };
+    if let Some((status, hs, body)) = canned {
         let hs: Vec<(&str, String)> = hs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         return respond(&mut stream, &format!("{status} Canned"), &hs, &body);
     }
@@ -211,8 +221,9 @@ impl TestServer {
         self.files.lock().unwrap().insert(name.to_string(), bytes);
     }
 
-    /// Answer every request to `path` (query ignored, any method) with this
-    /// status, headers and body, ahead of the built-in routes.
+    /// Answer every request to `path` (query ignored, any method; a final
+    /// `*` matches any rest) with this status, headers and body, ahead of
+    /// the built-in routes.
     pub fn route(
         &self,
         path: &str,

@@ -69,6 +69,9 @@ impl Expanded {
 
 /// Parse calendar text. The error names what the parser saw.
 pub fn parse(text: &str) -> Result<Vec<Event>, String> {
+    if !text.trim_start().starts_with("BEGIN:VCALENDAR") {
+        return Err("it does not start with BEGIN:VCALENDAR".into());
+    }
     let cal: icalendar::Calendar = text.parse().map_err(|e: String| clean(&e, 200))?;
     Ok(cal
         .components
