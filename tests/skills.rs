@@ -103,7 +103,9 @@ async fn web_fetch_returns_readable_text_capped() {
     )
     .await;
     let page: Value = serde_json::from_str(ok(&out)).unwrap();
-    assert_eq!(page["text"], "T Chitin & friends Readable text.");
+    // The title is its own field now, and the heading keeps its level.
+    assert_eq!(page["title"], "T");
+    assert_eq!(page["text"], "# Chitin & friends\nReadable text.");
     assert_eq!(page["truncated"], false);
 
     let out = call(
