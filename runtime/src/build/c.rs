@@ -1,8 +1,8 @@
 //! C skills: bindings from the contract with `wit-bindgen-c`, compiled by
 //! clang against wasi-libc as a WASI preview1 reactor, then made a component
-//! with `wit-component` and the preview1 reactor adapter.
+//! with `wit-component` and the preview1 reactor adapter (`component.rs`).
 
-use super::{BuildError, find_tool, run, wit};
+use super::{BuildError, component, find_tool, run, wit};
 use std::path::Path;
 use std::process::Command;
 
@@ -58,7 +58,8 @@ pub fn build(dir: &Path, out: &Path, progress: &dyn Fn(&str)) -> Result<(), Buil
         other => other,
     })?;
     progress("wit-component: making the component");
-    componentize(&core, out)
+    let module = std::fs::read(&core).map_err(BuildError::io(&core))?;
+    component::componentize(&module, out)
 }
 
 /// Which part of the wasm32 C toolchain clang's output says is missing.
@@ -81,45 +82,18 @@ fn missing_piece(output: &str) -> Option<&'static str> {
 }
 
 fn bindgen(wit_dir: &Path, out: &Path) -> Result<(), BuildError> {
-    let wit_err = |e: &dyn std::fmt::Display| BuildError::Wit(e.to_string());
-    let mut resolve = wit_parser::Resolve::default();
-    let (pkg, _) = resolve.push_path(wit_dir).map_err(|e| wit_err(&e))?;
-    let world = resolve
-        .select_world(&[pkg], Some("skill"))
-        .map_err(|e| wit_err(&e))?;
+    let (mut resolve, world) = component::skill_world(wit_dir)?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()
         .generate(&mut resolve, world, &mut files)
-        .map_err(|e| wit_err(&e))?;
+        .map_err(|e| BuildError::Wit(e.to_string()))?;
     std::fs::create_dir_all(out).map_err(BuildError::io(out))?;
     for (name, contents) in files.iter() {
         let p = out.join(name);
         std::fs::write(&p, contents).map_err(BuildError::io(&p))?;
     }
     Ok(())
-}
-
-fn componentize(core: &Path, out: &Path) -> Result<(), BuildError> {
-    let module = std::fs::read(core).map_err(BuildError::io(core))?;
-    let failed = |e: String| BuildError::Failed {
-        step: "wit-component".into(),
-        output: e,
-    };
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|e| {
-            e.validate(true).adapter(
-                "wasi_snapshot_preview1",
-                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
-        })
-        .and_then(|e| e.encode())
-        .map_err(|e| failed(format!("{e:#}")))?;
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(BuildError::io(dir))?;
-    }
-    std::fs::write(out, bytes).map_err(BuildError::io(out))
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! `chitin skill build`: turn a skill project into a component with the
 //! language's own toolchain — cargo for Rust, componentize-py for Python,
 //! componentize-js for JavaScript, clang + wasi-libc for C (bindings and componentization through the
-//! `wit-bindgen-c` and `wit-component` libraries, so no extra CLI is needed).
+//! `wit-bindgen-c` and `wit-component` libraries, so no extra CLI is needed),
+//! mainline Go (`GOOS=wasip1`, a c-shared reactor made a component the same way).
 //! A missing tool is named with the command that installs it.
 
 mod c;
+mod component;
+mod go;
+mod goabi;
 mod js;
 mod python;
 mod rust;
@@ -28,19 +32,22 @@ pub enum Lang {
     C,
     /// `skill.js` built with componentize-js.
     Js,
+    /// A Go module (`go.mod`) built with mainline Go for wasip1.
+    Go,
 }
 
 impl Lang {
     /// Every language, in the order help texts list them.
-    pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C];
+    pub const ALL: [Lang; 5] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C, Lang::Go];
 
-    /// Parse `rust`, `python`, `js` or `c`.
+    /// Parse `rust`, `python`, `js`, `c` or `go`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "rust" => Some(Lang::Rust),
             "python" | "py" => Some(Lang::Python),
             "c" => Some(Lang::C),
             "js" | "javascript" => Some(Lang::Js),
+            "go" | "golang" => Some(Lang::Go),
             _ => None,
         }
     }
@@ -52,6 +59,7 @@ impl Lang {
             Lang::Python => "python",
             Lang::C => "c",
             Lang::Js => "js",
+            Lang::Go => "go",
         }
     }
 
@@ -65,6 +73,8 @@ impl Lang {
             Some(Lang::C)
         } else if dir.join("skill.js").is_file() {
             Some(Lang::Js)
+        } else if dir.join("go.mod").is_file() {
+            Some(Lang::Go)
         } else {
             None
         }
@@ -76,7 +86,7 @@ impl Lang {
 pub enum BuildError {
     /// No known project layout.
     #[error(
-        "{0}: not a skill project (expected skill.toml next to Cargo.toml, app.py, skill.js or skill.c); `chitin skill new NAME --lang rust|python|js|c` makes one"
+        "{0}: not a skill project (expected skill.toml next to Cargo.toml, app.py, skill.js, skill.c or go.mod); `chitin skill new NAME --lang rust|python|js|c|go` makes one"
     )]
     Unknown(PathBuf),
     /// The manifest is missing or invalid.
@@ -185,6 +195,7 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
             Lang::Python => python::build(dir, &partial, progress),
             Lang::C => c::build(dir, &partial, progress),
             Lang::Js => js::build(dir, &partial, progress),
+            Lang::Go => go::build(dir, &partial, progress),
             Lang::Rust => Ok(()),
         }
         .and_then(|()| std::fs::rename(&partial, &component).map_err(BuildError::io(&component)));

@@ -1,0 +1,3 @@
+module chitin.dev/skill
+
+go 1.24
