@@ -1,6 +1,7 @@
 //! Skills in other languages under the same sandbox: the first-party
-//! Python (`skills/notes-py`), JavaScript (`skills/notes-js`) and C
-//! (`skills/notes-c`) skills are built from source with `chitin skill build`
+//! Python (`skills/notes-py`), JavaScript (`skills/notes-js`), C
+//! (`skills/notes-c`) and Go (`skills/notes-go`) skills are built from
+//! source with `chitin skill build`
 //! (toolchains from scripts/install-toolchains),
 //! then the granted operation works and the same escapes as for Rust skills
 //! are refused: a file outside the grant, a write to a read-only mount, a
@@ -41,7 +42,8 @@ fn chitin_with_toolchains(args: &[&str]) -> std::process::Command {
         .env(
             "CHITIN_COMPONENTIZE_JS",
             toolchain("js/node_modules/.bin/componentize-js"),
-        );
+        )
+        .env("CHITIN_GO", toolchain("go/goroot/bin/go"));
     cmd
 }
 
@@ -66,10 +68,10 @@ fn built(name: &str) -> LoadedSkill {
     host().load(&dir).unwrap()
 }
 
-const LANGS: [&str; 3] = ["notes-py", "notes-js", "notes-c"];
+const LANGS: [&str; 4] = ["notes-py", "notes-js", "notes-c", "notes-go"];
 
 /// The skills that make HTTP requests, each through its language's usual API.
-const HTTP_LANGS: [&str; 2] = ["notes-py", "notes-js"];
+const HTTP_LANGS: [&str; 3] = ["notes-py", "notes-js", "notes-go"];
 
 /// The call failed and the host's audit shows which rule refused it.
 fn refused(out: &CallOutcome, capability: Capability, what: &str) {
@@ -211,8 +213,8 @@ async fn http_through_the_languages_own_api_goes_through_the_hosts_checks() {
         )
         .await;
         refused(&out, Capability::Net, &format!("{name}: example.com"));
-        if name == "notes-py" {
-            // chitin_http tells the model it was a refusal, not a failure.
+        if name == "notes-py" || name == "notes-go" {
+            // chitin_http and skill.Fetch tell the model it was a refusal, not a failure.
             assert!(
                 matches!(out.result, Err(CallError::Denied(_))),
                 "{:?}",
@@ -308,7 +310,7 @@ fn a_new_project_builds_and_runs_in_every_language() {
         assert!(success, "chitin {args:?}: {stderr}");
         (stdout, stderr)
     };
-    for lang in ["rust", "python", "js", "c"] {
+    for lang in ["rust", "python", "js", "c", "go"] {
         let name = format!("hello-{lang}");
         ok(&["skill", "new", &name, "--lang", lang]);
         let dir = cwd.join(&name);
@@ -349,6 +351,7 @@ fn a_missing_toolchain_is_named_with_how_to_install_it() {
         ),
         ("js", "node is not installed", "apt install nodejs npm"),
         ("c", "clang", "apt"),
+        ("go", "go is not installed", "scripts/install-toolchains"),
     ];
     for (lang, missing, hint) in table {
         let dir = tmp.path().join(lang);
@@ -367,6 +370,8 @@ fn a_missing_toolchain_is_named_with_how_to_install_it() {
             .env_remove("CHITIN_CLANG")
             .env_remove("CHITIN_NODE")
             .env_remove("CHITIN_NPM")
+            // Empty: not even this checkout's target/toolchains/go.
+            .env("CHITIN_GO", "")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
