@@ -1,5 +1,5 @@
 //! Benchmark: the cost of a skill by source language. The same notes skill
-//! in Rust (`skills/files`), C, Python and JavaScript (`skills/notes-*`):
+//! in Rust (`skills/files`), C, Python, JavaScript and Go (`skills/notes-*`):
 //!
 //! - cold compile: component bytes → native code (Cranelift), no cache;
 //! - cache load: `SkillHost::load` with the compiled form in the cache (what
@@ -9,10 +9,10 @@
 //! against a process spawn (`cat` of the same file) measured in this run.
 //!
 //! Run: `scripts/build-skills && scripts/install-toolchains && cargo bench -p chitin --profile dev --bench languages`
-//! (it builds the C, Python and JS skills it is missing). Under
+//! (it builds the C, Python, JS and Go skills it is missing). Under
 //! `cargo test --benches` it does one quick round of Rust and C only: the
-//! Python and JS builds take half a minute each and the languages tests
-//! already build them.
+//! Python, JS and Go builds take seconds to half a minute each and the
+//! languages tests already build them.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,6 +43,7 @@ fn langs() -> Vec<Lang> {
     let (c_dir, c_wasm) = notes("notes-c");
     let (py_dir, py_wasm) = notes("notes-py");
     let (js_dir, js_wasm) = notes("notes-js");
+    let (go_dir, go_wasm) = notes("notes-go");
     vec![
         Lang {
             label: "Rust",
@@ -66,6 +67,12 @@ fn langs() -> Vec<Lang> {
             label: "JavaScript",
             dir: js_dir,
             component: js_wasm,
+            slow: true,
+        },
+        Lang {
+            label: "Go",
+            dir: go_dir,
+            component: go_wasm,
             slow: true,
         },
     ]
@@ -94,6 +101,7 @@ fn ensure_built(lang: &Lang) {
             "CHITIN_COMPONENTIZE_JS",
             tools.join("js/node_modules/.bin/componentize-js"),
         )
+        .env("CHITIN_GO", tools.join("go/goroot/bin/go"))
         .status()
         .unwrap();
     assert!(

@@ -38,7 +38,7 @@ pub enum SkillCommand {
     New {
         /// Skill name (lowercase letters, digits, `-`).
         name: String,
-        /// Language: rust, python, js (JavaScript) or c.
+        /// Language: rust, python, js (JavaScript), c or go.
         #[arg(long, default_value = "rust")]
         lang: String,
         /// Directory to create [default: ./NAME].
