@@ -26,13 +26,24 @@ fn failed(out: &chitin::CallOutcome) -> &str {
 async fn searx(server: &TestServer, input: Value) -> chitin::CallOutcome {
     let mut input = input;
     input["instance"] = json!(server.base());
-    call(&load("web-search"), &net_grant(&[&server.base()]), "search", input).await
+    call(
+        &load("web-search"),
+        &net_grant(&[&server.base()]),
+        "search",
+        input,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn searxng_results_are_plain_text_and_capped() {
     let server = TestServer::start();
-    server.route("/search", 200, &[("Content-Type", "application/json")], fixture("searxng.json"));
+    server.route(
+        "/search",
+        200,
+        &[("Content-Type", "application/json")],
+        fixture("searxng.json"),
+    );
     let out = searx(
         &server,
         json!({"query": "rust & wasm #components", "count": 2, "language": "en"}),
@@ -41,7 +52,10 @@ async fn searxng_results_are_plain_text_and_capped() {
     let v = parse(&out);
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    assert_eq!(results[0]["title"], "Rust - The WebAssembly Component Model");
+    assert_eq!(
+        results[0]["title"],
+        "Rust - The WebAssembly Component Model"
+    );
     assert_eq!(
         results[0]["url"],
         "https://component-model.bytecodealliance.org/language-support/rust.html"
@@ -85,7 +99,10 @@ async fn searxng_instance_must_be_granted() {
     .await;
     match &out.result {
         Err(CallError::Denied(m)) => assert!(
-            m.contains(&format!("chitin skill grant web-search net:{}", server.base())),
+            m.contains(&format!(
+                "chitin skill grant web-search net:{}",
+                server.base()
+            )),
             "{m}"
         ),
         other => panic!("expected a denial, got {other:?}"),
@@ -126,12 +143,20 @@ async fn brave_gets_the_injected_key_and_never_shows_it() {
     assert_eq!(v["backend"], "brave");
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    assert_eq!(results[0]["title"], "Free Open-Source Weather API | Open-Meteo.com");
+    assert_eq!(
+        results[0]["title"],
+        "Free Open-Source Weather API | Open-Meteo.com"
+    );
     assert_eq!(
         results[0]["snippet"],
         "Open-Meteo is an open-source weather API and offers free access for non-commercial use. No API key is required."
     );
-    assert!(results[1]["snippet"].as_str().unwrap().contains("location & provide"));
+    assert!(
+        results[1]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("location & provide")
+    );
     assert!(results[0].get("engine").is_none());
     assert_eq!(v["truncated"], false);
 
@@ -142,7 +167,6 @@ async fn brave_gets_the_injected_key_and_never_shows_it() {
         "/res/v1/web/search?q=open+source+weather+api&count=20&offset=1&search_lang=en"
     );
     assert_eq!(req.headers["x-subscription-token"], key);
-    assert!(!req.headers.contains_key("accept-encoding"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +189,11 @@ async fn brave_refusing_the_key_says_which_secret_to_set() {
     assert!(m.contains("SUBSCRIPTION_TOKEN_INVALID"), "{m}");
     assert!(m.contains("chitin secret set BRAVE_SEARCH_KEY"), "{m}");
     // No secret was granted, so nothing was injected.
-    assert!(!server.requests()[0].headers.contains_key("x-subscription-token"));
+    assert!(
+        !server.requests()[0]
+            .headers
+            .contains_key("x-subscription-token")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +201,12 @@ async fn hostile_searxng_answers_fail_clearly() {
     let server = TestServer::start();
     let s = &server;
     // An HTML page where JSON was expected (a proxy login, a wrong URL).
-    s.route("/search", 200, &[("Content-Type", "text/html")], "<!doctype html><html><body>Login</body></html>");
+    s.route(
+        "/search",
+        200,
+        &[("Content-Type", "text/html")],
+        "<!doctype html><html><body>Login</body></html>",
+    );
     let m = failed(&searx(s, json!({"query": "x"})).await).to_string();
     assert!(m.contains("HTML, not JSON"), "{m}");
 
@@ -183,12 +216,22 @@ async fn hostile_searxng_answers_fail_clearly() {
     assert!(m.contains("search.formats"), "{m}");
 
     // `results` of the wrong type.
-    s.route("/search", 200, &[], r#"{"results": {"url": "https://a.example"}}"#);
+    s.route(
+        "/search",
+        200,
+        &[],
+        r#"{"results": {"url": "https://a.example"}}"#,
+    );
     let m = failed(&searx(s, json!({"query": "x"})).await).to_string();
     assert!(m.contains("no `results` list"), "{m}");
 
     // Nesting deeper than any real answer.
-    s.route("/search", 200, &[], format!("{}{}", "[".repeat(5000), "]".repeat(5000)));
+    s.route(
+        "/search",
+        200,
+        &[],
+        format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+    );
     let m = failed(&searx(s, json!({"query": "x"})).await).to_string();
     assert!(m.contains("malformed JSON"), "{m}");
 
@@ -217,7 +260,12 @@ async fn hostile_searxng_answers_fail_clearly() {
     assert_eq!(results[1]["title"], "red[31mALERT[0m txt.exe");
     assert_eq!(results[1]["snippet"], "NULhere \u{FFFD}[2J cleared");
     assert!(!ok(&out).contains('\u{1b}'));
-    assert!(v["note"].as_str().unwrap().contains("2 results without an http(s) URL"));
+    assert!(
+        v["note"]
+            .as_str()
+            .unwrap()
+            .contains("2 results without an http(s) URL")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +296,11 @@ async fn inputs_cannot_inject_into_the_request() {
     let server = TestServer::start();
     server.route("/search", 200, &[], r#"{"results": []}"#);
     let v = parse(
-        &searx(&server, json!({"query": "a&format=csv&engines=x#frag / ü", "page": 3})).await,
+        &searx(
+            &server,
+            json!({"query": "a&format=csv&engines=x#frag / ü", "page": 3}),
+        )
+        .await,
     );
     assert_eq!(v["note"], "no results");
     assert_eq!(

@@ -32,6 +32,45 @@ const NAMED: &[(&str, char)] = &[
 /// Longest entity body we look at (`&#x10FFFF;` is 8 between `&` and `;`).
 const MAX_ENTITY: usize = 10;
 
+/// Elements that break a line: replaced by a space so words stay apart.
+/// Inline ones (`b`, `a`, `em`…) vanish without one.
+const BLOCK: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+];
+
+/// Elements whose content is code, not text.
+const HIDDEN: &[&str] = &["script", "style", "template"];
+
 /// `html` as one line of plain text.
 pub fn plain(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
@@ -39,17 +78,38 @@ pub fn plain(html: &str) -> String {
     while let Some(lt) = rest.find('<') {
         text.push_str(&rest[..lt]);
         let after = &rest[lt + 1..];
-        if after.starts_with(|c: char| c.is_ascii_alphabetic() || "/!?".contains(c)) {
-            // A tag: dropped, but it still separates words.
-            text.push(' ');
-            rest = after.find('>').map_or("", |gt| &after[gt + 1..]);
-        } else {
+        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || "/!?".contains(c)) {
             text.push('<');
             rest = after;
+            continue;
+        }
+        let name: String = after
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .take(12)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        rest = after.find('>').map_or("", |gt| &after[gt + 1..]);
+        if HIDDEN.contains(&name.as_str()) && !after.starts_with('/') {
+            rest = close_tag(rest, &name).map_or("", |end| &rest[end..]);
+            continue;
+        }
+        if BLOCK.contains(&name.as_str()) {
+            text.push(' ');
         }
     }
     text.push_str(rest);
     collapse(&decode_entities(&text))
+}
+
+/// Where `</name` (any case) starts in `hay`.
+fn close_tag(hay: &str, name: &str) -> Option<usize> {
+    hay.match_indices("</").map(|(i, _)| i).find(|&i| {
+        hay.as_bytes()
+            .get(i + 2..i + 2 + name.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
+    })
 }
 
 /// Decode `&name;`, `&#N;` and `&#xH;`; unknown or invalid ones stay literal.

@@ -337,16 +337,15 @@ fn append(capture: &mut Option<Capture>, s: &str) {
     }
 }
 
-/// An XML reference: a character, one of the five predefined entities, or
+/// An XML reference: one of the five predefined entities, a character, or
 /// (leniently, as feeds are sloppy) an HTML entity name. Nothing is ever
 /// looked up in a DTD.
 fn reference(r: &BytesRef<'_>) -> String {
-    if let Ok(Some(c)) = r.resolve_char_ref() {
-        return c.to_string();
-    }
     if let Some(s) = quick_xml::escape::resolve_predefined_entity(r) {
         return s.to_string();
     }
+    // Character references and HTML names go through the same decoder as
+    // the text later: a reference to a control character becomes U+FFFD.
     crate::text::decode_entities(&format!("&{};", &**r))
 }
 
