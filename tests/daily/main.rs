@@ -11,5 +11,8 @@
 mod support;
 
 mod calendar;
+mod feeds;
 mod home_assistant;
+mod weather;
 mod web_fetch;
+mod web_search;
