@@ -283,5 +283,9 @@ async fn hostile_answers_are_refused_or_cleaned() {
     huge.extend_from_slice(br#"{"entity_id":"sensor.y","state":"2"}]"#);
     server.route("/api/states", 200, JSON, huge);
     let m = failed(&run(&server, &g, "states", json!({})).await);
-    assert!(m.contains("larger than 8 MiB"), "{m}");
+    // The host's per-call response cap may stop it first.
+    assert!(
+        m.contains("larger than 8 MiB") || m.contains("exceeds limit"),
+        "{m}"
+    );
 }

@@ -53,6 +53,27 @@ fn query(path: &str, key: &str) -> Option<String> {
     })
 }
 
+/// A `Transfer-Encoding: chunked` request body (at most 1 MiB, 10,000 chunks).
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    for _ in 0..10_000 {
+        let mut size = String::new();
+        if reader.read_line(&mut size).is_err() {
+            break;
+        }
+        let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16).unwrap_or(0);
+        if n == 0 || body.len() + n > 1 << 20 {
+            break;
+        }
+        let mut chunk = vec![0; n + 2];
+        if reader.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body
+}
+
 fn handle(
     mut stream: TcpStream,
     requests: &Mutex<Vec<Request>>,
@@ -85,6 +106,12 @@ fn handle(
         .unwrap_or(0);
     let mut body = vec![0; len.min(1 << 20)];
     let _ = reader.read_exact(&mut body);
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        body = read_chunked(&mut reader);
+    }
     let req = Request {
         method,
         path: path.clone(),

@@ -103,6 +103,16 @@ fn utc(d: &DatePerhapsTime) -> (DateTime<Utc>, bool) {
     }
 }
 
+/// `t` as RFC 3339 in the zone `start` names (UTC when it names none).
+fn local(t: DateTime<Utc>, start: &DatePerhapsTime) -> String {
+    if let DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { tzid, .. }) = start
+        && let Ok(tz) = tzid.parse::<chrono_tz::Tz>()
+    {
+        return t.with_timezone(&tz).to_rfc3339();
+    }
+    t.to_rfc3339()
+}
+
 fn shape(
     e: &Event,
     start: String,
@@ -173,8 +183,8 @@ pub fn expand(events: &[Event], w: &Window, out: &mut Expanded) {
         if !has_rule || is_override || !known {
             if overlaps(s_utc, s_utc + dur, w) {
                 let (st, en) = (
-                    fmt(s_utc, s_utc.to_rfc3339()),
-                    fmt(s_utc + dur, (s_utc + dur).to_rfc3339()),
+                    fmt(s_utc, local(s_utc, &start)),
+                    fmt(s_utc + dur, local(s_utc + dur, &start)),
                 );
                 out.items
                     .push(shape(e, st, en, all_day, is_override, s_utc));
@@ -191,8 +201,8 @@ pub fn expand(events: &[Event], w: &Window, out: &mut Expanded) {
                 if overlaps(s_utc, s_utc + dur, w) {
                     out.items.push(shape(
                         e,
-                        fmt(s_utc, s_utc.to_rfc3339()),
-                        fmt(s_utc + dur, (s_utc + dur).to_rfc3339()),
+                        fmt(s_utc, local(s_utc, &start)),
+                        fmt(s_utc + dur, local(s_utc + dur, &start)),
                         all_day,
                         false,
                         s_utc,
