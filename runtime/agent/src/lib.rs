@@ -9,6 +9,7 @@
 //! each other in a cycle.
 
 pub mod agent;
+pub mod agentskill;
 pub mod channels;
 pub mod daemon;
 pub mod dirs;

@@ -32,6 +32,25 @@ fn trust_label(r: &Record) -> String {
     }
 }
 
+/// What kind of skill a record is: a component, or an Agent Skill and how
+/// many scripts it runs sandboxed (the `run_script` tool's choices).
+fn kind_label(r: &Record) -> String {
+    if !r.manifest.is_agent_skill() {
+        return "component".into();
+    }
+    let scripts = r
+        .tools
+        .iter()
+        .find(|t| t.name == chitin_agent::agentskill::pack::RUN_SCRIPT)
+        .and_then(|t| {
+            t.input_schema["properties"]["script"]["enum"]
+                .as_array()
+                .map(Vec::len)
+        })
+        .unwrap_or(0);
+    format!("agent skill ({scripts} scripts sandboxed)")
+}
+
 /// `skill list`.
 pub fn list(paths: &Paths) -> anyhow::Result<u8> {
     let all = installed(paths)?.list()?;
@@ -40,10 +59,11 @@ pub fn list(paths: &Paths) -> anyhow::Result<u8> {
     }
     for r in all {
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             clean(&r.name),
             clean(&r.version),
             trust_label(&r),
+            kind_label(&r),
             one_line(&r.manifest.skill.description, 200)
         );
     }
@@ -68,6 +88,14 @@ pub fn info(paths: &Paths, name: &str) -> anyhow::Result<u8> {
         println!("key:         {fp}");
     }
     println!("digest:      sha256:{}", r.provenance.digest);
+    println!("kind:        {}", kind_label(&r));
+    if r.manifest.is_agent_skill() {
+        let (inst, _) = record(paths, name)?;
+        println!(
+            "files:       {}",
+            chitin_agent::agentskill::files_dir(&inst, &r).display()
+        );
+    }
     println!(
         "tools:       {}",
         clean(

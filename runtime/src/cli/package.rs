@@ -14,10 +14,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+pub mod agentskill;
+
 /// `skill pack` arguments.
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// The skill directory (with skill.toml and its built component).
+    /// The skill directory (with skill.toml and its built component), or
+    /// an Agent Skills folder (with SKILL.md).
     pub dir: PathBuf,
     /// Private key to sign with [default: <config>/keys/publisher.pem].
     #[arg(long, value_name = "FILE")]
@@ -35,7 +38,8 @@ pub struct PackArgs {
 /// `skill install` arguments.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// A package file, or an https:// URL (http:// only for loopback).
+    /// A package file, an Agent Skills folder (SKILL.md) or .zip, or an
+    /// https:// URL of a package or zip (http:// only for loopback).
     pub source: String,
     /// Expected SHA-256 of the package (hex).
     #[arg(long, value_name = "HEX")]
@@ -103,6 +107,9 @@ pub async fn pack_dir(
     key_file: &Path,
     publisher: Option<&str>,
 ) -> anyhow::Result<Packed> {
+    if agentskill::is_folder(dir) {
+        return agentskill::pack_folder(paths, dir, key_file, publisher);
+    }
     let source = chitin::skill::loader::locate(dir)?;
     let key = keys::load(key_file)?;
     let Some(mut manifest) = source.manifest.clone() else {
@@ -215,6 +222,13 @@ pub fn verify(file: &Path, paths: &Paths) -> anyhow::Result<u8> {
     println!("key:         {}", keys::public_text(&pk));
     println!("fingerprint: {}", keys::fingerprint(&pk));
     println!("digest:      sha256:{}", pkg.digest);
+    if let Some(skill) = chitin_agent::agentskill::AgentSkill::from_package(&pkg)? {
+        println!(
+            "kind:        agent skill ({} files, {} scripts run sandboxed)",
+            skill.files.len(),
+            skill.runnable().count()
+        );
+    }
     println!("signature:   valid");
     match verify::verify(&pkg, &trust, false) {
         Ok(p) => println!(
@@ -260,13 +274,13 @@ async fn read_source(source: &str, max: u64) -> anyhow::Result<Vec<u8>> {
 pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
     let dirs = paths.dirs()?;
     let max = args.max_size.unwrap_or(format::DEFAULT_MAX_BYTES);
-    let bytes = read_source(&args.source, max).await?;
+    let (bytes, pin) = agentskill::install_bytes(paths, &args.source, max, args.sha256).await?;
     let trust = TrustStore::open(&dirs.trust_file())?;
     let opts = InstallOptions {
         allow_unsigned: args.allow_unsigned,
         allow_downgrade: args.allow_downgrade,
         accept_new_key: args.accept_new_key,
-        sha256: args.sha256,
+        sha256: pin,
         max_bytes: Some(max),
         review: ReviewOptions {
             yes: args.yes,
@@ -302,6 +316,9 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         ),
         None => eprintln!("  UNVERIFIED: unsigned package, installed because of --allow-unsigned"),
     }
+    if let Some(skill) = &inspected.agent_skill {
+        agentskill::print_review(skill);
+    }
     eprintln!("  it asks to:");
     let before = previous
         .as_ref()
@@ -325,7 +342,9 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
     // Compile now (a large component takes a while, shown), so a component
     // that cannot load fails before anything is asked and the install
     // itself finds it in the cache.
-    if let Some(cache) = host.cache() {
+    if let Some(cache) = host.cache()
+        && inspected.agent_skill.is_none()
+    {
         let digest = chitin::cache::digest(&pkg.bytes);
         let what = format!(
             "compiling {} for this machine",

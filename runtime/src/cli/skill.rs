@@ -134,6 +134,43 @@ fn installed_by_name(paths: &Paths, arg: &Path) -> anyhow::Result<Option<(Instal
     Ok(inst.get(name)?.map(|r| (inst, r)))
 }
 
+/// If `arg` names an Agent Skill (installed, a folder or a package file),
+/// what to say instead of loading it as a component (it has none to run).
+fn agent_skill_note(paths: &Paths, arg: &Path) -> anyhow::Result<Option<String>> {
+    use super::package::agentskill::{describe_path, not_runnable};
+    if let Some((_, record)) = installed_by_name(paths, arg)? {
+        if !record.manifest.is_agent_skill() {
+            return Ok(None);
+        }
+        let scripts = record
+            .tools
+            .first()
+            .and_then(|t| {
+                t.input_schema["properties"]["script"]["enum"]
+                    .as_array()
+                    .map(Vec::len)
+            })
+            .unwrap_or(0);
+        return Ok(Some(not_runnable(&record.name, scripts)));
+    }
+    Ok(describe_path(arg))
+}
+
+/// The tools an Agent Skill's package declares (`run_script`, or none).
+fn agent_skill_tools(
+    paths: &Paths,
+    arg: &Path,
+) -> anyhow::Result<Vec<chitin::skill::tools::ToolInfo>> {
+    if let Some((_, record)) = installed_by_name(paths, arg)? {
+        return Ok(record.tools);
+    }
+    if super::package::agentskill::is_folder(arg) {
+        return Ok(chitin_agent::agentskill::AgentSkill::load_dir(arg)?.tools());
+    }
+    let bytes = std::fs::read(arg).with_context(|| format!("reading {}", arg.display()))?;
+    Ok(chitin::package::format::parse(bytes, chitin::package::format::DEFAULT_MAX_BYTES)?.tools)
+}
+
 /// Exit code for a call error.
 fn exit_code(e: &CallError) -> u8 {
     match e {
@@ -195,6 +232,22 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
         SkillCommand::Revoke { name, id } => super::installed::revoke(paths, &name, &id),
         SkillCommand::Remove { name } => super::installed::remove(paths, &name),
         SkillCommand::Tools { skill, json } => {
+            if let Some(note) = agent_skill_note(paths, &skill)? {
+                eprintln!("{note}");
+                let tools = agent_skill_tools(paths, &skill)?;
+                if json {
+                    println!(
+                        "{}",
+                        chitin::text::clean_json(&serde_json::to_string_pretty(&tools)?)
+                    );
+                } else {
+                    for t in &tools {
+                        println!("{}", chitin::text::clean(&t.name));
+                        println!("  {}", chitin::text::one_line(&t.description, 2000));
+                    }
+                }
+                return Ok(EXIT_OK);
+            }
             let host = host(paths)?;
             let skill = load(&host, &skill)?;
             let tools = host.tools(&skill).await?;
@@ -215,6 +268,10 @@ pub async fn run(cmd: SkillCommand, paths: &Paths, verbose: u8) -> anyhow::Resul
             grants: flags,
             json,
         } => {
+            if let Some(note) = agent_skill_note(paths, &skill)? {
+                eprintln!("{note}");
+                return Ok(EXIT_USAGE);
+            }
             let parsed: serde_json::Value = serde_json::from_str(&input)
                 .with_context(|| format!("--input is not valid JSON: `{input}`"))?;
             let host = host(paths)?;

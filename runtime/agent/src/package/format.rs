@@ -16,12 +16,18 @@ pub const MANIFEST_SECTION: &str = "chitin:manifest";
 pub const TOOLS_SECTION: &str = "chitin:tools";
 /// Custom section holding the publisher's public key.
 pub const PUBLISHER_SECTION: &str = "chitin:publisher";
+/// Custom section holding an Agent Skill's files (see `agentskill::archive`).
+pub const FILES_SECTION: &str = "chitin:files";
 /// The tool-conventions signature section.
 pub const SIGNATURE_SECTION: &str = "signature";
 /// Default package size cap.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// The empty component (the header, no sections): the body of an Agent
+/// Skill package, which is never instantiated.
+pub const EMPTY_COMPONENT: [u8; 8] = COMPONENT_HEADER;
 
 /// A malformed package.
 #[derive(Debug, Error)]
@@ -62,6 +68,14 @@ pub enum FormatError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// An Agent Skill package whose component is not empty.
+    #[error(
+        "the package says it is an Agent Skill but carries code (its component is not empty); refusing it"
+    )]
+    AgentSkillWithCode,
+    /// An Agent Skill package without its files.
+    #[error("the package says it is an Agent Skill but has no `chitin:files` section")]
+    NoFiles,
 }
 
 /// A parsed (not yet verified) package.
@@ -99,11 +113,20 @@ pub fn parse(bytes: Vec<u8>, max_bytes: u64) -> Result<Package, FormatError> {
     }
     let module = Module::deserialize(&mut bytes.as_slice()).map_err(|_| FormatError::Malformed)?;
     let (mut manifest, mut tools, mut publisher, mut signed) = (None, None, None, false);
+    let (mut files, mut code) = (false, false);
     for section in &module.sections {
         let Section::Custom(c) = section else {
+            code = true;
             continue;
         };
         let slot = match c.name() {
+            FILES_SECTION => {
+                if files {
+                    return Err(FormatError::Duplicate(FILES_SECTION));
+                }
+                files = true;
+                continue;
+            }
             MANIFEST_SECTION => (&mut manifest, MANIFEST_SECTION),
             TOOLS_SECTION => (&mut tools, TOOLS_SECTION),
             PUBLISHER_SECTION => (&mut publisher, PUBLISHER_SECTION),
@@ -123,6 +146,14 @@ pub fn parse(bytes: Vec<u8>, max_bytes: u64) -> Result<Package, FormatError> {
     }
     let manifest_text = manifest.ok_or(FormatError::Missing(MANIFEST_SECTION))?;
     let manifest = Manifest::parse(&manifest_text, Path::new(MANIFEST_SECTION))?;
+    if manifest.is_agent_skill() {
+        if code {
+            return Err(FormatError::AgentSkillWithCode);
+        }
+        if !files {
+            return Err(FormatError::NoFiles);
+        }
+    }
     let tools_text = tools.ok_or(FormatError::Missing(TOOLS_SECTION))?;
     let tools: Vec<ToolInfo> =
         serde_json::from_str(&tools_text).map_err(|e| FormatError::Tools(e.to_string()))?;
@@ -151,6 +182,18 @@ pub fn pack(
     tools: &[ToolInfo],
     key: &KeyPair,
 ) -> Result<Vec<u8>, FormatError> {
+    pack_with_files(component, manifest_text, tools, None, key)
+}
+
+/// [`pack`], with a `chitin:files` section when `files` is given (an
+/// Agent Skill's archive).
+pub fn pack_with_files(
+    component: &[u8],
+    manifest_text: &str,
+    tools: &[ToolInfo],
+    files: Option<Vec<u8>>,
+    key: &KeyPair,
+) -> Result<Vec<u8>, FormatError> {
     if component.len() < 8 || component[..8] != COMPONENT_HEADER {
         return Err(FormatError::NotComponent);
     }
@@ -161,12 +204,19 @@ pub fn pack(
             MANIFEST_SECTION,
             TOOLS_SECTION,
             PUBLISHER_SECTION,
+            FILES_SECTION,
             SIGNATURE_SECTION,
         ]
         .contains(&c.name()),
         _ => true,
     });
     let tools_json = serde_json::to_vec(tools).map_err(|e| FormatError::Tools(e.to_string()))?;
+    if let Some(files) = files {
+        module.sections.push(Section::Custom(CustomSection::new(
+            FILES_SECTION.to_string(),
+            files,
+        )));
+    }
     for (name, payload) in [
         (MANIFEST_SECTION, manifest_text.as_bytes().to_vec()),
         (TOOLS_SECTION, tools_json),
@@ -189,6 +239,16 @@ pub fn pack(
         .serialize(&mut out)
         .map_err(|e| FormatError::Sign(e.to_string()))?;
     Ok(out)
+}
+
+/// The payload of custom section `name` in a package's bytes (the first
+/// one; [`parse`] refuses duplicates of Chitin's sections).
+pub fn custom_section(bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, FormatError> {
+    let module = Module::deserialize(&mut &bytes[..]).map_err(|_| FormatError::Malformed)?;
+    Ok(module.sections.into_iter().find_map(|s| match s {
+        Section::Custom(c) if c.name() == name => Some(c.payload().to_vec()),
+        _ => None,
+    }))
 }
 
 /// Remove the signature section (for `--allow-unsigned` tests and tools).

@@ -9,6 +9,7 @@ use super::review::{self, Prompt, ReviewError, ReviewLine, ReviewOptions};
 use super::state::{Installed, Record, RecordStamp, StateError};
 use super::trust::TrustStore;
 use super::verify::{self, VerifyError};
+use crate::agentskill::AgentSkill;
 use chitin_sandbox::SkillHost;
 use chitin_sandbox::skill::loader::{LoadError, SkillSource};
 use std::io::Write;
@@ -75,6 +76,9 @@ pub enum InstallError {
         /// Skill.
         name: String,
     },
+    /// An Agent Skill package whose files are unusable.
+    #[error(transparent)]
+    AgentSkill(#[from] crate::agentskill::AgentSkillError),
     /// Test hook: a failure just before the commit.
     #[error("install interrupted before commit (simulated)")]
     Interrupted,
@@ -122,6 +126,8 @@ pub struct Inspected {
     pub provenance: verify::Provenance,
     /// The current install of the same skill, if any.
     pub previous: Option<Record>,
+    /// The Agent Skill the package holds (`None` for a component skill).
+    pub agent_skill: Option<AgentSkill>,
     /// The install record's stamp when read: an install that changed it
     /// meanwhile is not overwritten.
     stamp: Option<RecordStamp>,
@@ -146,6 +152,8 @@ pub fn inspect(
     }
     let package = format::parse(bytes, opts.max_bytes.unwrap_or(format::DEFAULT_MAX_BYTES))?;
     let provenance = verify::verify(&package, trust, opts.allow_unsigned)?;
+    // Only after the signature: the files are read from a trusted package.
+    let agent_skill = AgentSkill::from_package(&package)?;
     let name = &package.manifest.skill.name;
     let stamp = installed.stamp(name)?;
     let previous = installed.get(name)?;
@@ -156,6 +164,7 @@ pub fn inspect(
         package,
         provenance,
         previous,
+        agent_skill,
         stamp,
     })
 }
@@ -206,6 +215,7 @@ pub fn install(
         package: pkg,
         provenance,
         previous,
+        agent_skill,
         stamp,
     } = inspected;
     let name = pkg.manifest.skill.name.clone();
@@ -235,16 +245,42 @@ pub fn install(
     tmp.write_all(&pkg.bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
 
-    // Precompile (fills the component cache) and prove it loads, from the temp file.
-    host.load_source(SkillSource {
-        manifest: Some(pkg.manifest.clone()),
-        component: tmp.path().to_path_buf(),
-    })?;
+    // Precompile (fills the component cache) and prove it loads, from the
+    // temp file. An Agent Skill's component is empty and never runs.
+    if agent_skill.is_none() {
+        host.load_source(SkillSource {
+            manifest: Some(pkg.manifest.clone()),
+            component: tmp.path().to_path_buf(),
+        })?;
+    }
 
     let already_there = final_path.exists();
     if !already_there {
         tmp.persist(&final_path).map_err(|e| io(e.error))?;
     }
+    // An Agent Skill's files, where the runtime mounts them from.
+    let files_dir = crate::agentskill::extract::files_dir_for(&dir, &file);
+    let wrote_files = match &agent_skill {
+        Some(skill) => match crate::agentskill::extract::extract(&skill.files, &files_dir) {
+            Ok(wrote) => wrote,
+            Err(source) => {
+                if !already_there {
+                    let _ = std::fs::remove_file(&final_path);
+                }
+                return Err(StateError::Io {
+                    path: files_dir,
+                    source,
+                }
+                .into());
+            }
+        },
+        None => false,
+    };
+    let undo_files = || {
+        if wrote_files {
+            let _ = std::fs::remove_dir_all(&files_dir);
+        }
+    };
     let record = Record {
         name: name.clone(),
         version: pkg.manifest.skill.version.clone(),
@@ -263,12 +299,14 @@ pub fn install(
         if !already_there && !referenced_before {
             let _ = std::fs::remove_file(&final_path);
         }
+        undo_files();
         return Err(InstallError::Interrupted);
     }
     if installed.stamp(&name)? != stamp {
         if !already_there && !referenced_before {
             let _ = std::fs::remove_file(&final_path);
         }
+        undo_files();
         return Err(InstallError::Concurrent { name });
     }
     installed.commit(&record)?;

@@ -240,6 +240,10 @@ impl Installed {
             if file == "record.json" || Some(&file) == keep.as_ref() {
                 continue;
             }
+            if file == crate::agentskill::extract::FILES_DIR {
+                self.prune_files(&entry.path(), keep.as_deref())?;
+                continue;
+            }
             // Another install of this skill may be writing its package.
             if file.starts_with(INCOMING) && !unheld(&entry.path()) {
                 continue;
@@ -251,6 +255,43 @@ impl Installed {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// In an Agent Skill's `files/` folder, remove every package's files
+    /// but those of `keep` (the installed package file), and the folder
+    /// itself when it is left empty. A folder still being written by
+    /// another install (`.incoming-*`, under a minute old) is left.
+    fn prune_files(&self, files: &Path, keep: Option<&str>) -> Result<(), StateError> {
+        let keep = keep.map(|k| k.strip_suffix(".wasm").unwrap_or(k));
+        let Ok(entries) = std::fs::read_dir(files) else {
+            return Ok(());
+        };
+        for entry in entries.flatten().take(10_000) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if Some(name.as_str()) == keep {
+                continue;
+            }
+            let fresh = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().map_or(true, |age| age < STALE_AFTER));
+            if name.starts_with(INCOMING) && fresh {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
+                _ => {}
+            }
+        }
+        // Succeeds only when nothing is left in it.
+        let _ = std::fs::remove_dir(files);
         Ok(())
     }
 

@@ -110,6 +110,29 @@ pub struct SkillMeta {
     /// Path of the component, relative to the manifest (default `<name>.wasm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// What the package is: a component (the default, omitted when
+    /// written) or an Agent Skills folder whose scripts run in interpreters.
+    #[serde(default, skip_serializing_if = "SkillKind::is_component")]
+    pub kind: SkillKind,
+}
+
+/// The kind of a skill package.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkillKind {
+    /// A WebAssembly component exporting the `chitin:skill` tools.
+    #[default]
+    Component,
+    /// An Agent Skills folder (SKILL.md and files); its component is empty
+    /// and never instantiated.
+    AgentSkill,
+}
+
+impl SkillKind {
+    /// Whether this is the default kind (for serde's `skip_serializing_if`).
+    pub fn is_component(&self) -> bool {
+        *self == SkillKind::Component
+    }
 }
 
 /// The `[capabilities]` table: requests, not grants.
@@ -327,6 +350,11 @@ impl Manifest {
         Ok(())
     }
 
+    /// Whether the package is an Agent Skills folder (not a component).
+    pub fn is_agent_skill(&self) -> bool {
+        self.skill.kind == SkillKind::AgentSkill
+    }
+
     /// The limits requested, or the defaults.
     pub fn requested_limits(&self) -> Limits {
         self.limits.unwrap_or_default()
@@ -375,6 +403,31 @@ memory_mib = 32
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
         Manifest::parse(text, Path::new("skill.toml"))
+    }
+
+    #[test]
+    fn kind_defaults_to_component_and_is_omitted() {
+        let m = parse(GOOD).unwrap();
+        assert!(!m.is_agent_skill());
+        assert!(!toml::to_string(&m).unwrap().contains("kind"));
+        let text = GOOD.replacen(
+            "contract = \"0.1.0\"",
+            "contract = \"0.1.0\"\nkind = \"agent-skill\"",
+            1,
+        );
+        let m = parse(&text).unwrap();
+        assert!(m.is_agent_skill());
+        assert!(
+            toml::to_string(&m)
+                .unwrap()
+                .contains("kind = \"agent-skill\"")
+        );
+        let bad = GOOD.replacen(
+            "contract = \"0.1.0\"",
+            "contract = \"0.1.0\"\nkind = \"script\"",
+            1,
+        );
+        assert!(parse(&bad).is_err());
     }
 
     #[test]
