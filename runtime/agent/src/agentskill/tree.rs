@@ -50,7 +50,7 @@ pub fn check_path(path: &str) -> Result<(), AgentSkillError> {
         )));
     }
     let parts: Vec<&str> = path.split('/').collect();
-    if parts.iter().any(|p| *p == "..") {
+    if parts.contains(&"..") {
         return Err(bad("the path leaves the skill folder (`..`)"));
     }
     if parts.iter().any(|p| p.is_empty() || *p == ".") {

@@ -21,7 +21,10 @@ const MAX_ENTRIES: usize = 4 * MAX_FILES;
 const MACOS_JUNK: &str = "__MACOSX/";
 
 /// The skill folder's name (when the zip holds a folder) and its files.
-pub fn read(bytes: &[u8]) -> Result<(Option<String>, BTreeMap<String, Vec<u8>>), AgentSkillError> {
+pub type Contents = (Option<String>, BTreeMap<String, Vec<u8>>);
+
+/// Read a zip of one skill: its folder's name, if any, and its files.
+pub fn read(bytes: &[u8]) -> Result<Contents, AgentSkillError> {
     let zip_err = |e: zip::result::ZipError| AgentSkillError::Zip(e.to_string());
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(zip_err)?;
     if archive.len() > MAX_ENTRIES {
@@ -86,9 +89,7 @@ pub fn read(bytes: &[u8]) -> Result<(Option<String>, BTreeMap<String, Vec<u8>>),
 
 /// The files relative to the skill folder: either `SKILL.md` is at the
 /// root, or everything is inside one folder that holds `SKILL.md`.
-fn rebase(
-    files: BTreeMap<String, Vec<u8>>,
-) -> Result<(Option<String>, BTreeMap<String, Vec<u8>>), AgentSkillError> {
+fn rebase(files: BTreeMap<String, Vec<u8>>) -> Result<Contents, AgentSkillError> {
     if files.contains_key("SKILL.md") {
         return Ok((None, files));
     }
