@@ -13,6 +13,7 @@
 pub mod build;
 
 pub use chitin_agent::{
-    agent, channels, daemon, dirs, mcp, messages, package, policy, provider, store,
+    agent, agentskill, channels, daemon, dirs, interpreter, mcp, messages, package, policy,
+    provider, store,
 };
 pub use chitin_sandbox::*;

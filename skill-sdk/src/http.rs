@@ -290,23 +290,30 @@ fn send_once(
         .body()
         .map_err(|()| HttpError::Failed("request body unavailable".into()))?;
     let future = outgoing_handler::handle(req, None).map_err(|c| code_error(url, c))?;
-    if let Some(bytes) = body {
-        let stream = out
-            .write()
-            .map_err(|()| HttpError::Failed("request body stream".into()))?;
-        for chunk in bytes.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| HttpError::Failed(format!("writing request body: {e:?}")))?;
-        }
-    }
-    OutgoingBody::finish(out, None).map_err(|c| code_error(url, c))?;
-    let response = loop {
+    let wait = || loop {
         match future.get() {
             Some(result) => break result,
             None => future.subscribe().block(),
         }
     };
+    if let Some(bytes) = body {
+        let stream = out
+            .write()
+            .map_err(|()| HttpError::Failed("request body stream".into()))?;
+        for chunk in bytes.chunks(4096) {
+            if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                // The host closes the body when it refuses the request:
+                // its answer says why (a denial, not a write failure).
+                drop(stream);
+                return match wait() {
+                    Ok(Err(c)) => Err(code_error(url, c)),
+                    _ => Err(HttpError::Failed(format!("writing request body: {e:?}"))),
+                };
+            }
+        }
+    }
+    OutgoingBody::finish(out, None).map_err(|c| code_error(url, c))?;
+    let response = wait();
     let response = response
         .map_err(|()| HttpError::Failed("response already taken".into()))?
         .map_err(|c| code_error(url, c))?;

@@ -193,7 +193,16 @@ async function run(req) {
       throw new Error(`cwd ${req.cwd}: no such directory (is it granted?)`);
     }
     // Indirect eval: global scope, and the script's completion value.
-    let value = (0, eval)(`${req.code}\n//# sourceURL=${req.filename.replace(/\s/g, '_')}`);
+    const source = `\n//# sourceURL=${req.filename.replace(/\s/g, '_')}`;
+    let value;
+    try {
+      value = (0, eval)(req.code + source);
+    } catch (e) {
+      // Scripts written as modules use top-level await, which a script
+      // cannot: run those in an async function (no completion value then).
+      if (!(e instanceof SyntaxError) || !/\bawait\b/.test(req.code)) throw e;
+      value = (0, eval)(`(async () => {\n${req.code}\n})()` + source);
+    }
     if (value && typeof value.then === 'function') value = await value;
     result = render(value);
     if (env.process.exitCode) exitCode = Number(env.process.exitCode) | 0;

@@ -339,12 +339,15 @@ async fn caldav_list_sends_a_time_range_report_with_the_injected_credential() {
         .await,
     );
     assert!(m.contains("CALDAV_AUTH"), "{m}");
-    // Not granted: nothing reaches the server. (The SDK reports a denied
-    // request that has a body as a failed body write, not as `Denied`: the
-    // host refuses before the body is sent; see the report.)
+    // Not granted: nothing reaches the server, and a request with a body
+    // (this REPORT) is a denial too, not a failed body write.
     let before = server.requests().len();
     let o = run(&net_grant(&[]), "list", json!({"calendar": cal})).await;
-    assert!(o.result.is_err(), "{:?}", o.result);
+    assert!(
+        matches!(o.result, Err(CallError::Denied(_))),
+        "{:?}",
+        o.result
+    );
     assert_eq!(server.requests().len(), before);
 }
 

@@ -6,10 +6,11 @@
 use super::model::{ModelServer, Reply};
 use chitin::agent::Agent;
 use chitin::agent::approvals::{ApprovalRequest, Approver};
-use chitin::agent::config::{AgentSection, Config};
+use chitin::agent::config::{AgentSection, Config, InterpreterSection};
 use chitin::agent::events::{Stop, TurnEvent};
 use chitin::agent::toolbox::Toolbox;
 use chitin::agent::turn::{TurnIo, TurnSummary};
+use chitin::interpreter::Interpreters;
 use chitin::package::state::Installed;
 use chitin::provider::{self, BoxFuture, ProviderKind, ProviderSettings};
 use chitin::store::Store;
@@ -134,6 +135,35 @@ impl Home {
         self.ok(&["skill", "install", pkg.to_str().unwrap(), "--yes"]);
     }
 
+    /// Install the interpreter components (built by
+    /// scripts/build-interpreters) into this home. Compiling them takes
+    /// tens of seconds, so it is done once per test binary, in a template
+    /// home, whose installed files, compiled cache and cache key are then
+    /// linked in (a home that already has a cache key installs for real).
+    pub fn install_interpreters(&self) -> &Self {
+        let key = self.home.join("config/cache.key");
+        if key.exists() {
+            let from = super::interpreters_dir();
+            self.ok(&["interpreter", "install", "--from", from.to_str().unwrap()]);
+            return self;
+        }
+        let template = interpreter_template();
+        for part in ["data/interpreters", "cache/components"] {
+            link_tree(&template.join(part), &self.home.join(part));
+        }
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        std::fs::copy(template.join("config/cache.key"), &key).unwrap();
+        self
+    }
+
+    /// Make this home's publisher key, trusted as `me` (signs folders
+    /// installed as Agent Skills).
+    pub fn own_key(&self) -> &Self {
+        let public = self.ok(&["key", "generate"]);
+        self.ok(&["trust", "add", "me", public.trim()]);
+        self
+    }
+
     /// Write config.toml for a scripted model server.
     pub fn configure(&self, kind: &str, server: &ModelServer, agent_extra: &str) {
         let dir = self.home.join("config");
@@ -185,14 +215,58 @@ impl Home {
             })
             .unwrap(),
         );
+        // The interpreters installed in this home (none unless a test
+        // installed them: then no `python`/`js` tools are offered).
+        let interpreters = Arc::new(Interpreters::new(
+            host.clone(),
+            &self.home.join("data/interpreters"),
+            &self.home.join("data/scratch"),
+            InterpreterSection::default(),
+        ));
         let (toolbox, problems) = Toolbox::load(
             host,
             &Installed::new(&self.home.join("data/skills")),
             self.home.join("config/secrets.json"),
         );
+        let toolbox = toolbox.with_interpreters(interpreters);
         self.problems.lock().unwrap().extend(problems);
         let store = Arc::new(Store::open(&self.home.join("data/sessions.db")).unwrap());
         Agent::new(settings, Ok(main), toolbox, store).with_fallbacks(providers.collect())
+    }
+}
+
+/// A home where `chitin interpreter install` ran (once per test binary).
+fn interpreter_template() -> PathBuf {
+    static TEMPLATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = TEMPLATE.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let from = super::interpreters_dir();
+        let out = Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(["interpreter", "install", "--from", from.to_str().unwrap()])
+            .env("CHITIN_HOME", tmp.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "chitin interpreter install: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmp
+    });
+    dir.path().to_path_buf()
+}
+
+/// Hard-link every file under `from` into `to` (same tree).
+fn link_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten().take(10_000) {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            link_tree(&e.path(), &target);
+        } else if std::fs::hard_link(e.path(), &target).is_err() {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
     }
 }
 

@@ -47,10 +47,30 @@ pub fn build_skills() {
             .current_dir(root())
             .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
             .args(["-p", "skill-files", "-p", "skill-web-fetch", "-p", "skill-github", "-p", "skill-hostile"])
+            .args(["-p", "skill-web-search", "-p", "skill-weather", "-p", "skill-feeds"])
+            .args(["-p", "skill-calendar", "-p", "skill-home-assistant"])
             .status()
             .expect("running cargo to build the skills");
         assert!(status.success(), "building the skills failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)");
     });
+}
+
+/// Where scripts/build-interpreters puts the interpreter components
+/// (built once per test binary; quick when up to date).
+pub fn interpreters_dir() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let out = std::process::Command::new(root().join("scripts/build-interpreters"))
+            .output()
+            .expect("running scripts/build-interpreters");
+        assert!(
+            out.status.success(),
+            "scripts/build-interpreters: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    target_dir().join("interpreters")
 }
 
 /// The compiled component of a first-party skill, e.g. `hostile`.

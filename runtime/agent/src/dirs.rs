@@ -90,6 +90,16 @@ impl ChitinDirs {
         self.data.join("sessions.db")
     }
 
+    /// The installed interpreter components (`python.wasm`, `js.wasm`).
+    pub fn interpreters(&self) -> PathBuf {
+        self.data.join("interpreters")
+    }
+
+    /// Scratch directories of sessions (mounted only by the host).
+    pub fn scratch(&self) -> PathBuf {
+        self.data.join("scratch")
+    }
+
     /// The compiled-component cache.
     pub fn component_cache(&self) -> PathBuf {
         self.cache.join("components")

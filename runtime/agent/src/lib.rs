@@ -13,6 +13,7 @@ pub mod agentskill;
 pub mod channels;
 pub mod daemon;
 pub mod dirs;
+pub mod interpreter;
 pub mod mcp;
 pub mod messages;
 pub mod package;

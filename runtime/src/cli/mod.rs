@@ -8,6 +8,7 @@ mod doctor;
 mod first_run;
 mod grants;
 mod installed;
+mod interpreter;
 mod keys;
 mod mcp;
 mod mcp_remote;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Run and inspect skills.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
+    /// The sandboxed interpreters (Python, JavaScript) for the code tools and Agent Skills' scripts.
+    #[command(subcommand)]
+    Interpreter(interpreter::InterpreterCommand),
     /// Manage secrets in the host's secret store (values are never printed).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
@@ -187,6 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Channels(cmd) => channels::run(cmd, &cli.paths).await,
         Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
+        Command::Interpreter(cmd) => interpreter::run(cmd, &cli.paths).await,
         Command::Secret(cmd) => secret::run(cmd, &cli.paths),
         Command::Key(cmd) => keys::run_key(cmd, &cli.paths),
         Command::Trust(cmd) => keys::run_trust(cmd, &cli.paths),

@@ -6,6 +6,7 @@ use chitin::agent::Agent;
 use chitin::agent::config::{Config, NotConfigured, Overrides};
 use chitin::agent::toolbox::Toolbox;
 use chitin::capabilities::secrets::SecretStore;
+use chitin::interpreter::Interpreters;
 use chitin::mcp::remote::source::RemoteSource;
 use chitin::package::state::Installed;
 use chitin::provider::{self, ProviderSettings};
@@ -112,8 +113,15 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
     };
     // The host refuses grants overlapping Chitin's own files (see `Paths::protected`).
     let host = Arc::new(super::skill::host(paths)?);
+    let interpreters = Arc::new(Interpreters::new(
+        host.clone(),
+        &dirs.interpreters(),
+        &dirs.scratch(),
+        l.config.interpreter.clone(),
+    ));
     let (toolbox, problems) =
         Toolbox::load(host, &Installed::new(&dirs.skills()), paths.secrets()?);
+    let toolbox = toolbox.with_interpreters(interpreters);
     let store = Arc::new(Store::open(&dirs.sessions_db())?);
     // Quick, and before anything is written: a damaged file is refused.
     store.check(false)?;

@@ -12,6 +12,7 @@
 
 use super::Agent;
 use super::approvals::{ApprovalRequest, Approver};
+use super::builtin::Builtin;
 use super::events::TurnEvent;
 use super::toolbox::{ToolEntry, ToolboxError};
 use crate::mcp::remote::source::RemoteTool;
@@ -137,6 +138,16 @@ impl ToolOutcome {
         }
     }
 
+    /// The outcome of `skill`'s sandboxed call (no approval recorded yet).
+    pub fn from_call(skill: &str, outcome: &CallOutcome) -> Self {
+        ToolOutcome {
+            reply: reply(skill, outcome),
+            audit: outcome.audit.clone(),
+            elapsed: outcome.elapsed,
+            approval: None,
+        }
+    }
+
     /// Whether the tool produced output.
     pub fn ok(&self) -> bool {
         matches!(self.reply, ToolReply::Output(_))
@@ -255,6 +266,7 @@ pub struct Dispatch<'a> {
 #[derive(Clone)]
 enum Target {
     Skill(Arc<ToolEntry>),
+    Builtin(Builtin),
     Remote(Arc<RemoteTool>),
 }
 
@@ -262,6 +274,7 @@ impl Target {
     fn effects(&self) -> Vec<String> {
         match self {
             Target::Skill(e) => e.info.effects.clone(),
+            Target::Builtin(b) => b.effects(),
             Target::Remote(_) => vec!["network".into()],
         }
     }
@@ -308,7 +321,10 @@ impl<'a> Dispatch<'a> {
         let target = match self.agent.toolbox().get(&request.tool) {
             Some(entry) => Some(Target::Skill(entry)),
             None if self.skills_only => None,
-            None => self.agent.remote_tool(&request.tool).map(Target::Remote),
+            None => match self.agent.builtin(&request.tool) {
+                Some(b) => Some(Target::Builtin(b)),
+                None => self.agent.remote_tool(&request.tool).map(Target::Remote),
+            },
         };
         let Some(target) = target else {
             let known: Vec<String> = self
@@ -449,6 +465,15 @@ impl<'a> Dispatch<'a> {
         };
         let entry = match target {
             Target::Skill(entry) => entry,
+            Target::Builtin(b) => {
+                let run = super::builtin::run(self.agent, b, channel.caller, args);
+                let mut outcome = tokio::select! {
+                    o = run => o,
+                    _ = channel.cancel.cancelled() => return Ok(None),
+                };
+                outcome.approval = approval;
+                return Ok(Some(outcome));
+            }
             Target::Remote(tool) => {
                 let Some(remote) = self.agent.remote() else {
                     return Ok(Some(ToolOutcome::host(
@@ -486,12 +511,9 @@ impl<'a> Dispatch<'a> {
             }
             Err(ToolboxError::Secrets(e)) => return Err(DispatchError::Secrets(e)),
         };
-        Ok(Some(ToolOutcome {
-            reply: reply(&entry.skill, &outcome),
-            audit: outcome.audit,
-            elapsed: outcome.elapsed,
-            approval,
-        }))
+        let mut outcome = ToolOutcome::from_call(&entry.skill, &outcome);
+        outcome.approval = approval;
+        Ok(Some(outcome))
     }
 
     /// Decide and run one call (for channels that take calls one by one).

@@ -9,7 +9,9 @@
 //!   └─ turn::run   steps, budgets, approvals, concurrent tool calls
 //! ```
 
+pub mod agent_skills;
 pub mod approvals;
+pub mod builtin;
 pub mod config;
 pub mod context;
 pub mod dispatch;
@@ -101,12 +103,19 @@ impl Agent {
         self.inner.remote.as_ref().filter(|r| !r.is_empty())
     }
 
-    /// A remote tool by name (never one whose name a skill's tool has).
+    /// A remote tool by name (never one whose name a skill's or a host
+    /// tool has).
     pub fn remote_tool(&self, name: &str) -> Option<Arc<crate::mcp::remote::source::RemoteTool>> {
-        if self.inner.toolbox.get(name).is_some() {
+        if self.inner.toolbox.get(name).is_some() || self.builtin(name).is_some() {
             return None;
         }
         self.remote()?.get(name)
+    }
+
+    /// A host tool offered now, by name (see [`builtin`]).
+    pub fn builtin(&self, name: &str) -> Option<builtin::Builtin> {
+        let b = builtin::Builtin::named(name)?;
+        builtin::offered(self).contains(&b).then_some(b)
     }
 
     /// Bring the tools up to date: installed skills, and the remote
@@ -123,6 +132,7 @@ impl Agent {
     /// remote ones.
     pub fn tool_specs(&self) -> Vec<ToolSpec> {
         let mut specs = self.inner.toolbox.specs();
+        specs.extend(builtin::specs(self));
         if let Some(r) = self.remote() {
             for t in r.entries() {
                 if self.inner.toolbox.get(&t.name).is_none() {
@@ -170,6 +180,13 @@ impl Agent {
     pub fn policy(&self, tool: &str) -> Policy {
         // Read from the store each time: `chitin tools policy` changes apply
         // to a running daemon. If the store fails, ask (never allow).
+        if let Some(b) = self.builtin(tool) {
+            return match self.inner.store.policy(tool, builtin::HOST_PACKAGE) {
+                Ok(Some(p)) => p,
+                Ok(None) => b.default_policy(self),
+                Err(_) => Policy::Ask,
+            };
+        }
         let Some(t) = self.inner.toolbox.get(tool) else {
             // A remote server's tool reaches the network: ask by default.
             let Some(r) = self.remote_tool(tool) else {
@@ -194,6 +211,10 @@ impl Agent {
             .toolbox
             .get(tool)
             .map(|t| t.package.clone())
+            .or_else(|| {
+                self.builtin(tool)
+                    .map(|_| builtin::HOST_PACKAGE.to_string())
+            })
             .or_else(|| self.remote_tool(tool).map(|r| r.digest.clone()))
             .unwrap_or_default();
         self.inner.store.set_policy(tool, &package, policy)
@@ -213,6 +234,17 @@ impl Agent {
                 policy: self.policy(&t.name),
             })
             .collect();
+        for b in builtin::offered(self) {
+            let spec = builtin::specs(self)
+                .into_iter()
+                .find(|s| s.name == b.name());
+            views.push(ToolView {
+                name: b.name().to_string(),
+                description: spec.map(|s| s.description).unwrap_or_default(),
+                effects: b.effects(),
+                policy: self.policy(b.name()),
+            });
+        }
         if let Some(r) = self.remote() {
             for t in r.entries() {
                 if self.inner.toolbox.get(&t.name).is_none() {

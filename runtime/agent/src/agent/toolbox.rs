@@ -9,6 +9,8 @@
 //! delete `record.json`) takes effect on the next call; a call already
 //! running may finish.
 
+use super::agent_skills::InstalledAgentSkill;
+use crate::interpreter::Interpreters;
 use crate::messages::ToolSpec;
 use crate::package::state::{Installed, Record, RecordStamp, file_stamp};
 use chitin_sandbox::capabilities::Grants;
@@ -25,8 +27,18 @@ use std::time::{Duration, Instant};
 /// Separator between skill and tool in a namespaced name.
 pub const SEPARATOR: &str = "__";
 
+/// What runs a skill's calls.
+enum Runs {
+    /// Its own component.
+    Component(Arc<LoadedSkill>),
+    /// An Agent Skill: its scripts, in the interpreter components.
+    Scripts(Arc<InstalledAgentSkill>),
+}
+
 struct SkillEntry {
-    loaded: Arc<LoadedSkill>,
+    runs: Runs,
+    /// SHA-256 of its package.
+    digest: String,
     grants: Grants,
     /// The install record this entry was built from (`None`: added by hand).
     stamp: Option<RecordStamp>,
@@ -43,8 +55,25 @@ impl SkillEntry {
         stamp: Option<RecordStamp>,
         version: String,
     ) -> Self {
+        Self::running(
+            Runs::Component(loaded.clone()),
+            loaded.digest.clone(),
+            grants,
+            stamp,
+            version,
+        )
+    }
+
+    fn running(
+        runs: Runs,
+        digest: String,
+        grants: Grants,
+        stamp: Option<RecordStamp>,
+        version: String,
+    ) -> Self {
         SkillEntry {
-            loaded,
+            runs,
+            digest,
             grants,
             stamp,
             version,
@@ -145,7 +174,7 @@ impl Catalog {
                     skill: name.to_string(),
                     info: info.clone(),
                     reaches_out,
-                    package: entry.loaded.digest.clone(),
+                    package: entry.digest.clone(),
                 }),
             );
         }
@@ -165,6 +194,8 @@ struct Inner {
     secrets_file: PathBuf,
     /// Where the install records are; `None` for a toolbox built by hand.
     installed: Option<Installed>,
+    /// What runs Agent Skills' scripts (none: they are not offered).
+    interpreters: Option<Arc<Interpreters>>,
     catalog: RwLock<Arc<Catalog>>,
     /// Serializes refreshes (so a changed skill is loaded once).
     refreshing: Mutex<()>,
@@ -182,6 +213,7 @@ impl Toolbox {
                 host,
                 secrets_file,
                 installed: None,
+                interpreters: None,
                 catalog: RwLock::default(),
                 refreshing: Mutex::new(()),
             }),
@@ -203,12 +235,42 @@ impl Toolbox {
                 host,
                 secrets_file,
                 installed: Some(installed.clone()),
+                interpreters: None,
                 catalog: RwLock::default(),
                 refreshing: Mutex::new(()),
             }),
         };
         let problems = tb.inner.rebuild();
         (tb, problems)
+    }
+
+    /// Run Agent Skills' scripts with `interpreters` (set while building the
+    /// agent, before the toolbox is shared; without them, their
+    /// `run_script` calls are refused with how to install them).
+    pub fn with_interpreters(mut self, interpreters: Arc<Interpreters>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.interpreters = Some(interpreters),
+            None => tracing::error!("interpreters set on a shared toolbox: ignored"),
+        }
+        self
+    }
+
+    /// The interpreters, if set.
+    pub fn interpreters(&self) -> Option<&Arc<Interpreters>> {
+        self.inner.interpreters.as_ref()
+    }
+
+    /// The installed Agent Skills (for `activate_skill`), by name.
+    pub fn agent_skills(&self) -> Vec<Arc<InstalledAgentSkill>> {
+        self.inner
+            .current()
+            .skills
+            .values()
+            .filter_map(|e| match &e.runs {
+                Runs::Scripts(s) => Some(s.clone()),
+                Runs::Component(_) => None,
+            })
+            .collect()
     }
 
     /// Add a loaded skill with its grants and tools (as its package
@@ -383,11 +445,25 @@ impl Inner {
                 "skill {name} not loaded: {e}; revoke that grant with `chitin skill revoke {name} ID`"
             ));
         }
+        if record.manifest.is_agent_skill() {
+            let skill = InstalledAgentSkill::load(installed, &record)?;
+            let entry = SkillEntry::running(
+                Runs::Scripts(Arc::new(skill)),
+                record.provenance.digest.clone(),
+                record.grants,
+                Some(stamp),
+                record.version,
+            );
+            return Ok((entry, record.tools));
+        }
         let reuse = old
             .skills
             .get(name)
-            .filter(|e| e.loaded.digest == record.provenance.digest)
-            .map(|e| e.loaded.clone());
+            .filter(|e| e.digest == record.provenance.digest)
+            .and_then(|e| match &e.runs {
+                Runs::Component(l) => Some(l.clone()),
+                Runs::Scripts(_) => None,
+            });
         let loaded = match reuse {
             Some(l) => l,
             None => {
@@ -432,7 +508,11 @@ impl Toolbox {
     /// The plan of `skill`'s calls: prepared once (the secret store read,
     /// the rules parsed, the redactor built) and made again only when the
     /// secret store changes.
-    fn plan(&self, skill: &SkillEntry) -> Result<Arc<CallPlan>, ToolboxError> {
+    fn plan(
+        &self,
+        skill: &SkillEntry,
+        loaded: &LoadedSkill,
+    ) -> Result<Arc<CallPlan>, ToolboxError> {
         let now = if skill.grants.secrets.is_empty() {
             None
         } else {
@@ -445,15 +525,11 @@ impl Toolbox {
             return Ok(plan.clone());
         }
         let plan = if skill.grants.secrets.is_empty() {
-            self.inner
-                .host
-                .prepare(&skill.loaded, &skill.grants, &NoSecrets)
+            self.inner.host.prepare(loaded, &skill.grants, &NoSecrets)
         } else {
             let store = SecretStore::open(&self.inner.secrets_file)
                 .map_err(|e| ToolboxError::Secrets(e.to_string()))?;
-            self.inner
-                .host
-                .prepare(&skill.loaded, &skill.grants, &store)
+            self.inner.host.prepare(loaded, &skill.grants, &store)
         };
         let plan = Arc::new(plan);
         *slot = Some((now, plan.clone()));
@@ -484,7 +560,7 @@ impl Toolbox {
             .map(|(name, e)| Served {
                 name: name.clone(),
                 version: e.version.clone(),
-                digest: e.loaded.digest.clone(),
+                digest: e.digest.clone(),
                 grants: e.grants.ids(),
             })
             .collect()
@@ -518,12 +594,37 @@ impl Toolbox {
         if !self.inner.current().tools.contains_key(&entry.name) {
             return Err(ToolboxError::Gone("its skill changed".into()));
         }
-        let plan = self.plan(&skill)?;
+        let loaded = match &skill.runs {
+            Runs::Component(l) => l,
+            Runs::Scripts(s) => return self.run_script(caller, &skill, s, args).await,
+        };
+        let plan = self.plan(&skill, loaded)?;
         let outcome = self
             .inner
             .host
-            .call_as(caller, &skill.loaded, &plan, &entry.info.name, args)
+            .call_as(caller, loaded, &plan, &entry.info.name, args)
             .await;
         Ok(outcome)
+    }
+
+    /// An Agent Skill's script, in the interpreter, with its grants now.
+    async fn run_script(
+        &self,
+        caller: &str,
+        skill: &SkillEntry,
+        scripts: &InstalledAgentSkill,
+        args: &str,
+    ) -> Result<CallOutcome, ToolboxError> {
+        let interpreters = self.inner.interpreters.as_deref();
+        if skill.grants.secrets.is_empty() {
+            return Ok(scripts
+                .run_script(interpreters, caller, &skill.grants, &NoSecrets, args)
+                .await);
+        }
+        let store = SecretStore::open(&self.inner.secrets_file)
+            .map_err(|e| ToolboxError::Secrets(e.to_string()))?;
+        Ok(scripts
+            .run_script(interpreters, caller, &skill.grants, &store, args)
+            .await)
     }
 }

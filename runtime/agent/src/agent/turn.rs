@@ -174,6 +174,11 @@ impl Turn<'_> {
         agent
             .provider()
             .map_err(|e| TurnError::NotConfigured(e.to_string()))?;
+        agent.refresh_tools().await;
+        if let Some((call, outcome)) = super::builtin::slash_activation(agent, text) {
+            self.push(&mut history, Message::assistant("", vec![call.clone()]))?;
+            self.finish_call(&mut history, &call, outcome)?;
+        }
         for _step in 0..settings.max_steps {
             if let Some(stop) = self.over_budget()? {
                 return Ok(stop);
@@ -371,7 +376,10 @@ impl Turn<'_> {
         call: &ToolCall,
         outcome: ToolOutcome,
     ) -> Result<(), TurnError> {
-        let max = self.agent.settings().tool_output_max_bytes;
+        let mut max = self.agent.settings().tool_output_max_bytes;
+        if call.name == super::builtin::ACTIVATE {
+            max = max.max(super::builtin::ACTIVATE_MAX_BYTES);
+        }
         let text = outcome.for_model();
         let output = context::truncate(&text, max);
         let elapsed_ms = outcome.elapsed.as_millis() as u64;

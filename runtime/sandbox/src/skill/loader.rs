@@ -87,6 +87,24 @@ pub struct LoadedSkill {
     pub(crate) pre: SkillPre<CallState>,
 }
 
+impl LoadedSkill {
+    /// This compiled code run on behalf of another skill: calls are
+    /// audited under `name`, and `manifest`'s requests are the ones compared
+    /// with the grants. An interpreter component runs a signed Agent Skill's
+    /// scripts this way; the code (and its digest) stays the interpreter's.
+    pub fn acting_as(&self, name: &str, manifest: Option<Manifest>) -> LoadedSkill {
+        LoadedSkill {
+            name: name.to_string(),
+            manifest,
+            component_path: self.component_path.clone(),
+            digest: self.digest.clone(),
+            cache: self.cache,
+            load_time: self.load_time,
+            pre: self.pre.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for LoadedSkill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedSkill")

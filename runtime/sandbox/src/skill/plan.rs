@@ -46,6 +46,13 @@ impl CallPlan {
         }
     }
 
+    /// The same plan with directories the host mounts itself (a scratch
+    /// directory, a signed skill's own files; see [`FsPlan::with_host_mounts`]).
+    pub fn with_host_mounts(mut self, mounts: Vec<crate::capabilities::fs::FsGrant>) -> Self {
+        self.fs = self.fs.with_host_mounts(mounts);
+        self
+    }
+
     /// Nothing granted, default limits (what `list-tools` runs with).
     pub fn nothing() -> Self {
         let secrets = SecretsPlan::new(&[], &NoSecrets);

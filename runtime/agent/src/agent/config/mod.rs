@@ -13,12 +13,14 @@ use thiserror::Error;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
 mod channels;
+mod interpreter;
 mod mcp;
 mod provider;
 
 pub use channels::{
     ChannelsSection, DiscordSection, SlackSection, TelegramSection, WebhookSection,
 };
+pub use interpreter::InterpreterSection;
 pub use mcp::{McpSection, McpServerSection};
 pub use provider::{FallbackSection, NotConfigured, Prices, ProviderSection, default_base_url};
 
@@ -81,6 +83,19 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 
 [daemon]
 # listen = "127.0.0.1:7878"          # non-loopback needs `chitin daemon --allow-remote`
+
+# The sandboxed code interpreter (`python` and `js` tools; install the
+# interpreters with `chitin interpreter install`). The model's code runs in
+# a WebAssembly interpreter with a scratch directory per session, no
+# network unless listed here, and these limits (which an Agent Skill's
+# scripts also get at least):
+[interpreter]
+# enabled = true
+# memory_mib = 256
+# cpu_ms = 10000
+# timeout_ms = 30000
+# scratch_mib = 256                  # per session
+# allow_net = []                     # e.g. ["https://api.example.com"]
 
 # Remote MCP servers (Streamable HTTP) whose tools the agent may use; add
 # one with `chitin mcp add NAME URL --secret SECRET` (it pins the tools'
@@ -193,6 +208,9 @@ pub struct Config {
     /// `[channels]`: chat apps and webhooks.
     #[serde(default)]
     pub channels: ChannelsSection,
+    /// `[interpreter]`: the sandboxed code interpreter.
+    #[serde(default)]
+    pub interpreter: InterpreterSection,
 }
 
 /// Overrides from flags or the environment (flags win; the CLI merges them).
@@ -250,7 +268,8 @@ impl Config {
         })?;
         config.agent.validate()?;
         config.provider.validate()?;
-        let problems = config.channels.problems();
+        let mut problems = config.channels.problems();
+        problems.extend(config.interpreter.problems());
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),

@@ -234,24 +234,44 @@ pub fn check_protected(dir: &Path, protected: &ProtectedPaths) -> Result<(), FsE
 pub struct FsPlan {
     grants: Vec<FsGrant>,
     protected: ProtectedPaths,
+    /// Directories the host itself mounts (a session's scratch directory,
+    /// a signed skill's own files): chosen by the host, never by a skill or
+    /// a grant, so they may lie in Chitin's own (protected) work area,
+    /// where no grant can ever reach them.
+    host_mounts: Vec<FsGrant>,
 }
 
 impl FsPlan {
     /// The plan for `grants`, none of which may overlap `protected`.
     pub fn new(grants: Vec<FsGrant>, protected: ProtectedPaths) -> Self {
-        FsPlan { grants, protected }
+        FsPlan {
+            grants,
+            protected,
+            host_mounts: Vec::new(),
+        }
+    }
+
+    /// Add directories the host chose itself (see [`FsPlan::host_mounts`]).
+    pub fn with_host_mounts(mut self, mounts: Vec<FsGrant>) -> Self {
+        self.host_mounts = mounts;
+        self
     }
 }
 
 impl Factor for FsPlan {
     fn install(&self, call: &mut CallParts) -> Result<(), SetupError> {
-        let preopens =
-            prepare(&self.grants, &self.protected, &call.audit).map_err(|e| match e {
-                FsError::Swapped { .. } | FsError::Protected { .. } => {
-                    SetupError::Denied(e.to_string())
-                }
-                other => SetupError::Host(other.to_string()),
-            })?;
+        let preopens = prepare_all(
+            &self.grants,
+            &self.host_mounts,
+            &self.protected,
+            &call.audit,
+        )
+        .map_err(|e| match e {
+            FsError::Swapped { .. } | FsError::Protected { .. } => {
+                SetupError::Denied(e.to_string())
+            }
+            other => SetupError::Host(other.to_string()),
+        })?;
         for (dir, _) in &preopens {
             call.descriptors.opened(&dir.dir);
         }
@@ -277,14 +297,35 @@ pub fn prepare(
     protected: &ProtectedPaths,
     audit: &Audit,
 ) -> Result<Vec<(Dir, String)>, FsError> {
+    prepare_all(grants, &[], protected, audit)
+}
+
+/// [`prepare`], then the host's own mounts: checked like grants (opened
+/// exactly as recorded, never through a symlink, no duplicate guest path)
+/// except that they may lie in Chitin's protected work area.
+fn prepare_all(
+    grants: &[FsGrant],
+    host_mounts: &[FsGrant],
+    protected: &ProtectedPaths,
+    audit: &Audit,
+) -> Result<Vec<(Dir, String)>, FsError> {
     let mut seen = std::collections::HashSet::new();
-    let mut preopens = Vec::with_capacity(grants.len());
-    for g in grants {
+    let mut preopens = Vec::with_capacity(grants.len() + host_mounts.len());
+    let everything = grants
+        .iter()
+        .map(|g| (g, true))
+        .chain(host_mounts.iter().map(|g| (g, false)));
+    for (g, granted) in everything {
         if !seen.insert(g.guest.as_str()) {
             return Err(FsError::Duplicate(g.guest.clone()));
         }
         let target = format!("{} -> {}", g.guest, g.host.display());
-        let opened = g.check_protected(protected).and_then(|()| g.open());
+        let checked = if granted {
+            g.check_protected(protected)
+        } else {
+            Ok(())
+        };
+        let opened = checked.and_then(|()| g.open());
         let dir = match opened {
             Ok(d) => d,
             Err(e) => {
@@ -296,11 +337,8 @@ pub fn prepare(
             Access::ReadOnly => (FsPerms::ReadOnly, OpenMode::READ),
             Access::ReadWrite => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
         };
-        audit.allow(
-            Capability::Fs,
-            target,
-            format!("{} mount granted", g.access),
-        );
+        let how = if granted { "granted" } else { "by the host" };
+        audit.allow(Capability::Fs, target, format!("{} mount {how}", g.access));
         preopens.push((Dir::new(dir, perms, mode, false), g.guest.clone()));
     }
     Ok(preopens)

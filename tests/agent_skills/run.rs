@@ -1,0 +1,311 @@
+//! Agent Skills at run time, through the agent with a scripted model: the
+//! model sees each skill's name and description, activates one (its body,
+//! then a reference file), runs its script in the sandboxed interpreter
+//! with the granted folder, and answers; `/name` activates directly;
+//! hostile scripts are stopped and audited; the code interpreter tools run
+//! the model's own code with a scratch directory per session.
+
+use crate::support::agent::{Home, Scripted, turn, turn_in};
+use crate::support::model::{ModelServer, Reply};
+use chitin::agent::events::{Stop, TurnEvent};
+use chitin::provider::ProviderKind;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    crate::support::root()
+        .join("tests/fixtures/agent-skills")
+        .join(name)
+}
+
+/// A home with the interpreters, the user's key, and `skill` installed
+/// from its folder (with `extra` install flags).
+fn home_with(skill: &str, extra: &[&str]) -> Home {
+    let home = Home::new();
+    home.install_interpreters().own_key();
+    let dir = fixture(skill);
+    let mut args = vec!["skill", "install", dir.to_str().unwrap(), "--yes"];
+    args.extend_from_slice(extra);
+    let (code, _, err) = home.chitin(&args);
+    assert_eq!(code, 0, "installing {skill}: {err}");
+    home
+}
+
+/// The finished tool calls of a turn: (tool, ok, output, audit).
+fn finished(events: &[TurnEvent]) -> Vec<(String, bool, String, Vec<chitin::AuditEvent>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolCallFinished {
+                tool,
+                ok,
+                output,
+                capabilities,
+                ..
+            } => Some((tool.clone(), *ok, output.clone(), capabilities.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tool results the model was sent in request `i` (OpenAI wire).
+fn tool_results(server: &ModelServer, i: usize) -> Vec<String> {
+    server.requests()[i].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn tool_named(server: &ModelServer, i: usize, name: &str) -> Option<Value> {
+    server.requests()[i].body["tools"]
+        .as_array()?
+        .iter()
+        .find(|t| t["function"]["name"] == name)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_activates_a_skill_reads_it_and_runs_its_script_on_the_granted_folder() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("spend.csv"),
+        "category,amount\nfood,12.50\nrent,30.00\nfood,0.25\n",
+    )
+    .unwrap();
+    let grant = format!("/data={}", data.path().display());
+    let home = home_with("csv-report", &["--dir", &grant]);
+    let server = ModelServer::start(vec![
+        Reply::tool("activate_skill", r#"{"name":"csv-report"}"#),
+        Reply::tool(
+            "activate_skill",
+            r#"{"name":"csv-report","file":"references/format.md"}"#,
+        ),
+        Reply::tool(
+            "csv-report__run_script",
+            r#"{"script":"scripts/report.py","args":["spend.csv"]}"#,
+        ),
+        Reply::text("You spent 42.75: rent 30.00, food 12.75."),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, session) = turn(&agent, "What did I spend?", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    assert_eq!(summary.text, "You spent 42.75: rent 30.00, food 12.75.");
+
+    // Up front: the skill's name and description, not its body.
+    let activate = tool_named(&server, 0, "activate_skill").expect("activate_skill offered");
+    let described = activate["function"]["description"].as_str().unwrap();
+    assert!(
+        described.contains("csv-report: Summarize a CSV of expenses"),
+        "{described}"
+    );
+    assert!(
+        !described.contains("format guide"),
+        "the body is loaded on use only"
+    );
+    assert!(tool_named(&server, 0, "csv-report__run_script").is_some());
+
+    // The body, then the reference file, reach the model as tool output.
+    let body: Value = serde_json::from_str(&tool_results(&server, 1)[0]).unwrap();
+    assert!(
+        body["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("scripts/report.py FILE")
+    );
+    assert_eq!(
+        body["scripts"],
+        json!(["scripts/money.py", "scripts/report.py"])
+    );
+    let reference: Value = serde_json::from_str(&tool_results(&server, 2)[1]).unwrap();
+    assert!(
+        reference["content"]
+            .as_str()
+            .unwrap()
+            .contains("Start with the total")
+    );
+
+    // The script ran in the interpreter: the granted folder read, its
+    // sibling module imported from /skill, the scratch copy written.
+    let calls = finished(&events);
+    let (tool, ok, output, audit) = &calls[2];
+    assert_eq!(tool, "csv-report__run_script");
+    assert!(ok, "{output}");
+    let run: Value = serde_json::from_str(output).unwrap();
+    assert_eq!(run["exit_code"], 0, "{run}");
+    let report: Value = serde_json::from_str(run["stdout"].as_str().unwrap().trim()).unwrap();
+    assert_eq!(report["total"], 42.75);
+    assert_eq!(report["by_category"]["food"], 12.75);
+    let mounts: Vec<&str> = audit.iter().map(|e| e.target.as_str()).collect();
+    assert!(
+        mounts.iter().any(|t| t.starts_with("/data -> ")),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts.iter().any(|t| t.starts_with("/skill -> ")),
+        "{mounts:?}"
+    );
+    assert!(
+        audit.iter().all(|e| e.skill == "csv-report"),
+        "audited as the skill"
+    );
+    let scratch = home.home.join("data/scratch/sessions").join(&session);
+    let copy = std::fs::read_to_string(scratch.join("skill-csv-report/last.json")).unwrap();
+    assert!(copy.contains("42.75"), "{copy}");
+    // The skill's own files stay read-only to it: nothing was written there.
+    assert!(!walk_has(&home.home.join("data/skills"), "last.json"));
+}
+
+fn walk_has(dir: &std::path::Path, name: &str) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            seen += 1;
+            assert!(seen < 10_000);
+            if e.file_name() == name {
+                return true;
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_activates_the_skill_before_the_model_is_asked() {
+    let data = tempfile::tempdir().unwrap();
+    let grant = format!("/data={}", data.path().display());
+    let home = home_with("csv-report", &["--dir", &grant]);
+    let server = ModelServer::start(vec![Reply::text("Which file?"), Reply::text("Hello.")]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, _, _) = turn(
+        &agent,
+        "/csv-report what did I spend in May?",
+        &Scripted(None),
+    )
+    .await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    let first = tool_results(&server, 0);
+    assert_eq!(first.len(), 1, "the activation is in the first request");
+    assert!(first[0].contains("scripts/report.py FILE"), "{}", first[0]);
+    // A slash word that is no skill is left to the model as written.
+    let (summary, _, _) = turn(&agent, "/nosuchskill hello", &Scripted(None)).await;
+    assert_ne!(summary.stop, Stop::Error, "{:?}", summary.error);
+    assert!(tool_results(&server, 1).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
+    // A key where a real one would be; the scripts must never see it.
+    let fake_home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(fake_home.path().join(".ssh")).unwrap();
+    std::fs::write(fake_home.path().join(".ssh/id_rsa"), "PRIVATE-KEY-CANARY").unwrap();
+    let home = home_with("hostile-scripts", &[]);
+    let server = ModelServer::start(vec![
+        Reply::tool(
+            "hostile-scripts__run_script",
+            r#"{"script":"scripts/read_ssh_key.py"}"#,
+        ),
+        Reply::tool(
+            "hostile-scripts__run_script",
+            r#"{"script":"scripts/spawn_shell.py"}"#,
+        ),
+        Reply::tool(
+            "hostile-scripts__run_script",
+            r#"{"script":"scripts/fetch_other_host.js"}"#,
+        ),
+        Reply::tool("python", r#"{"code":"6*7"}"#),
+        Reply::text("done"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, _) = turn(&agent, "run them", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    let calls = finished(&events);
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    for (tool, _, output, _) in &calls[..3] {
+        assert!(!output.contains("PRIVATE-KEY-CANARY"), "{tool}: {output}");
+        assert!(!output.contains("uid="), "{tool}: {output}");
+        assert!(!output.contains("root:x:0"), "{tool}: {output}");
+        let v: Value = serde_json::from_str(output).unwrap();
+        assert_ne!(v["exit_code"], 0, "{output}");
+    }
+    let (_, _, output, audit) = &calls[2];
+    assert!(
+        audit.iter().any(|e| e.target.contains("exfil.example.net")
+            && e.decision == chitin::Decision::Deny),
+        "the fetch is refused and audited: {output} {audit:?}"
+    );
+    // And the sandbox goes on working.
+    let (tool, ok, output, _) = &calls[3];
+    assert_eq!(tool, "python");
+    assert!(ok, "{output}");
+    assert_eq!(
+        serde_json::from_str::<Value>(output).unwrap()["result"],
+        "42"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_needing_the_host_are_not_offered() {
+    let home = home_with("shell-tool", &[]);
+    let server = ModelServer::start(vec![
+        Reply::tool("activate_skill", r#"{"name":"shell-tool"}"#),
+        Reply::tool("shell-tool__run_script", r#"{"script":"scripts/run.sh"}"#),
+        Reply::text("ok"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (_, events, _) = turn(&agent, "run it", &Scripted(Some(true))).await;
+    assert!(tool_named(&server, 0, "shell-tool__run_script").is_none());
+    let calls = finished(&events);
+    let body: Value = serde_json::from_str(&calls[0].2).unwrap();
+    assert_eq!(body["scripts_not_offered"][0]["script"], "scripts/run.sh");
+    assert!(!calls[1].1, "not a tool: {}", calls[1].2);
+    assert!(!calls[1].2.contains("hello from the host shell"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_interpreter_keeps_each_sessions_scratch_apart_and_stops_runaway_code() {
+    let home = Home::new();
+    home.install_interpreters();
+    let server = ModelServer::start(vec![
+        Reply::tool(
+            "python",
+            r#"{"code":"open('/scratch/note.txt','w').write('session one')\nsum(range(10**6))"}"#,
+        ),
+        Reply::tool(
+            "js",
+            r#"{"code":"[1,2,3].map(x => x * 2).reduce((a, b) => a + b)"}"#,
+        ),
+        Reply::tool("python", r#"{"code":"while True: pass"}"#),
+        Reply::text("first done"),
+        Reply::tool("python", r#"{"code":"import os\nos.listdir('/scratch')"}"#),
+        Reply::text("second done"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, _) = turn(&agent, "compute", &Scripted(None)).await;
+    assert_eq!(summary.text, "first done", "{:?}", summary.error);
+    let calls = finished(&events);
+    let py: Value = serde_json::from_str(&calls[0].2).unwrap();
+    assert_eq!(py["result"], "499999500000", "{py}");
+    let js: Value = serde_json::from_str(&calls[1].2).unwrap();
+    assert_eq!(js["result"], "12", "{js}");
+    let (_, ok, output, _) = &calls[2];
+    assert!(!ok, "an endless loop is stopped: {output}");
+    let stopped: Value = serde_json::from_str(output).unwrap();
+    assert_eq!(stopped["error"]["from"], "host", "{output}");
+    assert_eq!(stopped["error"]["kind"], "limit", "{output}");
+
+    let other = agent.store().create_session("").unwrap().id;
+    let (summary, events) = turn_in(&agent, &other, "look", &Scripted(None)).await;
+    assert_eq!(summary.text, "second done");
+    let listing: Value = serde_json::from_str(&finished(&events)[0].2).unwrap();
+    assert_eq!(
+        listing["result"], "[]",
+        "another session's scratch is empty: {listing}"
+    );
+}
