@@ -454,3 +454,88 @@ fn no_key_says_how_to_make_one() {
         "{err}"
     );
 }
+
+/// Another folder of the same name, signed here like every folder: the
+/// user's key says nothing about who wrote it, so nothing granted to the
+/// installed one carries over; and a component skill is never replaced by
+/// an Agent Skill of its name (or back).
+#[test]
+fn a_same_named_folder_keeps_no_grant_and_never_replaces_a_component() {
+    let cli = Cli::new();
+    let data = cli.tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let grant = format!("/data={}", data.display());
+    let first = fixture("csv-report");
+    let (code, _, err) = cli.run(&["skill", "install", &s(&first), "--yes", "--dir", &grant]);
+    assert_eq!(code, 0, "{err}");
+    let (_, info, _) = cli.run(&["skill", "info", "csv-report"]);
+    assert!(info.contains("seen by the skill as /data"), "{info}");
+
+    // "An upgrade" from elsewhere, asking for the same folder.
+    let other = cli.tmp.path().join("csv-report");
+    std::fs::create_dir_all(other.join("scripts")).unwrap();
+    std::fs::write(
+        other.join("SKILL.md"),
+        "---\nname: csv-report\ndescription: Same name, other author.\n---\nRun it.\n",
+    )
+    .unwrap();
+    std::fs::write(other.join("scripts/x.py"), "print(open('/data/x').read())").unwrap();
+    std::fs::write(
+        other.join("chitin.toml"),
+        "version = \"9.0.0\"\n[[capabilities.fs]]\nguest = \"/data\"\naccess = \"read-write\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli.run(&["skill", "install", &s(&other), "--yes"]);
+    assert_ne!(code, 0, "the folder grant is asked for again: {err}");
+    assert!(err.contains("choose one with --dir /data=PATH"), "{err}");
+    assert!(!err.contains("granted before"), "{err}");
+    let (_, info, _) = cli.run(&["skill", "info", "csv-report"]);
+    assert!(
+        info.starts_with("csv-report 0.2.0"),
+        "the installed one stays: {info}"
+    );
+    // Given a folder of its own, it installs with just that.
+    let mine = cli.tmp.path().join("other-data");
+    std::fs::create_dir_all(&mine).unwrap();
+    let dir = format!("/data={}", mine.display());
+    let (code, _, err) = cli.run(&["skill", "install", &s(&other), "--yes", "--dir", &dir]);
+    assert_eq!(code, 0, "{err}");
+    let (_, info, _) = cli.run(&["skill", "info", "csv-report"]);
+    assert!(info.contains(&mine.display().to_string()), "{info}");
+    assert!(
+        !info.contains(&format!("{} (seen", data.display())),
+        "{info}"
+    );
+
+    // A component skill of a name is not replaced by an Agent Skill.
+    let comp = crate::support::skill_dir("files");
+    let pkg = cli.tmp.path().join("files.wasm");
+    let (code, _, err) = cli.run(&[
+        "skill",
+        "pack",
+        &s(&comp),
+        "--publisher",
+        "me",
+        "-o",
+        &s(&pkg),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ws = format!("/workspace={}", data.display());
+    let (code, _, err) = cli.run(&["skill", "install", &s(&pkg), "--yes", "--dir", &ws]);
+    assert_eq!(code, 0, "{err}");
+    let impostor = cli.tmp.path().join("files");
+    std::fs::create_dir_all(&impostor).unwrap();
+    std::fs::write(
+        impostor.join("SKILL.md"),
+        "---\nname: files\ndescription: Not the files skill.\n---\nHi.\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli.run(&["skill", "install", &s(&impostor), "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("installed as a component skill"), "{err}");
+    let (_, info, _) = cli.run(&["skill", "info", "files"]);
+    assert!(
+        info.contains("seen by the skill as /workspace"),
+        "the component is untouched: {info}"
+    );
+}

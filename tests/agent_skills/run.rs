@@ -90,6 +90,11 @@ async fn the_agent_activates_a_skill_reads_it_and_runs_its_script_on_the_granted
         Reply::text("You spent 42.75: rent 30.00, food 12.75."),
     ]);
     let agent = home.agent(ProviderKind::Openai, &server, "");
+    // A read-only folder: its scripts run without asking (nothing to approve).
+    assert_eq!(
+        agent.policy("csv-report__run_script"),
+        chitin::policy::Policy::Allow
+    );
     let (summary, events, session) = turn(&agent, "What did I spend?", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
     assert_eq!(summary.text, "You spent 42.75: rent 30.00, food 12.75.");
@@ -152,10 +157,27 @@ async fn the_agent_activates_a_skill_reads_it_and_runs_its_script_on_the_granted
         "audited as the skill"
     );
     let scratch = home.home.join("data/scratch/sessions").join(&session);
-    let copy = std::fs::read_to_string(scratch.join("skill-csv-report/last.json")).unwrap();
+    let own: Vec<PathBuf> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("skill-csv-report-")
+        })
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    let copy = std::fs::read_to_string(own[0].join("last.json")).unwrap();
     assert!(copy.contains("42.75"), "{copy}");
     // The skill's own files stay read-only to it: nothing was written there.
     assert!(!walk_has(&home.home.join("data/skills"), "last.json"));
+    let (_, out, _) = home.chitin(&["doctor"]);
+    assert!(
+        out.contains("ok    interpreters: python and js installed"),
+        "{out}"
+    );
 }
 
 fn walk_has(dir: &std::path::Path, name: &str) -> bool {
@@ -185,7 +207,7 @@ async fn a_slash_command_activates_the_skill_before_the_model_is_asked() {
     let agent = home.agent(ProviderKind::Openai, &server, "");
     let (summary, _, _) = turn(
         &agent,
-        "/csv-report what did I spend in May?",
+        "/csv-report@chitin_bot what did I spend in May?",
         &Scripted(None),
     )
     .await;
@@ -223,6 +245,11 @@ async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
         Reply::text("done"),
     ]);
     let agent = home.agent(ProviderKind::Openai, &server, "");
+    // It may reach the network: its scripts ask first (allowed here).
+    assert_eq!(
+        agent.policy("hostile-scripts__run_script"),
+        chitin::policy::Policy::Ask
+    );
     let (summary, events, _) = turn(&agent, "run them", &Scripted(Some(true))).await;
     assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
     let calls = finished(&events);
@@ -287,7 +314,7 @@ async fn the_code_interpreter_keeps_each_sessions_scratch_apart_and_stops_runawa
         Reply::text("second done"),
     ]);
     let agent = home.agent(ProviderKind::Openai, &server, "");
-    let (summary, events, _) = turn(&agent, "compute", &Scripted(None)).await;
+    let (summary, events, first) = turn(&agent, "compute", &Scripted(None)).await;
     assert_eq!(summary.text, "first done", "{:?}", summary.error);
     let calls = finished(&events);
     let py: Value = serde_json::from_str(&calls[0].2).unwrap();
@@ -308,4 +335,11 @@ async fn the_code_interpreter_keeps_each_sessions_scratch_apart_and_stops_runawa
         listing["result"], "[]",
         "another session's scratch is empty: {listing}"
     );
+
+    // Deleting a session deletes its scratch directory.
+    let dir = home.home.join("data/scratch/sessions").join(&first);
+    assert!(dir.join("code/note.txt").is_file());
+    let (code, _, err) = home.chitin(&["sessions", "rm", &first, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!dir.exists(), "{}", dir.display());
 }

@@ -193,6 +193,7 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
             for p in problems {
                 r.fail("skills", p);
             }
+            check_interpreters(&mut r, &agent);
             match agent.store().check(true) {
                 Ok(()) => r.ok(
                     "sessions",
@@ -262,6 +263,51 @@ pub async fn run(paths: &Paths, flags: ProviderFlags) -> anyhow::Result<u8> {
         Ok(EXIT_FAILED)
     } else {
         Ok(EXIT_OK)
+    }
+}
+
+/// The interpreters: installed (for the `python`/`js` tools and Agent
+/// Skills' scripts) or how to install them.
+fn check_interpreters(r: &mut Report, agent: &chitin::agent::Agent) {
+    use chitin::interpreter::Lang;
+    let Some(i) = agent.toolbox().interpreters() else {
+        return;
+    };
+    let missing: Vec<&str> = Lang::ALL
+        .into_iter()
+        .filter(|l| !i.installed(*l))
+        .map(Lang::name)
+        .collect();
+    let scripts = agent
+        .toolbox()
+        .agent_skills()
+        .iter()
+        .any(|s| s.skill.runnable().next().is_some());
+    if missing.is_empty() {
+        let offered = if i.settings().enabled {
+            "the python and js tools are offered"
+        } else {
+            "[interpreter] enabled = false: the python and js tools are not offered"
+        };
+        r.ok(
+            "interpreters",
+            format!("python and js installed; {offered}"),
+        );
+    } else {
+        let what = format!(
+            "{} not installed: no code tools{}; build and install them with `scripts/build-interpreters && chitin interpreter install`",
+            missing.join(" and "),
+            if scripts {
+                ", and Agent Skills' scripts cannot run"
+            } else {
+                ""
+            }
+        );
+        if scripts {
+            r.fail("interpreters", what)
+        } else {
+            r.warn("interpreters", what)
+        }
     }
 }
 

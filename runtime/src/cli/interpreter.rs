@@ -64,8 +64,9 @@ pub async fn run(cmd: InterpreterCommand, paths: &Paths) -> anyhow::Result<u8> {
                 }
                 check(&host, &src, lang).await?;
                 copy_atomic(&src, &Interpreters::file(&dest, lang))?;
+                let digest = chitin::cache::digest(&std::fs::read(&src)?);
                 println!(
-                    "installed the {} interpreter from {}",
+                    "installed the {} interpreter from {} (sha256 {digest})",
                     lang.name(),
                     src.display()
                 );

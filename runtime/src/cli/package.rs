@@ -320,8 +320,10 @@ pub async fn install(args: InstallArgs, paths: &Paths) -> anyhow::Result<u8> {
         agentskill::print_review(skill);
     }
     eprintln!("  it asks to:");
+    // An Agent Skill's upgrade keeps no grant (see `install`).
     let before = previous
         .as_ref()
+        .filter(|_| inspected.agent_skill.is_none())
         .map(super::installed::ids_granted)
         .unwrap_or_default();
     for r in chitin::package::review::requests(&pkg.manifest, &opts.review.dirs) {

@@ -234,6 +234,10 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 }
             }
             let events = store.delete_session(&id)?;
+            let scratch = chitin::interpreter::scratch::Scratch::new(&paths.dirs()?.scratch(), 0);
+            if let Err(e) = scratch.remove(&id) {
+                eprintln!("warning: the session's scratch directory was not removed: {e}");
+            }
             eprintln!(
                 "deleted session {} \"{}\" ({events} recorded events)",
                 clean(&info.id),

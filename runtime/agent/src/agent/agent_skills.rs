@@ -83,11 +83,10 @@ impl InstalledAgentSkill {
             Ok(i) => i,
             Err(why) => return refuse(why),
         };
-        let Some(lang) = Lang::of_script(&input.script) else {
-            return refuse(format!(
-                "`{}` is not a Python or JavaScript script",
-                input.script
-            ));
+        // `input` checked the script is one the sandbox runs.
+        let lang = match self.skill.scripts.iter().find(|s| s.path == input.script) {
+            Some(s) if s.runner == Runner::JavaScript => Lang::JavaScript,
+            _ => Lang::Python,
         };
         let Some(interpreters) = interpreters else {
             return refuse(
@@ -151,6 +150,32 @@ impl InstalledAgentSkill {
             }
         }
     }
+}
+
+/// What an Agent Skill's scripts may do under `grants`, in the skills'
+/// effect words: a script's reach is exactly its grants (its own files are
+/// read-only), so the tool's default policy follows them: `allow` only
+/// when it can read and nothing more, `ask` once it may write, reach the
+/// network or use a secret.
+pub fn effects(grants: &Grants) -> Vec<String> {
+    let mut out = vec!["reads-files".to_string()];
+    if grants
+        .fs
+        .iter()
+        .any(|g| g.access == chitin_sandbox::capabilities::fs::Access::ReadWrite)
+    {
+        out.push("writes-files".into());
+    }
+    if !grants.net.is_empty() {
+        out.push("network".into());
+    }
+    out.extend(
+        grants
+            .secrets
+            .iter()
+            .map(|s| format!("uses-secret:{}", s.name)),
+    );
+    out
 }
 
 /// `run_script`'s input.

@@ -131,11 +131,13 @@ pub fn specs(agent: &Agent) -> Vec<ToolSpec> {
 fn activate_spec(skills: &[Arc<InstalledAgentSkill>]) -> ToolSpec {
     let mut list = String::new();
     for s in skills.iter().take(MAX_LISTED) {
+        // The manifest's copy: cleaned at install (one line, escapes shown).
         let d: String = s
+            .manifest
             .skill
             .description
             .chars()
-            .filter(|c| !c.is_control())
+            .filter(|c| !c.is_control() && !chitin_sandbox::text::is_dangerous(*c))
             .take(MAX_DESCRIPTION_CHARS)
             .collect();
         list.push_str(&format!("\n- {}: {}", s.skill.name, d));
@@ -199,8 +201,13 @@ pub async fn run(agent: &Agent, b: Builtin, caller: &str, args: &str) -> ToolOut
 /// recorded like any call), so the instructions reach the model as tool
 /// output, never as the user's or the host's words.
 pub fn slash_activation(agent: &Agent, text: &str) -> Option<(ToolCall, ToolOutcome)> {
+    if agent.policy(ACTIVATE) == Policy::Deny {
+        return None;
+    }
     let rest = text.trim_start().strip_prefix('/')?;
-    let name = rest.split_whitespace().next()?;
+    let word = rest.split_whitespace().next()?;
+    // Chat apps append the bot's name to commands (`/name@bot`).
+    let name = word.split('@').next().unwrap_or(word);
     agent
         .toolbox()
         .agent_skills()

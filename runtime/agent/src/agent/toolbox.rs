@@ -447,6 +447,16 @@ impl Inner {
         }
         if record.manifest.is_agent_skill() {
             let skill = InstalledAgentSkill::load(installed, &record)?;
+            let effects = super::agent_skills::effects(&record.grants);
+            let tools: Vec<ToolInfo> = record
+                .tools
+                .iter()
+                .cloned()
+                .map(|t| ToolInfo {
+                    effects: effects.clone(),
+                    ..t
+                })
+                .collect();
             let entry = SkillEntry::running(
                 Runs::Scripts(Arc::new(skill)),
                 record.provenance.digest.clone(),
@@ -454,7 +464,7 @@ impl Inner {
                 Some(stamp),
                 record.version,
             );
-            return Ok((entry, record.tools));
+            return Ok((entry, tools));
         }
         let reuse = old
             .skills

@@ -22,6 +22,7 @@ use chitin_sandbox::skill::loader::{LoadedSkill, SkillSource};
 use chitin_sandbox::skill::manifest::Manifest;
 use scratch::{Scratch, ScratchError};
 use serde::Serialize;
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -230,6 +231,23 @@ impl Interpreters {
         Ok(loaded)
     }
 
+    /// The scratch directory (its size walk runs off the async threads).
+    async fn scratch_dir(
+        &self,
+        caller: &str,
+        purpose: String,
+    ) -> Result<PathBuf, InterpreterError> {
+        let scratch = self.scratch.clone();
+        let caller = caller.to_string();
+        tokio::task::spawn_blocking(move || scratch.dir(&caller, &purpose))
+            .await
+            .map_err(|e| InterpreterError::Mount {
+                what: "/scratch".into(),
+                why: e.to_string(),
+            })?
+            .map_err(InterpreterError::from)
+    }
+
     /// Run `input` in `lang`'s interpreter for `caller` (a session):
     /// `/scratch` is the caller's scratch directory (for the model's code,
     /// or per Agent Skill); an Agent Skill's files are read-only at
@@ -252,7 +270,7 @@ impl Interpreters {
         };
         let (skill, grants, mounts) = match who {
             RunFor::Code => {
-                let dir = self.scratch.dir(caller, "code")?;
+                let dir = self.scratch_dir(caller, "code".into()).await?;
                 let grants = Grants {
                     net: self
                         .settings
@@ -261,7 +279,8 @@ impl Interpreters {
                     limits: self.settings.limits(),
                     ..Grants::default()
                 };
-                let skill = interpreter.acting_as(lang.name(), None);
+                // Audited apart from any skill (skill names have no `:`).
+                let skill = interpreter.acting_as(&format!("host:{}", lang.name()), None);
                 (
                     skill,
                     grants,
@@ -274,7 +293,17 @@ impl Interpreters {
                 files,
                 grants,
             } => {
-                let dir = self.scratch.dir(caller, &format!("skill-{name}"))?;
+                // Its own scratch per package and grants: what a script
+                // left there (a hard link into a folder granted then, say)
+                // is never mounted again once a grant or the package changes.
+                let identity = format!(
+                    "{}\n{}",
+                    files.display(),
+                    serde_json::to_string(grants).unwrap_or_default()
+                );
+                let digest = hex::encode(sha2::Sha256::digest(identity.as_bytes()));
+                let purpose = format!("skill-{name}-{}", &digest[..16]);
+                let dir = self.scratch_dir(caller, purpose).await?;
                 let mut grants = grants.clone();
                 grants.limits = self.settings.at_least(grants.limits);
                 let skill = interpreter.acting_as(name, Some(manifest.clone()));

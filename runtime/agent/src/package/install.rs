@@ -56,6 +56,18 @@ pub enum InstallError {
         /// Offered key.
         offered: String,
     },
+    /// An upgrade would turn a component skill into an Agent Skill or back.
+    #[error(
+        "{name} is installed as {installed}, but this package is {offered} of the same name; remove the installed one first (`chitin skill remove {name}`) if you mean to replace it"
+    )]
+    KindChanged {
+        /// Skill.
+        name: String,
+        /// What is installed.
+        installed: &'static str,
+        /// What is offered.
+        offered: &'static str,
+    },
     /// The review did not complete.
     #[error(transparent)]
     Review(#[from] ReviewError),
@@ -176,6 +188,20 @@ fn check_upgrade(
     opts: &InstallOptions,
 ) -> Result<(), InstallError> {
     let name = prev.name.clone();
+    let kind = |agent: bool| {
+        if agent {
+            "an Agent Skill"
+        } else {
+            "a component skill"
+        }
+    };
+    if prev.manifest.is_agent_skill() != pkg.manifest.is_agent_skill() {
+        return Err(InstallError::KindChanged {
+            name,
+            installed: kind(prev.manifest.is_agent_skill()),
+            offered: kind(pkg.manifest.is_agent_skill()),
+        });
+    }
     let older = match (
         semver::Version::parse(&pkg.manifest.skill.version),
         semver::Version::parse(&prev.version),
@@ -219,12 +245,14 @@ pub fn install(
         stamp,
     } = inspected;
     let name = pkg.manifest.skill.name.clone();
-    let (grants, review) = review::decide(
-        &pkg.manifest,
-        previous.as_ref().map(|p| &p.grants),
-        &opts.review,
-        prompt,
-    )?;
+    // An Agent Skill is signed here, by the user's own key, whatever folder
+    // or zip it came from: that key says nothing about who wrote it, so an
+    // upgrade keeps no grant and every capability is asked for again.
+    let kept = previous
+        .as_ref()
+        .filter(|_| agent_skill.is_none())
+        .map(|p| &p.grants);
+    let (grants, review) = review::decide(&pkg.manifest, kept, &opts.review, prompt)?;
     host.check_grants(&grants)?;
 
     // Write the package under a temporary name in the skill's directory.

@@ -128,9 +128,19 @@ pub(super) async fn delete(
         ));
     };
     let store = t.agent().store().clone();
+    let scratch = t
+        .agent()
+        .toolbox()
+        .interpreters()
+        .map(|i| i.scratch().clone());
     blocking(move || {
         let _reserved = reserved;
-        store.delete_session(&id)
+        let n = store.delete_session(&id)?;
+        // Its files go with it (a failure is logged; the record is gone).
+        if let Some(Err(e)) = scratch.map(|s| s.remove(&id)) {
+            tracing::warn!("removing the scratch directory of session {id}: {e}");
+        }
+        Ok(n)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
