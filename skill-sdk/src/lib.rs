@@ -26,9 +26,11 @@
 //! HTTP: use [`http`], which speaks `wasi:http`; the host applies the
 //! allow-list and injects secrets.
 
+pub mod endpoint;
 pub mod http;
 pub mod log;
 mod skill;
+pub mod text;
 
 pub use skill::{Effect, Skill, Tool, ToolError};
 

@@ -4,7 +4,7 @@
 
 mod date;
 mod fetch;
-mod text;
+use chitin_skill_sdk::text;
 mod xml;
 
 use chitin_skill_sdk::prelude::*;

@@ -75,6 +75,7 @@ pub fn fetch(
         .append_pair("forecast_days", &days.to_string());
     let url = format!("{}/v1/forecast?{}", base.url, qs.finish());
     let reply = endpoint::get(
+        crate::SKILL,
         base,
         &url,
         &[("accept", "application/json")],

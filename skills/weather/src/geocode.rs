@@ -27,6 +27,7 @@ pub fn lookup(base: &Base, name: &str) -> Result<Place, ToolError> {
         .append_pair("format", "json");
     let url = format!("{}/v1/search?{}", base.url, qs.finish());
     let reply = endpoint::get(
+        crate::SKILL,
         base,
         &url,
         &[("accept", "application/json")],

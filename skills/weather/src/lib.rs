@@ -2,10 +2,10 @@
 //! place name resolved through Open-Meteo's geocoding API, with WMO
 //! weather codes turned into words.
 
-mod endpoint;
+use chitin_skill_sdk::endpoint;
 mod forecast;
 mod geocode;
-mod text;
+use chitin_skill_sdk::text;
 mod wmo;
 
 use chitin_skill_sdk::prelude::*;

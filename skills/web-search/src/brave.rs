@@ -30,6 +30,7 @@ pub fn search(base: &Base, q: &Query) -> Result<Hits, ToolError> {
     // No Accept-Encoding: the host refuses compressed answers to requests
     // that carry a secret.
     let reply = endpoint::get(
+        crate::SKILL,
         base,
         &url,
         &[("accept", "application/json")],

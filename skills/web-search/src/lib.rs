@@ -4,10 +4,10 @@
 //! plain-text snippets.
 
 mod brave;
-mod endpoint;
+use chitin_skill_sdk::endpoint;
 mod hits;
 mod searxng;
-mod text;
+use chitin_skill_sdk::text;
 
 use chitin_skill_sdk::prelude::*;
 use hits::Hit;

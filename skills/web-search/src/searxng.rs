@@ -20,6 +20,7 @@ pub fn search(base: &Base, q: &Query) -> Result<(Hits, Option<String>), ToolErro
     }
     let url = format!("{}/search?{}", base.url, qs.finish());
     let reply = endpoint::get(
+        crate::SKILL,
         base,
         &url,
         &[("accept", "application/json")],

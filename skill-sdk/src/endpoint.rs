@@ -6,7 +6,7 @@
 //! percent-encoding. The host's allow-list still decides whether the
 //! request may leave: a refusal is turned into the grant command to run.
 
-use chitin_skill_sdk::prelude::*;
+use crate::prelude::*;
 
 /// Longest base URL accepted.
 const MAX_BASE: usize = 512;
@@ -60,8 +60,10 @@ pub struct Reply {
 }
 
 /// GET `url` (under `base`) with `headers`, reading at most `max_body`
-/// bytes; a larger body is an error rather than a silently cut one.
+/// bytes; a larger body is an error rather than a silently cut one. A
+/// refusal names the grant `skill` (this skill's installed name) needs.
 pub fn get(
+    skill: &str,
     base: &Base,
     url: &str,
     headers: &[(&str, &str)],
@@ -77,7 +79,6 @@ pub fn get(
             "{service} at {origin} is not granted to this skill ({m}): grant it with \
              `chitin skill grant {skill} net:{origin}`",
             origin = base.origin,
-            skill = crate::SKILL
         )),
         other => ToolError::failed(format!("{service} at {}: {other}", base.origin)),
     })?;
