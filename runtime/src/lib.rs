@@ -13,7 +13,7 @@
 pub mod build;
 
 pub use chitin_agent::{
-    agent, agentskill, channels, daemon, dirs, interpreter, mcp, messages, package, policy,
-    provider, store,
+    agent, agentskill, channels, daemon, dirs, interpreter, mcp, memory, messages, package, policy,
+    provider, schedule, store,
 };
 pub use chitin_sandbox::*;

@@ -100,6 +100,23 @@ impl ChitinDirs {
         self.data.join("scratch")
     }
 
+    /// The memory the user can read and edit: Markdown files
+    /// (`profile.md`, `notes.md`, `daily/YYYY-MM-DD.md`).
+    pub fn memory(&self) -> PathBuf {
+        self.data.join("memory")
+    }
+
+    /// The search index over [`ChitinDirs::memory`] (derived data, rebuilt from
+    /// the files when missing or stale).
+    pub fn memory_index(&self) -> PathBuf {
+        self.data.join("memory-index.db")
+    }
+
+    /// The heartbeat's checklist, edited by the user.
+    pub fn heartbeat_file(&self) -> PathBuf {
+        self.data.join("HEARTBEAT.md")
+    }
+
     /// The compiled-component cache.
     pub fn component_cache(&self) -> PathBuf {
         self.cache.join("components")

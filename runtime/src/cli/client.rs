@@ -151,7 +151,7 @@ impl DaemonClient {
 
 /// The loopback address in `daemon.json`, if the process that wrote it is
 /// alive and runs as this user.
-fn live_daemon(state: &std::path::Path) -> Option<String> {
+pub(super) fn live_daemon(state: &std::path::Path) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state).ok()?).ok()?;
     let mut addr: std::net::SocketAddr = v["addr"].as_str()?.parse().ok()?;
     let pid = v["pid"].as_u64()?;

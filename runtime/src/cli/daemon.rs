@@ -70,6 +70,7 @@ pub async fn run(args: DaemonArgs, paths: &Paths) -> anyhow::Result<u8> {
             grace: Duration::from_secs(10),
             channels: loaded.config.channels.clone(),
             secrets: paths.secrets()?,
+            heartbeat: (loaded.config.heartbeat.clone(), dirs.heartbeat_file()),
         },
     )
     .await?;

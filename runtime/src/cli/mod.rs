@@ -3,6 +3,7 @@
 mod channels;
 mod chat;
 mod client;
+mod cron;
 mod daemon;
 mod doctor;
 mod first_run;
@@ -12,6 +13,7 @@ mod interpreter;
 mod keys;
 mod mcp;
 mod mcp_remote;
+mod memory;
 mod package;
 mod progress;
 mod render;
@@ -114,8 +116,14 @@ pub enum Command {
     /// Chat apps (Telegram, Slack, Discord) and webhooks: health, pairing, who may talk to the agent.
     #[command(subcommand)]
     Channels(channels::ChannelsCommand),
-    /// Tokens used per day and model (cached input apart), and their cost.
+    /// Scheduled jobs: add, list, show, pause, resume, rm, run-now, confirm.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
+    /// Tokens used per day, session or job and model (cached input apart), and their cost.
     Usage(usage::UsageArgs),
+    /// The agent's memory (Markdown files you can read and edit): show, search, edit.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
     /// The agent's tools and their approval policies.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -187,8 +195,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             limit,
         } => sessions::audit(&cli.paths, session, denied, limit),
         Command::Usage(args) => usage::run(&cli.paths, args),
+        Command::Memory(cmd) => memory::run(cmd, &cli.paths),
         Command::Mcp(args) => mcp::run(args, &cli.paths).await,
         Command::Channels(cmd) => channels::run(cmd, &cli.paths).await,
+        Command::Cron(cmd) => cron::run(cmd, &cli.paths),
         Command::Tools(cmd) => tools::run(cmd, &cli.paths),
         Command::Skill(cmd) => skill::run(cmd, &cli.paths, cli.verbose).await,
         Command::Interpreter(cmd) => interpreter::run(cmd, &cli.paths).await,

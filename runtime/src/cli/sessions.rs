@@ -129,6 +129,25 @@ pub(super) fn when(ms: i64) -> String {
     )
 }
 
+/// A turn note `sessions show` prints: a compaction's summary (which the
+/// model sees from then on in place of the messages before it) and the
+/// memory recalled at the session's start.
+fn show_note(data: &serde_json::Value) {
+    let text = data["text"].as_str().unwrap_or_default();
+    match data["event"].as_str() {
+        Some("summary") => println!(
+            "\n(compacted: the {} earlier messages are replaced, for the model, by its summary:)\n{}",
+            data["replaced"].as_u64().unwrap_or(0),
+            clean(text)
+        ),
+        Some("memory") => println!("\n(memory offered at the start:)\n{}", clean(text)),
+        Some("compaction_failed") => {
+            println!("\n(compaction: the summary failed; older exchanges were elided instead)")
+        }
+        _ => {}
+    }
+}
+
 /// Run a sessions command.
 pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
     let store = open(paths)?;
@@ -155,7 +174,18 @@ pub fn run(cmd: SessionsCommand, paths: &Paths) -> anyhow::Result<u8> {
                 clean(&info.title),
                 when(info.created_ms)
             );
-            for m in store.messages(&id)? {
+            for e in store.events(&id)? {
+                let m: Message = match e.kind.as_str() {
+                    "message" => match serde_json::from_value(e.data) {
+                        Ok(m) => m,
+                        Err(_) => continue,
+                    },
+                    "turn" => {
+                        show_note(&e.data);
+                        continue;
+                    }
+                    _ => continue,
+                };
                 match m {
                     Message::User { text } => println!("\nuser: {}", clean(&text)),
                     Message::Assistant {

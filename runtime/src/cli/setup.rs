@@ -136,10 +136,16 @@ pub fn build_agent(paths: &Paths, l: &Loaded) -> anyhow::Result<(Agent, Vec<Stri
         RemoteSource::new(&l.config.mcp, &dirs.mcp_pins(), paths.secrets()?);
     let mut problems = problems;
     problems.extend(remote_problems);
-    Ok((
-        Agent::new(l.config.agent.clone(), provider, toolbox, store)
-            .with_fallbacks(fallbacks)
-            .with_remote(remote),
-        problems,
-    ))
+    let mut agent = Agent::new(l.config.agent.clone(), provider, toolbox, store)
+        .with_fallbacks(fallbacks)
+        .with_remote(remote)
+        .with_prices(l.config.prices.clone());
+    if l.config.memory.enabled {
+        match chitin::memory::Memory::open(&dirs) {
+            Ok(m) => agent = agent.with_memory(Arc::new(m), l.config.memory.clone()),
+            // The agent still runs; the problem is reported with the rest.
+            Err(e) => problems.push(format!("memory is off: {e}")),
+        }
+    }
+    Ok((agent, problems))
 }

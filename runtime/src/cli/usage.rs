@@ -1,11 +1,12 @@
-//! `chitin usage`: tokens per day and model, the cached part of the input
-//! apart, and what it cost where `[prices.MODEL]` is configured.
+//! `chitin usage`: tokens per day (or session, or scheduled job) and
+//! model, the cached part of the input apart, and what it cost where
+//! `[prices.MODEL]` is configured.
 
 use super::setup::{self, ProviderFlags};
 use super::{EXIT_OK, Paths};
 use chitin::agent::config::Prices;
 use chitin::messages::Usage;
-use chitin::store::{Store, UsageRow};
+use chitin::store::{Store, UsageBy, UsageRow};
 use chitin::text::clean;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -16,9 +17,23 @@ pub struct UsageArgs {
     /// Days to show, today included.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
+    /// One line per day, per session or per scheduled job (and model).
+    #[arg(long, value_enum, default_value_t = By::Day)]
+    pub by: By,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `chitin usage` groups model calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// Per UTC day.
+    Day,
+    /// Per session (with its title).
+    Session,
+    /// Per scheduled job (calls outside jobs as "(no job)").
+    Job,
 }
 
 /// Run `chitin usage`.
@@ -28,12 +43,32 @@ pub fn run(paths: &Paths, args: UsageArgs) -> anyhow::Result<u8> {
     let store = Store::open(&paths.dirs()?.sessions_db())?;
     let today = chitin::store::now_ms().div_euclid(86_400_000);
     let since = (today - i64::from(args.days) + 1) * 86_400_000;
-    let rows = store.usage_by_day(since)?;
+    let by = match args.by {
+        By::Day => UsageBy::Day,
+        By::Session => UsageBy::Session,
+        By::Job => UsageBy::Job,
+    };
+    let mut rows = store.usage_by(since, by)?;
+    if args.by == By::Session {
+        for r in &mut rows {
+            // The id, then the title (cleaned with the rest of the row).
+            if let Ok(s) = store.session(&r.group)
+                && !s.title.is_empty()
+            {
+                r.group = format!("{} {}", r.group, s.title);
+            }
+        }
+    }
     if args.json {
         for r in &rows {
             let cost = prices.get(&r.model).map(|p| p.cost(&r.usage));
             let mut line = serde_json::to_value(r)?;
             line["date"] = serde_json::json!(date(r.day));
+            if args.by == By::Day {
+                if let Some(o) = line.as_object_mut() {
+                    o.remove("group");
+                }
+            }
             if let Some(c) = cost {
                 line["cost_usd"] = serde_json::json!(c);
             }
@@ -45,15 +80,27 @@ pub fn run(paths: &Paths, args: UsageArgs) -> anyhow::Result<u8> {
         eprintln!("no model calls recorded in the last {} day(s)", args.days);
         return Ok(EXIT_OK);
     }
-    print!("{}", table(&rows, prices));
+    print!("{}", table(&rows, prices, args.by));
     Ok(EXIT_OK)
 }
 
-/// The table: one line per day and model, then the totals.
-fn table(rows: &[UsageRow], prices: &BTreeMap<String, Prices>) -> String {
+/// The table: one line per day (session, job) and model, then the totals.
+fn table(rows: &[UsageRow], prices: &BTreeMap<String, Prices>, by: By) -> String {
+    let head = match by {
+        By::Day => String::new(),
+        By::Session => format!("{:<40}  ", "session"),
+        By::Job => format!("{:<24}  ", "job"),
+    };
     let mut out = format!(
-        "{:<10}  {:<28} {:>6} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
-        "date", "model", "calls", "input", "(cached)", "(written)", "output", "cost"
+        "{head}{:<10}  {:<28} {:>6} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
+        if by == By::Day { "date" } else { "since" },
+        "model",
+        "calls",
+        "input",
+        "(cached)",
+        "(written)",
+        "output",
+        "cost"
     );
     let mut total = Usage::default();
     let mut cost_total = 0.0;
@@ -76,8 +123,14 @@ fn table(rows: &[UsageRow], prices: &BTreeMap<String, Prices>) -> String {
         } else {
             clean(&r.model).chars().take(28).collect()
         };
+        let group = match by {
+            By::Day => String::new(),
+            By::Session => format!("{:<40}  ", cut(&clean(&r.group), 40)),
+            By::Job if r.group.is_empty() => format!("{:<24}  ", "(no job)"),
+            By::Job => format!("{:<24}  ", cut(&clean(&r.group), 24)),
+        };
         out.push_str(&format!(
-            "{:<10}  {:<28} {:>6} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
+            "{group}{:<10}  {:<28} {:>6} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
             date(r.day),
             model,
             r.calls,
@@ -107,6 +160,11 @@ fn table(rows: &[UsageRow], prices: &BTreeMap<String, Prices>) -> String {
     out
 }
 
+/// `text` cut to `n` characters.
+fn cut(text: &str, n: usize) -> String {
+    text.chars().take(n).collect()
+}
+
 /// `YYYY-MM-DD` of a day number.
 fn date(day: i64) -> String {
     super::sessions::when(day * 86_400_000)[..10].to_string()
@@ -126,6 +184,7 @@ mod tests {
         };
         let rows = [UsageRow {
             day: 20_000,
+            group: String::new(),
             model: "claude".into(),
             calls: 3,
             usage,
@@ -139,11 +198,12 @@ mod tests {
         // 0.1M*3 + 0.8M*0.3 + 0.1M*3.75 + 0.1M*15
         let want = 0.3 + 0.24 + 0.375 + 1.5;
         assert!((p.cost(&usage) - want).abs() < 1e-9);
-        let t = table(&rows, &BTreeMap::from([("claude".to_string(), p)]));
+        let t = table(&rows, &BTreeMap::from([("claude".to_string(), p)]), By::Day);
         assert!(t.contains("2024-10-04"), "{t}");
         assert!(t.contains("80%"), "{t}");
         assert!(t.contains(&format!("${want:.4}")), "{t}");
-        let t = table(&rows, &BTreeMap::new());
+        let t = table(&rows, &BTreeMap::new(), By::Job);
+        assert!(t.contains("(no job)"), "{t}");
         assert!(t.contains("set [prices.MODEL]"), "{t}");
     }
 }

@@ -9,6 +9,10 @@
 //! - `python` and `js`: the model's own code, run in the interpreter
 //!   components with this session's scratch directory and nothing else
 //!   (see [`crate::interpreter`]).
+//! - `memory_search` and `memory_save`: the user's memory files (see
+//!   [`super::builtin_memory`]).
+//! - `propose_job`: records a scheduled job *proposal* that only the owner
+//!   can confirm (see [`crate::schedule::propose`]).
 //!
 //! They are first-party host code, not skills: they read only signed skill
 //! text and start interpreter calls in the sandbox; nothing they do runs on
@@ -16,10 +20,12 @@
 
 use super::Agent;
 use super::agent_skills::InstalledAgentSkill;
+use super::builtin_memory;
 use super::dispatch::{ToolOutcome, ToolReply};
 use crate::interpreter::{Lang, RunFor, RunInput};
 use crate::messages::{ToolCall, ToolSpec};
 use crate::policy::Policy;
+use crate::schedule::propose;
 use chitin_sandbox::NoSecrets;
 use serde::Deserialize;
 use serde_json::json;
@@ -52,6 +58,12 @@ pub enum Builtin {
     Activate,
     /// `python` or `js`.
     Code(Lang),
+    /// `memory_search`.
+    MemorySearch,
+    /// `memory_save`.
+    MemorySave,
+    /// `propose_job`.
+    ProposeJob,
 }
 
 impl Builtin {
@@ -59,6 +71,9 @@ impl Builtin {
     pub fn named(name: &str) -> Option<Builtin> {
         match name {
             ACTIVATE => Some(Builtin::Activate),
+            builtin_memory::SEARCH => Some(Builtin::MemorySearch),
+            builtin_memory::SAVE => Some(Builtin::MemorySave),
+            propose::PROPOSE => Some(Builtin::ProposeJob),
             _ => Lang::ALL
                 .into_iter()
                 .find(|l| l.name() == name)
@@ -71,6 +86,9 @@ impl Builtin {
         match self {
             Builtin::Activate => ACTIVATE,
             Builtin::Code(l) => l.name(),
+            Builtin::MemorySearch => builtin_memory::SEARCH,
+            Builtin::MemorySave => builtin_memory::SAVE,
+            Builtin::ProposeJob => propose::PROPOSE,
         }
     }
 
@@ -79,15 +97,23 @@ impl Builtin {
         match self {
             Builtin::Activate => vec!["reads-files".into()],
             Builtin::Code(_) => vec!["runs-code".into()],
+            Builtin::MemorySearch => vec!["reads-memory".into()],
+            Builtin::MemorySave => vec!["writes-memory".into()],
+            Builtin::ProposeJob => vec!["proposes-job".into()],
         }
     }
 
     /// Its policy when the user set none: reading signed skill text, and
     /// running code that reaches only its scratch directory, are allowed;
-    /// code that may reach the network asks.
+    /// code that may reach the network asks. Memory is the user's own
+    /// notes, written one cleaned entry at a time (never deleted): allowed.
     pub fn default_policy(self, agent: &Agent) -> Policy {
         match self {
-            Builtin::Activate => Policy::Allow,
+            // A proposal runs nothing until the owner confirms it.
+            Builtin::Activate
+            | Builtin::MemorySearch
+            | Builtin::MemorySave
+            | Builtin::ProposeJob => Policy::Allow,
             Builtin::Code(_) => {
                 let net = agent
                     .toolbox()
@@ -99,10 +125,14 @@ impl Builtin {
     }
 }
 
-/// The host tools offered now: `activate_skill` when an Agent Skill is
-/// installed, `python`/`js` when their interpreter is.
+/// The host tools offered now: `propose_job` always, `activate_skill` when an Agent Skill is
+/// installed, `python`/`js` when their interpreter is, the memory tools
+/// when memory is on.
 pub fn offered(agent: &Agent) -> Vec<Builtin> {
-    let mut out = Vec::new();
+    let mut out = vec![Builtin::ProposeJob];
+    if agent.memory().is_some() {
+        out.extend([Builtin::MemorySearch, Builtin::MemorySave]);
+    }
     if !agent.toolbox().agent_skills().is_empty() {
         out.push(Builtin::Activate);
     }
@@ -124,6 +154,15 @@ pub fn specs(agent: &Agent) -> Vec<ToolSpec> {
         .map(|b| match b {
             Builtin::Activate => activate_spec(&agent.toolbox().agent_skills()),
             Builtin::Code(l) => code_spec(l),
+            Builtin::MemorySearch => {
+                let [s, _] = builtin_memory::specs();
+                s
+            }
+            Builtin::MemorySave => {
+                let [_, s] = builtin_memory::specs();
+                s
+            }
+            Builtin::ProposeJob => propose::spec(),
         })
         .collect()
 }
@@ -193,6 +232,9 @@ pub async fn run(agent: &Agent, b: Builtin, caller: &str, args: &str) -> ToolOut
     match b {
         Builtin::Activate => activate(agent, args),
         Builtin::Code(lang) => code(agent, lang, caller, args).await,
+        Builtin::MemorySearch => builtin_memory::search(agent, args),
+        Builtin::MemorySave => builtin_memory::save(agent, args),
+        Builtin::ProposeJob => propose::run(agent, caller, args),
     }
 }
 

@@ -12,13 +12,18 @@
 pub mod agent_skills;
 pub mod approvals;
 pub mod builtin;
+mod builtin_memory;
+mod compact;
 pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod events;
 mod model_call;
+pub mod spend;
 pub mod toolbox;
 pub mod turn;
+
+pub use turn::TurnOptions;
 
 use crate::mcp::remote::source::RemoteSource;
 use crate::messages::ToolSpec;
@@ -42,6 +47,9 @@ struct Inner {
     toolbox: Toolbox,
     remote: Option<RemoteSource>,
     store: Arc<Store>,
+    prices: std::collections::BTreeMap<String, config::Prices>,
+    memory: Option<Arc<crate::memory::Memory>>,
+    memory_settings: config::MemorySection,
 }
 
 /// A tool with its effective policy.
@@ -74,6 +82,9 @@ impl Agent {
                 toolbox,
                 remote: None,
                 store,
+                prices: Default::default(),
+                memory: None,
+                memory_settings: Default::default(),
             }),
         }
     }
@@ -96,6 +107,52 @@ impl Agent {
             None => tracing::error!("remote MCP servers set on a shared agent: ignored"),
         }
         self
+    }
+
+    /// Prices per model (`[prices.MODEL]`), for spend caps (set while
+    /// building the agent, before it is shared).
+    pub fn with_prices(
+        mut self,
+        prices: std::collections::BTreeMap<String, config::Prices>,
+    ) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.prices = prices,
+            None => tracing::error!("prices set on a shared agent: ignored"),
+        }
+        self
+    }
+
+    /// The memory files and their index, offered through the
+    /// `memory_search`/`memory_save` host tools and recalled at the start
+    /// of a session (set while building the agent, before it is shared).
+    pub fn with_memory(
+        mut self,
+        memory: Arc<crate::memory::Memory>,
+        settings: config::MemorySection,
+    ) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.memory = Some(memory);
+                inner.memory_settings = settings;
+            }
+            None => tracing::error!("memory set on a shared agent: ignored"),
+        }
+        self
+    }
+
+    /// The memory, if it is on.
+    pub fn memory(&self) -> Option<&Arc<crate::memory::Memory>> {
+        self.inner.memory.as_ref()
+    }
+
+    /// `[memory]` settings.
+    pub fn memory_settings(&self) -> &config::MemorySection {
+        &self.inner.memory_settings
+    }
+
+    /// Prices per model.
+    pub fn prices(&self) -> &std::collections::BTreeMap<String, config::Prices> {
+        &self.inner.prices
     }
 
     /// The remote MCP servers, if any are configured.

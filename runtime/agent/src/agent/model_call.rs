@@ -20,7 +20,7 @@ const MAX_PARTIAL: usize = 1 << 20;
 
 /// Longest a single model call may stream (a trickling endpoint cannot hold
 /// a session forever).
-const MODEL_CALL_DEADLINE: Duration = Duration::from_secs(15 * 60);
+pub(super) const MODEL_CALL_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// How one call went wrong.
 enum Failed {
@@ -53,11 +53,14 @@ impl Turn<'_> {
             } else {
                 context::fit(history, budget)
             };
+            let system = self.system_prompt();
+            let estimated = super::spend::estimate_request(system, &fitted, tools);
+            let max_tokens = self.allow_call(estimated, provider.model())?;
             let req = ChatRequest {
-                system: &settings.system_prompt,
+                system,
                 messages: &fitted,
                 tools,
-                max_tokens: settings.max_output_tokens,
+                max_tokens,
             };
             // What was streamed so far, kept (marked incomplete) if the
             // answer never completes: the user saw it.
@@ -90,6 +93,7 @@ impl Turn<'_> {
                 .unwrap_or_else(PoisonError::into_inner);
             let failed = match outcome {
                 Ok(completion) => {
+                    self.calibrate(estimated, completion.usage);
                     self.account(completion.usage, provider.model())?;
                     return Ok(Some(completion));
                 }
@@ -119,6 +123,9 @@ impl Turn<'_> {
                             json!({"event": "compacted", "budget": budget, "reason": message}),
                         )?;
                         self.emit(TurnEvent::Notice { message: note });
+                        // The overflow path flushes memory and summarises
+                        // too: what the model must keep is saved first.
+                        self.compact(history, budget).await?;
                         continue;
                     }
                     if e.fails_over() && self.active + 1 < providers.len() {

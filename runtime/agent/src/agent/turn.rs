@@ -33,6 +33,9 @@ pub enum TurnError {
     /// A tool call needs the user to fix something first.
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    /// The next model call would cross a spend cap; it was not sent.
+    #[error("{0}")]
+    OverBudget(String),
     /// An event could not be encoded for the record.
     #[error("cannot record the turn: {0}")]
     Encode(#[from] serde_json::Error),
@@ -63,25 +66,63 @@ pub struct TurnSummary {
     pub usage: Usage,
 }
 
+/// Limits and labels of one turn beyond the agent's settings (a scheduled
+/// job's run, say). They only ever narrow: a cap here above the
+/// `[agent]` one changes nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TurnOptions {
+    /// The scheduled job this turn runs for: its usage is counted per job.
+    pub job: Option<String>,
+    /// Tokens this turn may use (besides `[agent] max_tokens_per_turn`).
+    pub max_tokens: Option<u64>,
+    /// USD this turn may spend (needs `[prices.MODEL]` for the model).
+    pub max_usd: Option<f64>,
+}
+
 /// Most tool calls run per model answer; the rest are refused to the model.
 pub const MAX_CALLS_PER_STEP: usize = 16;
 
 pub(super) struct Turn<'a> {
     pub(super) agent: &'a Agent,
     pub(super) io: &'a TurnIo<'a>,
-    session_id: &'a str,
-    turn_id: String,
-    usage: Usage,
+    pub(super) session_id: &'a str,
+    pub(super) turn_id: String,
+    pub(super) usage: Usage,
     /// Which provider the turn is on (0: the main one; later: fallbacks).
     pub(super) active: usize,
     /// The context budget after the provider said the history is too
     /// long (kept for the rest of the turn).
     pub(super) context_cap: Option<u64>,
+    /// The caller's limits and labels.
+    pub(super) opts: TurnOptions,
+    /// USD spent by this turn's model calls (priced models only).
+    pub(super) cost: f64,
+    /// Actual input tokens over estimated, from this turn's calls (at
+    /// least 1): later estimates are scaled by it.
+    pub(super) calibration: f64,
+    /// The system prompt, with the memory offered at the session's start.
+    pub(super) system: String,
+    /// How many stored messages the session's latest summary replaces.
+    pub(super) summary_base: usize,
+    /// Compactions run in this turn (bounded).
+    pub(super) compactions: u32,
 }
 
 impl Agent {
     /// Run one turn of `session_id` with the user's `text`.
     pub async fn run_turn(&self, session_id: &str, text: &str, io: &TurnIo<'_>) -> TurnSummary {
+        self.run_turn_with(session_id, text, io, TurnOptions::default())
+            .await
+    }
+
+    /// [`Agent::run_turn`] with the caller's limits and labels.
+    pub async fn run_turn_with(
+        &self,
+        session_id: &str,
+        text: &str,
+        io: &TurnIo<'_>,
+        opts: TurnOptions,
+    ) -> TurnSummary {
         let mut turn = Turn {
             agent: self,
             io,
@@ -90,6 +131,12 @@ impl Agent {
             usage: Usage::default(),
             active: 0,
             context_cap: None,
+            opts,
+            cost: 0.0,
+            calibration: 1.0,
+            system: self.settings().system_prompt.clone(),
+            summary_base: 0,
+            compactions: 0,
         };
         (io.events)(TurnEvent::TurnStarted {
             session_id: session_id.to_string(),
@@ -97,6 +144,15 @@ impl Agent {
         });
         let (stop, text, error) = match turn.run(text).await {
             Ok((stop, text)) => (stop, text, None),
+            Err(TurnError::OverBudget(why)) => {
+                (io.events)(TurnEvent::Error {
+                    message: why.clone(),
+                });
+                if let Err(e) = turn.record(EventKind::Error, json!({ "message": why })) {
+                    tracing::error!(turn = %turn.turn_id, "cannot record the turn's error: {e}");
+                }
+                (Stop::Budget, String::new(), Some(why))
+            }
             Err(e) => {
                 let message = e.to_string();
                 (io.events)(TurnEvent::Error {
@@ -147,6 +203,10 @@ impl Turn<'_> {
         Ok(())
     }
 
+    pub(super) fn system_prompt(&self) -> &str {
+        &self.system
+    }
+
     pub(super) fn emit(&self, e: TurnEvent) {
         (self.io.events)(e)
     }
@@ -155,8 +215,8 @@ impl Turn<'_> {
         let agent = self.agent;
         let store = agent.store();
         let settings = agent.settings();
-        let first = store.messages(self.session_id)?;
-        if first.is_empty() {
+        let (first, new_session) = self.load_history()?;
+        if new_session {
             let _ = store.set_title(self.session_id, text.lines().next().unwrap_or(""));
         }
         let mut history = context::repair(first);
@@ -164,7 +224,11 @@ impl Turn<'_> {
         // another process is still running (see `Store::close_interrupted`).
         let mut started = crate::store::this_process();
         started["event"] = json!("started");
+        if let Some(job) = &self.opts.job {
+            started["job"] = json!(job);
+        }
         self.record(EventKind::Turn, started)?;
+        self.offer_memory(text, new_session)?;
         self.push(
             &mut history,
             Message::User {
@@ -185,6 +249,7 @@ impl Turn<'_> {
             }
             // Installs, upgrades, grants and removals since the last step apply now.
             agent.refresh_tools().await;
+            self.compact_if_near(&mut history).await?;
             let tools = agent.tool_specs();
             let Some(completion) = self.call_model(&mut history, &tools).await? else {
                 return Ok((Stop::Cancelled, String::new()));
@@ -302,9 +367,13 @@ impl Turn<'_> {
 
     pub(super) fn account(&mut self, usage: Usage, model: &str) -> Result<(), TurnError> {
         self.usage.add(usage);
+        self.cost += self.price(model, &usage);
         let mut row = serde_json::to_value(usage)?;
         if !model.is_empty() {
             row["model"] = json!(model);
+        }
+        if let Some(job) = &self.opts.job {
+            row["job"] = json!(job);
         }
         self.record(EventKind::Usage, row)?;
         let day_total = self.day_total()?;
@@ -319,7 +388,10 @@ impl Turn<'_> {
     /// Decide each call in turn (policy, then the human for `ask`), then
     /// run the approved ones concurrently, all through the one dispatch.
     /// `None`: cancelled before it ran.
-    async fn run_calls(&self, calls: &[ToolCall]) -> Result<Vec<Option<ToolOutcome>>, TurnError> {
+    pub(super) async fn run_calls(
+        &self,
+        calls: &[ToolCall],
+    ) -> Result<Vec<Option<ToolOutcome>>, TurnError> {
         let dispatch = Dispatch::new(self.agent);
         let channel = Channel {
             approver: self.io.approver,
@@ -376,6 +448,25 @@ impl Turn<'_> {
         call: &ToolCall,
         outcome: ToolOutcome,
     ) -> Result<(), TurnError> {
+        let (output, ok) = self.record_call(call, outcome)?;
+        self.push(
+            history,
+            Message::Tool {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                output,
+                is_error: !ok,
+            },
+        )
+    }
+
+    /// Record a call's outcome, its audit events and its end; returns what
+    /// the model is given and whether it succeeded.
+    pub(super) fn record_call(
+        &self,
+        call: &ToolCall,
+        outcome: ToolOutcome,
+    ) -> Result<(String, bool), TurnError> {
         let mut max = self.agent.settings().tool_output_max_bytes;
         if call.name == super::builtin::ACTIVATE {
             max = max.max(super::builtin::ACTIVATE_MAX_BYTES);
@@ -409,14 +500,6 @@ impl Turn<'_> {
             elapsed_ms,
             capabilities: outcome.audit.clone(),
         });
-        self.push(
-            history,
-            Message::Tool {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                output,
-                is_error: !outcome.ok(),
-            },
-        )
+        Ok((output, outcome.ok()))
     }
 }

@@ -66,6 +66,8 @@ pub struct DaemonOptions {
     pub channels: crate::agent::config::ChannelsSection,
     /// The secret store (bot tokens, webhook keys).
     pub secrets: PathBuf,
+    /// `[heartbeat]`, and the default checklist file.
+    pub heartbeat: (crate::agent::config::HeartbeatSection, PathBuf),
 }
 
 /// A bound daemon, ready to serve.
@@ -127,6 +129,19 @@ impl Daemon {
             crate::channels::Hub::new(turns.clone(), adapters, failed, self.opts.channels.clone());
         let channels_stop = CancellationToken::new();
         hub.start(channels_stop.clone());
+        // Scheduled jobs and the heartbeat, on the system clock.
+        let mut runner = crate::schedule::Runner::new(
+            turns.clone(),
+            Some(hub.clone()),
+            Arc::new(crate::schedule::SystemClock),
+        );
+        if let Some(h) =
+            crate::schedule::Heartbeat::new(&self.opts.heartbeat.0, self.opts.heartbeat.1.clone())
+        {
+            runner = runner.with_heartbeat(h);
+        }
+        let schedule_stop = CancellationToken::new();
+        let scheduling = tokio::spawn(Arc::new(runner).serve(schedule_stop.clone()));
         let app = api::routes(turns.clone())
             .merge(api::channels::routes(hub.clone()))
             .merge(openai::routes(turns.clone()))
@@ -148,12 +163,16 @@ impl Daemon {
         stop.cancelled().await;
         // Stop receiving first: nothing new is accepted while turns end.
         channels_stop.cancel();
+        schedule_stop.cancel();
         hub.stop_taking();
         // Cancel turns first: their streams end, so connections can close.
         if !turns.shut_down(grace).await {
             tracing::warn!("some turns did not finish within {grace:?}");
         }
         hub.shut_down(grace).await;
+        if let Err(e) = scheduling.await {
+            tracing::warn!("the scheduler ended abnormally: {e}");
+        }
         connections_stop.cancel();
         if let Err(e) = serving.await {
             tracing::warn!("the connection loop ended abnormally: {e}");

@@ -5,7 +5,7 @@
 use crate::agent::Agent;
 use crate::agent::approvals::{ApprovalRequest, Approver, DenyAll};
 use crate::agent::events::TurnEvent;
-use crate::agent::turn::TurnIo;
+use crate::agent::turn::{TurnIo, TurnOptions};
 use crate::provider::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -184,6 +184,18 @@ impl Turns {
         text: String,
         asking: Asking,
     ) -> Result<mpsc::UnboundedReceiver<TurnEvent>, StartError> {
+        self.start_opts(session_id, text, asking, TurnOptions::default())
+    }
+
+    /// [`Turns::start_with`] with the turn's own limits and labels (a
+    /// scheduled job's run).
+    pub fn start_opts(
+        self: &Arc<Self>,
+        session_id: &str,
+        text: String,
+        asking: Asking,
+        opts: TurnOptions,
+    ) -> Result<mpsc::UnboundedReceiver<TurnEvent>, StartError> {
         if self.shutdown.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
@@ -229,7 +241,7 @@ impl Turns {
                 approver,
                 cancel,
             };
-            let summary = me.agent.run_turn(&session, &text, &io).await;
+            let summary = me.agent.run_turn_with(&session, &text, &io, opts).await;
             tracing::info!(session = %session, turn = %summary.turn_id, stop = ?summary.stop, tokens = summary.usage.total(), "turn finished");
             if let Some(error) = &summary.error {
                 // The client was told; the operator reads the log.

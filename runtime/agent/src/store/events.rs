@@ -9,17 +9,30 @@ use rusqlite::{OptionalExtension, params};
 const DAY_MS: i64 = 86_400_000;
 use serde::{Deserialize, Serialize};
 
-/// Tokens one model used on one UTC day.
+/// Tokens one model used on one UTC day (or in one session or job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
-    /// Days since 1970-01-01 (UTC).
+    /// Days since 1970-01-01 (UTC): the day, or the group's first.
     pub day: i64,
+    /// The session id or job name (empty per day, or outside any job).
+    pub group: String,
     /// The model (empty for calls recorded before models were).
     pub model: String,
     /// Model calls.
     pub calls: u64,
     /// Their tokens.
     pub usage: Usage,
+}
+
+/// How [`Store::usage_by`] groups model calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageBy {
+    /// Per UTC day.
+    Day,
+    /// Per session.
+    Session,
+    /// Per scheduled job (calls outside jobs together).
+    Job,
 }
 
 /// What a stored event is.
@@ -187,6 +200,22 @@ impl Store {
         )
     }
 
+    /// The data of the latest `turn` event of `session_id` whose `event`
+    /// is `event` (a compaction's `summary`, the recalled `memory`).
+    pub fn latest_note(
+        &self,
+        session_id: &str,
+        event: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT seq, session_id, turn_id, ts_ms, kind, data FROM events WHERE session_id = ?1 AND kind = 'turn' AND json_extract(data, '$.event') = ?2 ORDER BY seq DESC LIMIT 1",
+                &[&session_id, &event],
+            )?
+            .pop()
+            .map(|e| e.data))
+    }
+
     /// A session's history, in order.
     pub fn messages(&self, session_id: &str) -> Result<Vec<Message>, StoreError> {
         self.session(session_id)?;
@@ -222,30 +251,50 @@ impl Store {
     /// first (from each model call's usage record; a deleted session's
     /// calls are gone from it).
     pub fn usage_by_day(&self, since_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        self.usage_by(since_ms, UsageBy::Day)
+    }
+
+    /// Tokens used since `since_ms` per model and `by` (per day: oldest
+    /// first; per session or job: `group` names it, `day` is its first).
+    pub fn usage_by(&self, since_ms: i64, by: UsageBy) -> Result<Vec<UsageRow>, StoreError> {
+        // Fixed SQL per grouping: nothing from the caller is spliced in.
+        let (group, day, order) = match by {
+            UsageBy::Day => ("''", "ts_ms / 86400000", "day, grp, model"),
+            UsageBy::Session => ("session_id", "MIN(ts_ms) / 86400000", "day, grp, model"),
+            UsageBy::Job => (
+                "COALESCE(json_extract(data, '$.job'), '')",
+                "MIN(ts_ms) / 86400000",
+                "grp, model",
+            ),
+        };
+        let grouping = match by {
+            UsageBy::Day => "ts_ms / 86400000, grp, model",
+            UsageBy::Session | UsageBy::Job => "grp, model",
+        };
+        let sql = format!(
+            "SELECT {day} AS day, {group} AS grp, COALESCE(json_extract(data, '$.model'), '') AS model, COUNT(*),
+                    SUM(COALESCE(json_extract(data, '$.input_tokens'), 0)),
+                    SUM(COALESCE(json_extract(data, '$.output_tokens'), 0)),
+                    SUM(COALESCE(json_extract(data, '$.cache_read_tokens'), 0)),
+                    SUM(COALESCE(json_extract(data, '$.cache_write_tokens'), 0))
+             FROM events WHERE kind = 'usage' AND ts_ms >= ?1
+             GROUP BY {grouping} ORDER BY {order}"
+        );
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT ts_ms / 86400000 AS day, COALESCE(json_extract(data, '$.model'), '') AS model, COUNT(*),
-                        SUM(COALESCE(json_extract(data, '$.input_tokens'), 0)),
-                        SUM(COALESCE(json_extract(data, '$.output_tokens'), 0)),
-                        SUM(COALESCE(json_extract(data, '$.cache_read_tokens'), 0)),
-                        SUM(COALESCE(json_extract(data, '$.cache_write_tokens'), 0))
-                 FROM events WHERE kind = 'usage' AND ts_ms >= ?1
-                 GROUP BY day, model ORDER BY day, model",
-            )
-            .map_err(|e| self.sql(e))?;
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.sql(e))?;
         let n = |v: i64| v.max(0) as u64;
         let rows = stmt
             .query_map([since_ms], |r| {
                 Ok(UsageRow {
                     day: r.get(0)?,
-                    model: r.get(1)?,
-                    calls: n(r.get(2)?),
+                    group: r.get(1)?,
+                    model: r.get(2)?,
+                    calls: n(r.get(3)?),
                     usage: Usage {
-                        input_tokens: n(r.get(3)?),
-                        output_tokens: n(r.get(4)?),
-                        cache_read_tokens: n(r.get(5)?),
-                        cache_write_tokens: n(r.get(6)?),
+                        input_tokens: n(r.get(4)?),
+                        output_tokens: n(r.get(5)?),
+                        cache_read_tokens: n(r.get(6)?),
+                        cache_write_tokens: n(r.get(7)?),
                     },
                 })
             })

@@ -5,12 +5,14 @@
 
 mod channels;
 mod events;
+mod jobs;
 mod policy;
 mod recover;
 mod sessions;
 
 pub use channels::{InboxItem, InboxState, Pairing, PairingCode};
-pub use events::{EventKind, StoredEvent, UsageRow};
+pub use events::{EventKind, StoredEvent, UsageBy, UsageRow};
+pub use jobs::{Job, JobRun, MAX_RUNS_KEPT, Proposal};
 pub use recover::{INTERRUPTED, this_process};
 pub use sessions::{MAX_PAGE, MAX_TITLE_CHARS, SessionPage, TitleError, check_title};
 
@@ -122,11 +124,11 @@ CREATE TABLE IF NOT EXISTS tool_policies (
     package TEXT NOT NULL,
     policy TEXT NOT NULL
 );
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 ";
 
 /// The `user_version` [`SCHEMA`] sets.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The session database.
 pub struct Store {
@@ -204,6 +206,7 @@ impl Store {
             .map_err(err)?;
         if version != SCHEMA_VERSION {
             conn.execute_batch(channels::SCHEMA).map_err(err)?;
+            conn.execute_batch(jobs::SCHEMA).map_err(err)?;
             conn.execute_batch(SCHEMA).map_err(err)?;
         }
         Ok(Store {

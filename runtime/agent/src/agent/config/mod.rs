@@ -13,15 +13,19 @@ use thiserror::Error;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
 mod channels;
+mod heartbeat;
 mod interpreter;
 mod mcp;
+mod memory;
 mod provider;
 
 pub use channels::{
     ChannelsSection, DiscordSection, SlackSection, TelegramSection, WebhookSection,
 };
+pub use heartbeat::{HeartbeatSection, MIN_HEARTBEAT_MINUTES};
 pub use interpreter::InterpreterSection;
 pub use mcp::{McpSection, McpServerSection};
+pub use memory::MemorySection;
 pub use provider::{FallbackSection, NotConfigured, Prices, ProviderSection, default_base_url};
 
 /// The file written on first use.
@@ -75,8 +79,11 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 # max_steps = 12                     # model calls per turn
 # max_tokens_per_turn = 200000
 # max_tokens_per_day = 2000000       # all sessions, UTC day
+# max_usd_per_turn = 0.50            # spend caps in USD (need [prices.MODEL])
+# max_usd_per_day = 5.00
 # max_output_tokens = 4096           # per model call
-# context_tokens = 100000            # compact the history above this (estimated)
+# context_tokens = 100000            # compact the history near this (estimated)
+# summarize = true                   # compaction: a model-written summary (after a memory flush)
 # tool_output_max_bytes = 16384      # longer tool outputs are truncated for the model
 # approval_timeout_secs = 120        # an unanswered approval denies
 # system_prompt = "You are a helpful assistant ..."
@@ -96,6 +103,23 @@ pub const TEMPLATE: &str = r#"# Chitin configuration.
 # timeout_ms = 30000
 # scratch_mib = 256                  # per session
 # allow_net = []                     # e.g. ["https://api.example.com"]
+
+# Memory: Markdown files you can read and edit (DATA/memory/profile.md,
+# notes.md, daily/YYYY-MM-DD.md; `chitin memory show|search|edit`). The
+# agent saves with `memory_save`, finds with `memory_search`, and is offered
+# what matches at the start of each session.
+[memory]
+# enabled = true
+# recall_tokens = 1000               # 0: no recall at session start
+
+# The heartbeat: every few minutes a turn reads your checklist
+# (data/HEARTBEAT.md) and tells you only when something needs you
+# (scheduled jobs themselves are managed with `chitin cron`).
+[heartbeat]
+# enabled = false
+# every_minutes = 30                 # at least 5
+# deliver = "telegram:CHAT"          # or "web" (the Heartbeat session)
+# file = "/path/to/HEARTBEAT.md"
 
 # Remote MCP servers (Streamable HTTP) whose tools the agent may use; add
 # one with `chitin mcp add NAME URL --secret SECRET` (it pins the tools'
@@ -161,6 +185,13 @@ pub struct AgentSection {
     pub approval_timeout_secs: u64,
     /// The system prompt.
     pub system_prompt: String,
+    /// USD a turn may spend (priced models; see `[prices.MODEL]`).
+    pub max_usd_per_turn: Option<f64>,
+    /// USD all sessions may spend per UTC day (priced models).
+    pub max_usd_per_day: Option<f64>,
+    /// Replace old exchanges by a model-written summary when the history
+    /// nears `context_tokens` (else only elide and drop them).
+    pub summarize: bool,
 }
 
 impl Default for AgentSection {
@@ -174,6 +205,9 @@ impl Default for AgentSection {
             tool_output_max_bytes: 16 * 1024,
             approval_timeout_secs: 120,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
+            max_usd_per_turn: None,
+            max_usd_per_day: None,
+            summarize: true,
         }
     }
 }
@@ -211,6 +245,12 @@ pub struct Config {
     /// `[interpreter]`: the sandboxed code interpreter.
     #[serde(default)]
     pub interpreter: InterpreterSection,
+    /// `[memory]`: the memory files and their tools.
+    #[serde(default)]
+    pub memory: MemorySection,
+    /// `[heartbeat]`: the periodic checklist turn.
+    #[serde(default)]
+    pub heartbeat: HeartbeatSection,
 }
 
 /// Overrides from flags or the environment (flags win; the CLI merges them).
@@ -270,6 +310,8 @@ impl Config {
         config.provider.validate()?;
         let mut problems = config.channels.problems();
         problems.extend(config.interpreter.problems());
+        problems.extend(config.memory.problems());
+        problems.extend(config.heartbeat.problems());
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -319,6 +361,20 @@ impl AgentSection {
         }
         if self.max_output_tokens == 0 {
             return Err(bad("max_output_tokens", "0".into()));
+        }
+        for (key, v) in [
+            ("max_usd_per_turn", self.max_usd_per_turn),
+            ("max_usd_per_day", self.max_usd_per_day),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(ConfigError::Value {
+                    key: format!("agent.{key}"),
+                    value: v.to_string(),
+                    detail: "must be a positive amount of USD".into(),
+                });
+            }
         }
         if self.tool_output_max_bytes < 256 {
             return Err(ConfigError::Value {

@@ -6,6 +6,7 @@
 //! inbox first and then to their chat's queue ([`worker`]), one turn at a
 //! time per chat.
 
+mod ask;
 pub mod pairing;
 mod worker;
 

@@ -306,7 +306,7 @@ fn answer(stop: Stop, text: String, error: Option<String>) -> String {
 
 /// The approval question. The tool's input is the model's text: it goes in
 /// a code block, never as the host's words.
-fn question(tool: &str, input: &str, effects: &[String], timeout_secs: u64) -> String {
+pub(super) fn question(tool: &str, input: &str, effects: &[String], timeout_secs: u64) -> String {
     let input = chitin_sandbox::text::clean_json(input);
     let shown: String = input.chars().take(MAX_SHOWN_INPUT).collect();
     if input.chars().count() > MAX_SHOWN_INPUT {

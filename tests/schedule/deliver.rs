@@ -1,0 +1,176 @@
+//! Where a job's answer goes, how its approvals are asked, the heartbeat.
+
+use super::Rig;
+use crate::support::model::{ModelServer, Reply};
+use chitin::agent::config::HeartbeatSection;
+use chitin::policy::Policy;
+use chitin::schedule::{Heartbeat, Spec};
+use std::time::Duration;
+
+const CHAT: i64 = 4242;
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_answer_reaches_the_chat() {
+    let model = ModelServer::start(vec![Reply::text("Good morning: **sunny**, 21°C.")]);
+    let rig = Rig::new(&model, "", true, "2026-06-01T06:59:00Z");
+    rig.add(
+        "briefing",
+        &Spec::cron("0 7 * * *", "UTC").unwrap(),
+        &format!("telegram:{CHAT}"),
+        "deny",
+        "once",
+    );
+    let runner = rig.runner();
+    assert!(runner.tick().await.is_empty(), "not due yet");
+    rig.clock.advance(60_000);
+    let fired = runner.tick().await;
+    assert_eq!(fired.len(), 1);
+    assert!(fired[0].delivered, "{fired:?}");
+    let fake = rig.fake.as_ref().unwrap();
+    let sent = fake.wait_sent(CHAT, 1, WAIT);
+    let text = sent[0]["text"].as_str().unwrap();
+    assert!(text.contains("sunny"), "{text}");
+    assert!(text.contains("briefing"), "the job is named: {text}");
+    // The run is recorded, with its session.
+    let runs = rig.turns.agent().store().job_runs("briefing", 5).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].stop, "answer");
+    assert!(runs[0].session.is_some());
+    // The prompt went to the model as the user's message.
+    let body = model.requests()[0].body.to_string();
+    assert!(body.contains("run briefing"), "{body}");
+}
+
+/// The approval events a session's store holds.
+fn approvals(rig: &Rig, session: &str) -> Vec<serde_json::Value> {
+    rig.turns
+        .agent()
+        .store()
+        .events(session)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "approval")
+        .map(|e| e.data)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unattended_ask_is_denied_after_its_timeout_and_recorded() {
+    let propose = r#"{"name":"x","every":"1h","prompt":"hello"}"#;
+    for telegram in [false, true] {
+        let model = ModelServer::start(vec![
+            Reply::tool("propose_job", propose),
+            Reply::text("could not"),
+        ]);
+        let rig = Rig::new(
+            &model,
+            "approval_timeout_secs = 1",
+            telegram,
+            "2026-06-01T10:00:00Z",
+        );
+        // The owner made this host tool ask.
+        rig.turns
+            .agent()
+            .set_policy("propose_job", Some(Policy::Ask))
+            .unwrap();
+        let deliver = if telegram {
+            format!("telegram:{CHAT}")
+        } else {
+            "web".into()
+        };
+        rig.add("asks", &Spec::every("1h").unwrap(), &deliver, "ask", "once");
+        rig.clock.advance(3_600_000);
+        let started = std::time::Instant::now();
+        let fired = rig.runner().tick().await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "it waited for the timeout"
+        );
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].stop, "answer");
+        let store = rig.turns.agent().store();
+        let session = store.job_runs("asks", 1).unwrap()[0]
+            .session
+            .clone()
+            .unwrap();
+        let recorded = approvals(&rig, &session);
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["approved"], false, "{recorded:?}");
+        assert_eq!(recorded[0]["by"], "timeout", "{recorded:?}");
+        let last = model.requests().last().unwrap().body.to_string();
+        assert!(
+            last.contains("did not approve"),
+            "the model is told: {last}"
+        );
+        assert!(store.proposals().unwrap().is_empty(), "the tool never ran");
+        if telegram {
+            // The question went to the job's chat, with buttons.
+            let fake = rig.fake.as_ref().unwrap();
+            let sent = fake.wait_sent(CHAT, 2, WAIT);
+            let q = sent[0]["text"].as_str().unwrap();
+            assert!(q.contains("propose_job"), "{q}");
+            assert!(sent[0]["reply_markup"].is_object(), "{:?}", sent[0]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_heartbeat_stays_silent_unless_something_needs_the_owner() {
+    let model = ModelServer::start(vec![
+        Reply::text("HEARTBEAT_OK"),
+        Reply::text("The backup has not run for 3 days."),
+    ]);
+    let rig = Rig::new(&model, "", true, "2026-06-01T10:00:00Z");
+    let file = rig.home.tmp.path().join("HEARTBEAT.md");
+    let section = HeartbeatSection {
+        enabled: true,
+        every_minutes: 30,
+        deliver: Some(format!("telegram:{CHAT}")),
+        file: None,
+    };
+    let runner = rig
+        .runner()
+        .with_heartbeat(Heartbeat::new(&section, file.clone()).unwrap());
+    // No checklist: nothing runs.
+    assert!(runner.tick().await.is_empty());
+    rig.clock.advance(30 * 60_000);
+    assert!(runner.tick().await.is_empty(), "no file, no turn");
+    assert_eq!(model.request_count(), 0);
+    std::fs::write(&file, "- Has the nightly backup run?\n").unwrap();
+    rig.clock.advance(10 * 60_000);
+    assert!(runner.tick().await.is_empty(), "not due yet");
+    rig.clock.advance(20 * 60_000);
+    let fired = runner.tick().await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].text, "HEARTBEAT_OK");
+    assert!(!fired[0].delivered);
+    let body = model.requests()[0].body.to_string();
+    assert!(
+        body.contains("nightly backup"),
+        "the checklist is given: {body}"
+    );
+    assert!(body.contains("HEARTBEAT_OK"), "{body}");
+    rig.clock.advance(30 * 60_000);
+    let fired = runner.tick().await;
+    assert!(fired[0].delivered, "{fired:?}");
+    let fake = rig.fake.as_ref().unwrap();
+    let sent = fake.wait_sent(CHAT, 1, WAIT);
+    assert_eq!(sent.len(), 1, "only the second answer: {sent:?}");
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("backup has not run")
+    );
+    let titles: Vec<String> = rig
+        .turns
+        .agent()
+        .store()
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.title)
+        .collect();
+    assert_eq!(titles, ["Heartbeat"]);
+}
