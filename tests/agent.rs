@@ -204,24 +204,42 @@ async fn budgets_and_the_step_limit_stop_a_turn() {
     let (summary, _, _) = turn(&agent, "loop", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::StepLimit);
     assert_eq!(server.request_count(), 3);
-    // Per-turn budget: 15 tokens a call, 40 allowed → the 4th call never happens.
+    // Per-turn budget: checked before the call is sent, from the request's
+    // estimated input (system prompt, tools, history: well over 40 tokens).
     let server = looping();
     let agent = home.agent(ProviderKind::Openai, &server, "max_tokens_per_turn = 40");
     let (summary, events, _) = turn(&agent, "loop", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::Budget);
-    assert_eq!(server.request_count(), 3);
-    assert!(events.iter().any(
-        |e| matches!(e, TurnEvent::Error { message } if message.contains("max_tokens_per_turn"))
-    ));
-    // Per-day budget counts every session in the database (90 tokens so far today).
+    assert_eq!(server.request_count(), 0, "the call was sent");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::Error { message }
+        if message.contains("max_tokens_per_turn") && message.contains("not sent")))
+    );
+    // A per-turn budget with room: calls go on until the next would cross it.
+    // 400 tokens a call, 5000 allowed: never crossed.
+    let server = ModelServer::repeat(Reply::tool("files__list", "{}")).with_usage(300, 100);
+    let agent = home.agent(
+        ProviderKind::Openai,
+        &server,
+        "max_steps = 50\nmax_tokens_per_turn = 5000",
+    );
+    let (summary, _, _) = turn(&agent, "loop", &Scripted(None)).await;
+    assert_eq!(summary.stop, Stop::Budget);
+    let sent = server.request_count();
+    assert!((3..=12).contains(&sent), "{sent} calls");
+    assert!(summary.usage.total() <= 5000, "{:?}", summary.usage);
+    // Per-day budget counts every session in the database (the turns
+    // above): the next call would cross 100.
     let server = looping();
     let agent = home.agent(ProviderKind::Openai, &server, "max_tokens_per_day = 100");
     let (summary, _, _) = turn(&agent, "loop", &Scripted(None)).await;
     assert_eq!(summary.stop, Stop::Budget);
     assert_eq!(
         server.request_count(),
-        1,
-        "90 + 15 crosses 100 after one call"
+        0,
+        "a call over the day's cap was sent"
     );
 }
 

@@ -116,15 +116,21 @@ async fn a_context_length_error_compacts_the_history_and_retries_once() {
     std::fs::write(home.workspace.join("big.txt"), "b".repeat(60_000)).unwrap();
     let too_long = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 250000 tokens > 200000 maximum"}}"#;
     for (script, want) in [
-        // Once: the tighter history is accepted.
+        // Once: the old exchanges are summarised (a call of its own) and
+        // the tighter history is accepted.
         (
-            vec![Reply::Status(400, too_long.into()), Reply::text("ok")],
+            vec![
+                Reply::Status(400, too_long.into()),
+                Reply::text("SUMMARY: big.txt was read"),
+                Reply::text("ok"),
+            ],
             Stop::Answer,
         ),
         // Twice: said as what it is, no third try.
         (
             vec![
                 Reply::Status(400, too_long.into()),
+                Reply::text("SUMMARY: big.txt was read"),
                 Reply::Status(400, too_long.into()),
             ],
             Stop::Error,
@@ -146,16 +152,28 @@ async fn a_context_length_error_compacts_the_history_and_retries_once() {
         let (summary, events) = turn_in(&agent, &session, "and now?", &Scripted(None)).await;
         assert_eq!(summary.stop, want, "{events:?}");
         let reqs = server.requests();
-        assert_eq!(reqs.len(), 4, "one retry, never more");
-        let (before, after) = (reqs[2].body.to_string(), reqs[3].body.to_string());
+        assert_eq!(reqs.len(), 5, "a summary and one retry, never more");
+        let (before, asked, after) = (
+            reqs[2].body.to_string(),
+            reqs[3].body.to_string(),
+            reqs[4].body.to_string(),
+        );
         assert!(before.contains(&"b".repeat(60_000)));
+        // The summary call sees the old exchanges, within the tighter budget.
+        assert!(
+            asked.contains("write a summary") && asked.contains("[output elided"),
+            "{asked}"
+        );
         assert!(
             after.len() < before.len() / 2,
             "{} vs {}",
             after.len(),
             before.len()
         );
-        assert!(after.contains("[output elided"), "{after}");
+        assert!(
+            after.contains("SUMMARY: big.txt was read") && !after.contains("bbbbbbbbbb"),
+            "{after}"
+        );
         assert!(
             events.iter().any(
                 |e| matches!(e, TurnEvent::Notice { message } if message.contains("context window"))

@@ -150,3 +150,21 @@ async fn what_a_model_saves_stays_one_clean_entry() {
     assert!(refused.contains("4000-byte limit"), "{refused}");
     assert_eq!(memory(&home).entries().unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_can_deny_memory_saves() {
+    let home = Home::new();
+    let server = ModelServer::start(vec![
+        Reply::tool("memory_save", r#"{"text":"secret plan"}"#),
+        Reply::text("ok"),
+    ]);
+    home.configure("openai", &server, "");
+    let (code, _, err) = home.chitin(&["tools", "policy", "memory_save", "deny"]);
+    assert_eq!(code, 0, "{err}");
+    let agent = agent_with_memory(&home, &server, "");
+    let (s, _, _) = turn(&agent, "remember my plan", &Scripted(None)).await;
+    assert_eq!(s.stop, Stop::Answer, "{:?}", s.error);
+    assert!(!home.home.join("data/memory/notes.md").exists());
+    let told = server.requests()[1].body["messages"].to_string();
+    assert!(told.contains("deny") || told.contains("denied"), "{told}");
+}

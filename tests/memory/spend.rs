@@ -35,7 +35,7 @@ async fn a_call_over_the_days_token_cap_is_not_sent() {
     assert_eq!(s.stop, Stop::Answer, "{:?}", s.error);
     // The allowed call's output was capped to what the day leaves.
     let sent = first.requests()[0].body["max_tokens"].as_u64().unwrap();
-    assert!(sent < 1000 && sent >= 64, "max_tokens {sent}");
+    assert!((64..1000).contains(&sent), "max_tokens {sent}");
 
     // 960 of 1000 spent: the next call would cross the cap.
     let second = ModelServer::start(vec![Reply::text("two")]);

@@ -50,7 +50,8 @@ pub fn run(cmd: ToolsCommand, paths: &Paths) -> anyhow::Result<u8> {
             }
         }
         ToolsCommand::Policy { tool, policy } => {
-            if agent.toolbox().get(&tool).is_none() {
+            // Skills' tools, the host's own, and accepted remote tools.
+            if !agent.tools().iter().any(|t| t.name == tool) {
                 bail!("no tool `{tool}` (see `chitin tools list`)");
             }
             let p = match policy.as_str() {

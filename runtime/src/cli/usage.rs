@@ -64,10 +64,10 @@ pub fn run(paths: &Paths, args: UsageArgs) -> anyhow::Result<u8> {
             let cost = prices.get(&r.model).map(|p| p.cost(&r.usage));
             let mut line = serde_json::to_value(r)?;
             line["date"] = serde_json::json!(date(r.day));
-            if args.by == By::Day {
-                if let Some(o) = line.as_object_mut() {
-                    o.remove("group");
-                }
+            if args.by == By::Day
+                && let Some(o) = line.as_object_mut()
+            {
+                o.remove("group");
             }
             if let Some(c) = cost {
                 line["cost_usd"] = serde_json::json!(c);

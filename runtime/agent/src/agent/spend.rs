@@ -21,7 +21,8 @@ const PER_MESSAGE: u64 = 4;
 /// token per 4 letters, digits one per 3 (the tokenizers group at most
 /// three), each symbol and each whitespace run other than a single space
 /// one, and each non-ASCII character one per UTF-8 byte beyond the first
-/// (at least one).
+/// (at least one; two for accented Latin letters), plus one per run of
+/// them.
 pub fn estimate_text(text: &str) -> u64 {
     #[derive(PartialEq, Clone, Copy)]
     enum Run {
@@ -42,6 +43,7 @@ pub fn estimate_text(text: &str) -> u64 {
             Run::Space => u64::from(len > 1),
         }
     };
+    let mut prev_non_ascii = false;
     for c in text.chars() {
         let kind = if c.is_ascii_alphabetic() {
             Run::Letters
@@ -59,9 +61,22 @@ pub fn estimate_text(text: &str) -> u64 {
         }
         match kind {
             Run::None if c.is_ascii() => tokens += 1,
-            Run::None => tokens += (c.len_utf8() as u64 - 1).max(1),
+            Run::None => {
+                // Accented Latin letters often split in two; other scripts
+                // cost about a token per UTF-8 byte beyond the first. A word
+                // of them starts a token of its own.
+                tokens += if ('\u{80}'..='\u{24f}').contains(&c) {
+                    2
+                } else {
+                    (c.len_utf8() as u64 - 1).max(1)
+                };
+                if !prev_non_ascii {
+                    tokens += 1;
+                }
+            }
             _ => len += 1,
         }
+        prev_non_ascii = !c.is_ascii();
     }
     close(run, len, &mut tokens);
     tokens
