@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
                 approvals: "deny",
                 missed: "once",
                 max_tokens: None,
+                max_usd: None,
             },
             now,
         )

@@ -63,6 +63,8 @@ fn cron_commands_round_trip() {
             "skip",
             "--approvals",
             "ask",
+            "--max-usd",
+            "0.25",
         ],
     );
 
@@ -84,6 +86,7 @@ fn cron_commands_round_trip() {
     assert!(show.contains("missed:    skip"), "{show}");
     assert!(show.contains("approvals: ask"), "{show}");
     assert!(show.contains("no runs yet"), "{show}");
+    assert!(show.contains("max USD per run: 0.25"), "{show}");
 
     ok(&home, &["cron", "pause", "briefing"]);
     assert!(ok(&home, &["cron", "list"]).contains("paused"));
@@ -143,6 +146,10 @@ fn bad_input_is_refused_naming_it() {
         (
             vec!["--every", "1h", "--missed", "twice"],
             "`twice` is not a missed-run rule",
+        ),
+        (
+            vec!["--every", "1h", "--max-usd", "0"],
+            "--max-usd 0: must be a positive amount",
         ),
     ] {
         let mut all = vec!["cron", "add", "bad", "--prompt", "p"];

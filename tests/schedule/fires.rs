@@ -11,18 +11,29 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 
 /// Step the clock a minute at a time from its now to `end`, ticking at
-/// each step; every job's fire times (the slots, as UTC).
+/// each step; every job's fire times (the slots, as UTC). Each run must
+/// end with an answer.
 async fn step(
     rig: &Rig,
     runner: &chitin::schedule::Runner,
     end: &str,
+) -> BTreeMap<String, Vec<String>> {
+    step_ending(rig, runner, end, "answer").await
+}
+
+/// [`step`], each run ending with `stop`.
+async fn step_ending(
+    rig: &Rig,
+    runner: &chitin::schedule::Runner,
+    end: &str,
+    stop: &str,
 ) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let end = ms(end);
     for _ in 0..10_000 {
         rig.clock.advance(MINUTE);
         for f in runner.tick().await {
-            assert_eq!(f.stop, "answer", "{f:?}");
+            assert_eq!(f.stop, stop, "{f:?}");
             assert_eq!(f.started_ms, f.due_ms, "fired on the minute it was due");
             out.entry(f.job).or_default().push(utc(f.due_ms));
         }
@@ -37,25 +48,20 @@ fn hours(from: &str, n: i64) -> Vec<String> {
     (1..=n).map(|h| utc(ms(from) + h * HOUR)).collect()
 }
 
+/// A 02:30 job and an hourly one, in Berlin time.
+fn add_berlin_jobs(rig: &Rig) {
+    for (name, cron) in [("nightly", "30 2 * * *"), ("hourly", "0 * * * *")] {
+        let spec = Spec::cron(cron, "Europe/Berlin").unwrap();
+        rig.add(name, &spec, "web", "deny", "once");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cron_fires_at_the_right_minutes_across_dst() {
     let model = ModelServer::repeat(Reply::text("ok"));
     // Spring forward: 2026-03-29 02:00 CET becomes 03:00 CEST in Berlin.
     let rig = Rig::new(&model, "", false, "2026-03-28T00:00:00Z");
-    rig.add(
-        "nightly",
-        &Spec::cron("30 2 * * *", "Europe/Berlin").unwrap(),
-        "web",
-        "deny",
-        "once",
-    );
-    rig.add(
-        "hourly",
-        &Spec::cron("0 * * * *", "Europe/Berlin").unwrap(),
-        "web",
-        "deny",
-        "once",
-    );
+    add_berlin_jobs(&rig);
     let runner = rig.runner();
     let fired = step(&rig, &runner, "2026-03-29T12:00:00Z").await;
     assert_eq!(
@@ -73,20 +79,7 @@ async fn cron_fires_at_the_right_minutes_across_dst() {
 
     // Fall back: 2026-10-25 03:00 CEST becomes 02:00 CET; 02:30 happens twice.
     let rig = Rig::new(&model, "", false, "2026-10-24T00:00:00Z");
-    rig.add(
-        "nightly",
-        &Spec::cron("30 2 * * *", "Europe/Berlin").unwrap(),
-        "web",
-        "deny",
-        "once",
-    );
-    rig.add(
-        "hourly",
-        &Spec::cron("0 * * * *", "Europe/Berlin").unwrap(),
-        "web",
-        "deny",
-        "once",
-    );
+    add_berlin_jobs(&rig);
     let runner = rig.runner();
     let fired = step(&rig, &runner, "2026-10-26T06:00:00Z").await;
     assert_eq!(
@@ -192,4 +185,46 @@ async fn a_paused_job_does_not_fire_until_resumed() {
     assert_eq!(fired.len(), 1, "resumed, the (missed) run happens once");
     let fired = step(&rig, &runner, "2026-06-01T14:00:00Z").await;
     assert_eq!(fired["every"].len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_own_caps_stop_its_run_before_the_call_is_sent() {
+    let model = ModelServer::repeat(Reply::text("too expensive"));
+    let rig = Rig::new(&model, "", false, "2026-05-01T09:00:00Z");
+    let now = ms("2026-05-01T09:00:00Z");
+    let store = rig.turns.agent().store();
+    for (name, max_tokens, max_usd) in [("tokens", Some(50), None), ("money", None, Some(0.01))] {
+        let job = chitin::schedule::job::make(
+            &chitin::schedule::job::NewJob {
+                name,
+                spec: &Spec::at("in 5 minutes", now).unwrap(),
+                prompt: "Summarise everything that happened this year",
+                deliver: Some("web"),
+                approvals: "deny",
+                missed: "once",
+                max_tokens,
+                max_usd,
+            },
+            now,
+        )
+        .unwrap();
+        assert!(store.add_job(&job).unwrap());
+    }
+    let runner = rig.runner();
+    let fired = step_ending(&rig, &runner, "2026-05-01T09:10:00Z", "budget").await;
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert_eq!(model.request_count(), 0, "a call over a job's cap was sent");
+    let tokens = &store.job_runs("tokens", 1).unwrap()[0];
+    assert_eq!(tokens.stop, "budget");
+    assert!(
+        tokens.error.as_deref().unwrap().contains("--max-tokens"),
+        "{tokens:?}"
+    );
+    // A money cap on an unpriced model is refused, not ignored.
+    let money = &store.job_runs("money", 1).unwrap()[0];
+    assert_eq!(money.stop, "budget");
+    assert!(
+        money.error.as_deref().unwrap().contains("has no price"),
+        "{money:?}"
+    );
 }

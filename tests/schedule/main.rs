@@ -106,6 +106,7 @@ impl Rig {
                 approvals,
                 missed,
                 max_tokens: None,
+                max_usd: None,
             },
             chitin::schedule::Clock::now_ms(self.clock.as_ref()),
         )

@@ -96,6 +96,9 @@ pub struct AddArgs {
     /// Tokens one run may use.
     #[arg(long)]
     max_tokens: Option<u64>,
+    /// USD one run may spend (needs `[prices.MODEL]` for the model).
+    #[arg(long)]
+    max_usd: Option<f64>,
 }
 
 fn default_tz() -> String {
@@ -130,6 +133,7 @@ pub fn run(cmd: CronCommand, paths: &Paths) -> anyhow::Result<u8> {
                     approvals: &a.approvals,
                     missed: &a.missed,
                     max_tokens: a.max_tokens,
+                    max_usd: a.max_usd,
                 },
                 now,
             )?;
@@ -176,6 +180,9 @@ pub fn run(cmd: CronCommand, paths: &Paths) -> anyhow::Result<u8> {
             println!("missed:    {}", j.missed);
             if let Some(t) = j.max_tokens {
                 println!("max tokens per run: {t}");
+            }
+            if let Some(usd) = j.max_usd {
+                println!("max USD per run: {usd}");
             }
             let runs = store.job_runs(&name, 10)?;
             if runs.is_empty() {
@@ -308,6 +315,7 @@ fn confirm(store: &Store, id: &str, yes: bool) -> anyhow::Result<()> {
             approvals: "deny",
             missed: "once",
             max_tokens: None,
+            max_usd: None,
         },
         now,
     )?;

@@ -34,6 +34,9 @@ pub enum JobError {
     /// A bad missed-run rule.
     #[error("`{0}` is not a missed-run rule: use once or skip")]
     BadMissed(String),
+    /// A spend cap that is not a positive amount.
+    #[error("--max-usd {0}: must be a positive amount of USD")]
+    BadMaxUsd(String),
     /// The schedule never runs.
     #[error("the schedule never runs")]
     Never,
@@ -56,6 +59,8 @@ pub struct NewJob<'a> {
     pub missed: &'a str,
     /// Tokens per run.
     pub max_tokens: Option<u64>,
+    /// USD per run (a priced model).
+    pub max_usd: Option<f64>,
 }
 
 /// Whether `name` is a job name.
@@ -88,6 +93,11 @@ pub fn make(n: &NewJob<'_>, now_ms: i64) -> Result<Job, JobError> {
     if !matches!(n.missed, "once" | "skip") {
         return Err(JobError::BadMissed(shown(n.missed)));
     }
+    if let Some(usd) = n.max_usd
+        && !(usd.is_finite() && usd > 0.0)
+    {
+        return Err(JobError::BadMaxUsd(usd.to_string()));
+    }
     let next = next_after(n.spec, now_ms).ok_or(JobError::Never)?;
     Ok(Job {
         name: n.name.to_string(),
@@ -100,6 +110,7 @@ pub fn make(n: &NewJob<'_>, now_ms: i64) -> Result<Job, JobError> {
         missed: n.missed.into(),
         paused: false,
         max_tokens: n.max_tokens,
+        max_usd: n.max_usd,
         next_due_ms: Some(next),
         last_run_ms: None,
         created_ms: now_ms,

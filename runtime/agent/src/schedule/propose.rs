@@ -88,6 +88,7 @@ pub fn run(agent: &Agent, caller: &str, args: &str) -> ToolOutcome {
         approvals: "deny",
         missed: "once",
         max_tokens: None,
+        max_usd: None,
     };
     let job = match make(&new, now) {
         Ok(j) => j,

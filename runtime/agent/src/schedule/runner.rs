@@ -212,7 +212,7 @@ impl Runner {
         let opts = TurnOptions {
             job: Some(job.name.clone()),
             max_tokens: job.max_tokens,
-            max_usd: None,
+            max_usd: job.max_usd,
         };
         let title = format!("Job: {}", job.name);
         let (session, result) = match self.session(&format!("job:{}", job.name), &title) {

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     missed TEXT NOT NULL,
     paused INTEGER NOT NULL DEFAULT 0,
     max_tokens INTEGER,
+    max_usd REAL,
     next_due_ms INTEGER,
     last_run_ms INTEGER,
     created_ms INTEGER NOT NULL
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS job_proposals (
 pub const MAX_RUNS_KEPT: i64 = 200;
 
 /// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Unique name.
     pub name: String,
@@ -74,6 +75,8 @@ pub struct Job {
     pub paused: bool,
     /// Tokens one run may use.
     pub max_tokens: Option<u64>,
+    /// USD one run may spend (a priced model).
+    pub max_usd: Option<f64>,
     /// When it runs next; `None`: never again (a one-shot that ran).
     pub next_due_ms: Option<i64>,
     /// When it last started.
@@ -124,7 +127,7 @@ pub struct Proposal {
     pub created_ms: i64,
 }
 
-const COLUMNS: &str = "name, kind, expr, tz, prompt, deliver, approvals, missed, paused, max_tokens, next_due_ms, last_run_ms, created_ms";
+const COLUMNS: &str = "name, kind, expr, tz, prompt, deliver, approvals, missed, paused, max_tokens, next_due_ms, last_run_ms, created_ms, max_usd";
 
 fn row_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
@@ -141,6 +144,7 @@ fn row_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         next_due_ms: r.get(10)?,
         last_run_ms: r.get(11)?,
         created_ms: r.get(12)?,
+        max_usd: r.get(13)?,
     })
 }
 
@@ -150,7 +154,7 @@ impl Store {
         let n = self
             .conn()
             .execute(
-                &format!("INSERT OR IGNORE INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                &format!("INSERT OR IGNORE INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 params![
                     job.name,
                     job.kind,
@@ -165,6 +169,7 @@ impl Store {
                     job.next_due_ms,
                     job.last_run_ms,
                     job.created_ms,
+                    job.max_usd,
                 ],
             )
             .map_err(|e| self.sql(e))?;
