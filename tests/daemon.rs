@@ -348,7 +348,11 @@ async fn a_running_daemon_follows_every_revoke_remove_and_install() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     // Only the host's own tools are left.
-    assert_eq!(names, ["propose_job", "memory_search", "memory_save"], "{tools}");
+    assert_eq!(
+        names,
+        ["propose_job", "memory_search", "memory_save"],
+        "{tools}"
+    );
 
     // Installed after start: served, and doctor agrees with what is installed.
     let (code, _, err) = home.reinstall_files(&home.workspace);
