@@ -458,3 +458,86 @@ async fn clients_that_leave_free_their_connection_while_their_turn_goes_on() {
     assert_eq!(s["running"], true, "{s}");
     assert_eq!(daemon.stop(), 0);
 }
+
+/// A provider that fails twice and then answers: the daemon's log (a pipe,
+/// as under systemd or `nohup`) says each retry in plain text, counting
+/// attempts out of the total; the answer still comes. One that keeps
+/// failing ends the turn with the count of attempts made, and a single
+/// failed attempt is not reported as "after 1 attempts".
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_are_logged_in_plain_text_and_counted() {
+    let home = Home::new();
+    let hiccup = r#"{"error":{"message":"upstream hiccup"}}"#;
+    let mut replies = vec![
+        Reply::Status(503, hiccup.into()),
+        Reply::Status(500, hiccup.into()),
+        Reply::text("third time lucky"),
+    ];
+    replies.extend((0..4).map(|_| Reply::Status(503, hiccup.into())));
+    replies.push(Reply::Cut("half an ans".into()));
+    let server = ModelServer::start(replies);
+    home.configure("openai", &server, "");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"));
+    cmd.args(["daemon", "--listen", "127.0.0.1:0"])
+        .env("TERM", "xterm-256color")
+        .stderr(std::process::Stdio::piped());
+    let mut daemon = DaemonProc::spawn(&home, cmd);
+    let log = daemon.child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(log).read_to_string(&mut text);
+        text
+    });
+    let api = daemon.client(&daemon.token);
+    let session = api.session().await;
+    let (stop, text) = done(&api.turn(&session, "hello", None).await);
+    assert_eq!((stop, text.as_str()), (Stop::Answer, "third time lucky"));
+
+    let error = |events: &[chitin::agent::events::TurnEvent]| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                chitin::agent::events::TurnEvent::Error { message } => Some(message.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let events = api.turn(&session, "again", None).await;
+    assert_eq!(done(&events).0, Stop::Error);
+    let told = error(&events);
+    assert!(told.contains("(4 attempts)"), "{told}");
+    let events = api.turn(&session, "and again", None).await;
+    let told = error(&events);
+    assert!(told.contains("cut off"), "{told}");
+    assert!(
+        !told.contains("attempt"),
+        "a single attempt is not counted: {told}"
+    );
+    assert_eq!(server.request_count(), 8);
+
+    assert_eq!(daemon.stop(), 0);
+    let log = log.join().unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file:\n{log:?}"
+    );
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("provider call failed"))
+        .collect();
+    for n in 1..=3 {
+        assert!(
+            retries
+                .iter()
+                .any(|l| l.contains(&format!("(attempt {n} of 4)"))
+                    && l.contains("WARN")
+                    && l.contains("upstream hiccup")),
+            "no warning for attempt {n}:\n{log}"
+        );
+    }
+    assert!(
+        !retries.iter().any(|l| l.contains("attempt 4 of")),
+        "the last attempt is not retried:\n{log}"
+    );
+    assert_eq!(retries.len(), 5, "two retries, then three:\n{log}");
+}

@@ -343,7 +343,7 @@ fn names_resolve_without_blocking_threads_and_every_answer_is_checked() {
         let _ = pinned.recv_timeout(std::time::Duration::from_secs(60));
     });
 
-    // (name, refused, what the refusal must name)
+    // (name, refused, what the refusal or the skill's error must name)
     let table = [
         ("rebind.test", true, vec!["127.0.0.1"]),
         (
@@ -351,8 +351,12 @@ fn names_resolve_without_blocking_threads_and_every_answer_is_checked() {
             true,
             vec!["10.1.2.3", "192.168.0.7", "fd00::1"],
         ),
-        ("gone.test", false, vec![]),
-        ("silent.test", false, vec![]),
+        ("gone.test", false, vec!["the host name does not exist"]),
+        (
+            "silent.test",
+            false,
+            vec!["resolving the host name timed out"],
+        ),
     ];
     for (name, refused, named) in table {
         let origin = format!("http://{name}:{}", server.port());
@@ -380,6 +384,14 @@ fn names_resolve_without_blocking_threads_and_every_answer_is_checked() {
             }
         } else {
             assert_eq!(out.denials().count(), 0, "{name}: {:#?}", out.audit);
+            // Plain words, not a debug dump of the WASI error value.
+            let err = out.result.as_ref().unwrap_err().to_string();
+            for words in named {
+                assert!(words.split('|').any(|w| err.contains(w)), "{name}: {err}");
+            }
+            for dump in ["DnsError", "rcode", "Some(", "{"] {
+                assert!(!err.contains(dump), "{name}: {err}");
+            }
         }
     }
     assert!(dns.queries() >= 4, "{} queries", dns.queries());

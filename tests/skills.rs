@@ -76,6 +76,29 @@ async fn files_skill_works_inside_its_grant() {
     );
     assert!(!dir.path().join("x.md").exists());
 
+    // A `..` escape is denied in words that say where the path led (not
+    // the OS's "Operation not permitted"), audited, and reads nothing.
+    std::fs::write(dir.path().join("secret.txt"), "s3cret-outside").unwrap();
+    let inner = dir_grant(&dir.path().join("notes"), "/workspace", Access::ReadWrite);
+    let out = call(&files, &inner, "read", json!({"path": "../secret.txt"})).await;
+    match &out.result {
+        Err(chitin::CallError::Denied(m)) => {
+            assert!(
+                m.contains("outside the directories this skill was granted"),
+                "{m}"
+            );
+            assert!(!m.contains("s3cret"), "{m}");
+        }
+        other => panic!("a `..` escape must be denied: {other:?}"),
+    }
+    assert!(
+        out.audit.iter().any(|e| e.target.contains("secret.txt")
+            && e.reason.contains("outside the granted directories")),
+        "{:?}",
+        out.audit
+    );
+    assert!(ok(&call(&files, &inner, "read", json!({"path": "todo.md"})).await).contains("milk"));
+
     let out = call(&files, &rw, "search", json!({"query": ""})).await;
     assert!(
         matches!(out.result, Err(chitin::CallError::InvalidInput(_))),

@@ -277,6 +277,47 @@ async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
     );
 }
 
+/// A script importing a module the sandbox lacks (`numpy`) fails as a
+/// script does: a nonzero exit and Python's own `ModuleNotFoundError` on
+/// stderr, shown to the model; the next sandboxed call works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_importing_a_missing_module_fails_cleanly() {
+    let home = home_with("data-stats", &[]);
+    let server = ModelServer::start(vec![
+        Reply::tool(
+            "data-stats__run_script",
+            r#"{"script":"scripts/stats.py","args":["values.csv"]}"#,
+        ),
+        Reply::tool("python", r#"{"code":"sum(range(10))"}"#),
+        Reply::text("numpy is not available here."),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &server, "");
+    let (summary, events, _) = turn(&agent, "stats please", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    let calls = finished(&events);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let (tool, _, output, _) = &calls[0];
+    assert_eq!(tool, "data-stats__run_script");
+    let v: Value = serde_json::from_str(output).unwrap();
+    assert_ne!(v["exit_code"], 0, "{output}");
+    let stderr = v["stderr"].as_str().unwrap_or_default();
+    assert!(
+        stderr.contains("ModuleNotFoundError") && stderr.contains("numpy"),
+        "{output}"
+    );
+    assert!(
+        tool_results(&server, 1)[0].contains("ModuleNotFoundError"),
+        "the model is told why"
+    );
+    let (tool, ok, output, _) = &calls[1];
+    assert_eq!(tool, "python");
+    assert!(ok, "{output}");
+    assert_eq!(
+        serde_json::from_str::<Value>(output).unwrap()["result"],
+        "45"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_needing_the_host_are_not_offered() {
     let home = home_with("shell-tool", &[]);

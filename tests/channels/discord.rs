@@ -330,6 +330,48 @@ fn a_dropped_gateway_is_resumed_and_nothing_is_lost() {
     assert_eq!(r.discord.connections(), 2);
 }
 
+/// Killed mid-answer and started again: the message the crash cut is not
+/// lost (the owner hears it stopped), and neither it nor the one answered
+/// before is answered again when Discord delivers them a second time.
+#[test]
+fn a_restart_neither_loses_nor_repeats_an_answer() {
+    let mut r = rig(
+        vec![Reply::text("First answer."), Reply::Hang],
+        false,
+        BOT_TOKEN,
+    );
+    pair(&r);
+    let first = r.discord.dm("answer me");
+    answer(&r, OWNER_DM, "First answer.", 30);
+    let second = r.discord.dm("do not lose me");
+    wait("the second turn to start", 20, || {
+        (r.model.request_count() == 2).then_some(())
+    });
+    let again: Vec<Value> = [&first, &second]
+        .iter()
+        .map(|id| r.discord.dispatched(id).expect("the dispatch was sent"))
+        .collect();
+    r.daemon.child.kill().unwrap();
+    r.daemon.child.wait().unwrap();
+    wait("the old gateway to close", 10, || {
+        (!r.discord.is_live()).then_some(())
+    });
+    r.daemon = DaemonProc::start(&r.home);
+    wait("the new gateway", 30, || {
+        (r.discord.connections() >= 2 && r.discord.is_live()).then_some(())
+    });
+    answer(&r, OWNER_DM, "Chitin stopped while answering", 30);
+    for d in again {
+        r.discord.dispatch("MESSAGE_CREATE", d);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = contents(&r, OWNER_DM);
+    let count = |text: &str| sent.iter().filter(|c| c.contains(text)).count();
+    assert_eq!(count("First answer."), 1, "{sent:#?}");
+    assert_eq!(count("Chitin stopped while answering"), 1, "{sent:#?}");
+    assert_eq!(r.model.request_count(), 2, "nothing was run again");
+}
+
 #[test]
 fn a_zombie_connection_is_resumed() {
     let r = rig(vec![Reply::text("Back.")], false, BOT_TOKEN);

@@ -235,6 +235,15 @@ impl FakeDiscord {
             .map(|(id, s, _)| (id.clone(), *s))
     }
 
+    /// The data of the dispatch in this session whose `d.id` is `id` (to
+    /// deliver it again, as Discord may after a Resume).
+    pub fn dispatched(&self, id: &str) -> Option<Value> {
+        lock(&self.shared.session)
+            .as_ref()
+            .and_then(|(_, _, sent)| sent.iter().find(|f| f["d"]["id"] == id))
+            .map(|f| f["d"].clone())
+    }
+
     /// The heartbeat interval the next connections' Hello asks for.
     pub fn set_heartbeat_ms(&self, ms: u64) {
         self.shared.heartbeat_ms.store(ms, Ordering::SeqCst);
