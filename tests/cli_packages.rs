@@ -425,28 +425,9 @@ fn hostile_packages_are_refused_before_the_terminal_sees_them() {
 
 /// Run the CLI in `home` with `stdin` piped in.
 fn chitin_with_input(home: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
-        .args(args)
-        .env("CHITIN_HOME", home)
-        .env_remove("CHITIN_API_KEY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"));
+    cmd.args(args).env("CHITIN_HOME", home);
+    run_piped(&mut cmd, stdin)
 }
 
 /// The first day: `chitin setup` from nothing (answers piped as a user

@@ -349,15 +349,8 @@ async fn a_full_disk_fails_the_turn_and_is_said_in_the_daemon_log() {
         .arg(r#"mount -t tmpfs -o size=640k tmpfs "$1" && exec "$2" daemon --listen 127.0.0.1:0"#)
         .arg("sh")
         .arg(&data)
-        .arg(env!("CARGO_BIN_EXE_chitin"))
-        .stderr(std::process::Stdio::piped());
-    let mut daemon = DaemonProc::spawn(&home, cmd);
-    let log = daemon.child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::BufReader::new(log).read_to_string(&mut text);
-        text
-    });
+        .arg(env!("CARGO_BIN_EXE_chitin"));
+    let (mut daemon, log) = DaemonProc::spawn_logged(&home, cmd);
     let api = daemon.client(&daemon.token);
     let session = api.session().await;
     let big = "x".repeat(200_000);
@@ -479,15 +472,8 @@ async fn retries_are_logged_in_plain_text_and_counted() {
     home.configure("openai", &server, "");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"));
     cmd.args(["daemon", "--listen", "127.0.0.1:0"])
-        .env("TERM", "xterm-256color")
-        .stderr(std::process::Stdio::piped());
-    let mut daemon = DaemonProc::spawn(&home, cmd);
-    let log = daemon.child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::BufReader::new(log).read_to_string(&mut text);
-        text
-    });
+        .env("TERM", "xterm-256color");
+    let (mut daemon, log) = DaemonProc::spawn_logged(&home, cmd);
     let api = daemon.client(&daemon.token);
     let session = api.session().await;
     let (stop, text) = done(&api.turn(&session, "hello", None).await);

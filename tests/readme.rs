@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use support::model::{ModelServer, Reply};
 
 /// The first fenced block of `lang` after `marker` in the README.
@@ -30,35 +30,17 @@ fn run(
     cwd: &Path,
     stdin: &str,
 ) -> (i32, String, String) {
-    use std::io::Write;
     let args: Vec<String> = line
         .split_whitespace()
         .skip(1)
         .map(|a| a.replace("$HOME", &user_home.display().to_string()))
         .collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
-        .args(&args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chitin"));
+    cmd.args(&args)
         .current_dir(cwd)
         .env("CHITIN_HOME", home)
-        .env("HOME", user_home)
-        .env_remove("CHITIN_API_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+        .env("HOME", user_home);
+    support::run_piped(&mut cmd, stdin)
 }
 
 #[test]

@@ -370,6 +370,20 @@ impl DaemonProc {
         DaemonProc { child, addr, token }
     }
 
+    /// [`spawn`](Self::spawn) with stderr (the daemon's log) collected
+    /// by a thread until the daemon exits.
+    pub fn spawn_logged(home: &Home, mut cmd: Command) -> (Self, std::thread::JoinHandle<String>) {
+        cmd.stderr(Stdio::piped());
+        let mut daemon = Self::spawn(home, cmd);
+        let log = daemon.child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(log), &mut text);
+            text
+        });
+        (daemon, log)
+    }
+
     /// SIGTERM, then wait (bounded) for a clean exit; the exit code.
     pub fn stop(&mut self) -> i32 {
         let _ = Command::new("kill")

@@ -178,3 +178,29 @@ pub async fn assert_host_alive() {
         "host should still work after a hostile call"
     );
 }
+
+/// Run `cmd` (a `chitin` command, set up by the caller) with `stdin` piped
+/// in; its exit code, stdout and stderr.
+pub fn run_piped(cmd: &mut std::process::Command, stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .env_remove("CHITIN_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
