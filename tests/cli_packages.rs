@@ -25,8 +25,13 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"))
             .args(args)
+            .envs(env.iter().copied())
             .env("CHITIN_HOME", &self.home)
             .stdin(std::process::Stdio::null())
             .output()
@@ -131,8 +136,22 @@ fn cli_round_trip() {
     );
     assert!(!missing.exists());
     assert!(!cli.run(&["skill", "list"]).1.contains("notes"));
-    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
+    // As if compiling took long: shown while it runs, in plain lines.
+    let (code, _, err) = cli.run_env(
+        &["skill", "install", &s(&v1), "--yes"],
+        &[("CHITIN_PROGRESS_AFTER_MS", "0")],
+    );
     assert_eq!(code, 0, "{err}");
+    let shown: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("compiling notes for this machine"))
+        .collect();
+    assert_eq!(shown.len(), 2, "a start line and a time line: {err}");
+    assert!(
+        shown[0].ends_with(" ...") && shown[1].ends_with(" s"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "no terminal codes: {err:?}");
     assert!(
         cli.run(&["skill", "list"])
             .1

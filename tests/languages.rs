@@ -318,6 +318,15 @@ fn a_new_project_builds_and_runs_in_every_language() {
         assert!(dir.join("README.md").is_file(), "{lang}: no README");
         let (_, log) = ok(&["skill", "build", &name]);
         assert!(log.contains(&format!("({lang}, ")), "{lang}: {log}");
+        if lang == "python" {
+            // Its long step is shown while it runs and timed at the end.
+            let step = "componentize-py (bundles CPython: takes a while)";
+            assert!(
+                log.contains(&format!("{step} ...")) && log.contains(&format!("{step}: ")),
+                "{log}"
+            );
+            assert!(!log.contains('\u{1b}'), "no terminal codes: {log:?}");
+        }
         let (tools, _) = ok(&["skill", "tools", &name]);
         assert!(tools.contains("greet"), "{lang}: {tools}");
         let (out, _) = ok(&["skill", "run", &name, "greet", "-i", r#"{"name":"Ada"}"#]);

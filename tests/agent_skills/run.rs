@@ -226,12 +226,23 @@ async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
     // A key where a real one would be; the scripts must never see it.
     let fake_home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(fake_home.path().join(".ssh")).unwrap();
-    std::fs::write(fake_home.path().join(".ssh/id_rsa"), "PRIVATE-KEY-CANARY").unwrap();
+    let key = fake_home.path().join(".ssh/id_rsa");
+    std::fs::write(&key, "PRIVATE-KEY-CANARY").unwrap();
+    // The script knows where the key is: its host path, and the same path
+    // climbed to from each mount and from the working directory.
+    let key = key.display().to_string();
+    let up = "../".repeat(16);
+    let tries = [
+        key.clone(),
+        format!("/skill/{up}{key}"),
+        format!("/scratch/{up}{key}"),
+        format!("{up}{key}"),
+    ];
     let home = home_with("hostile-scripts", &[]);
     let server = ModelServer::start(vec![
         Reply::tool(
             "hostile-scripts__run_script",
-            r#"{"script":"scripts/read_ssh_key.py"}"#,
+            &json!({"script": "scripts/read_ssh_key.py", "args": tries}).to_string(),
         ),
         Reply::tool(
             "hostile-scripts__run_script",
@@ -261,6 +272,18 @@ async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
         let v: Value = serde_json::from_str(output).unwrap();
         assert_ne!(v["exit_code"], 0, "{output}");
     }
+    let (_, _, output, audit) = &calls[0];
+    let stderr = serde_json::from_str::<Value>(output).unwrap()["stderr"].to_string();
+    assert_eq!(
+        stderr.matches("refused").count(),
+        6,
+        "every path tried: {output}"
+    );
+    assert!(
+        audit.iter().any(|e| e.decision == chitin::Decision::Deny
+            && e.reason.contains("outside the granted directories")),
+        "a climb out of a mount is refused and audited: {output} {audit:?}"
+    );
     let (_, _, output, audit) = &calls[2];
     assert!(
         audit.iter().any(|e| e.target.contains("exfil.example.net")

@@ -338,3 +338,130 @@ fn a_restart_neither_loses_nor_repeats_an_answer() {
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(asked[1].contains("second"), "{asked:?}");
 }
+
+/// A chat's messages run one turn at a time: one sent while a turn waits
+/// for approval is answered after it, with that turn in its history (the
+/// first turn never sees it); `/new` starts a conversation without them;
+/// `doctor` reports the channel; the bot token reaches no log line, even
+/// at debug level with a send failing on the way.
+#[test]
+fn a_chats_messages_wait_their_turn_and_new_starts_over() {
+    let model = ModelServer::start(vec![
+        Reply::tool("files__write", r#"{"path":"one.txt","content":"1"}"#),
+        Reply::text("first done"),
+        Reply::text("second done"),
+        Reply::text("third done"),
+    ]);
+    let fake = FakeTelegram::start(TOKEN);
+    let home = home_for(&model, &fake, "");
+    home.install_files();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chitin"));
+    cmd.args(["daemon", "--listen", "127.0.0.1:0"])
+        .env("CHITIN_LOG", "debug");
+    let (mut daemon, log) = DaemonProc::spawn_logged(&home, cmd);
+
+    // Paired through the API this time (as the web page would).
+    fake.push(tg::text(OWNER, "Owner", "hello?"));
+    let code = code_in(&fake.wait_sent(OWNER, 1, WAIT)[0]);
+    let api = daemon.client(&daemon.token);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pair_with = |code: &str| {
+        rt.block_on(api.call(
+            "POST",
+            "/api/channels/pair",
+            Some(serde_json::json!({ "code": code })),
+        ))
+    };
+    assert_eq!(pair_with("not a code").0, 400);
+    assert_eq!(pair_with("ZZZZ-ZZZZ").0, 404);
+    let (status, paired) = pair_with(&code);
+    assert_eq!(status, 200, "{paired}");
+    assert_eq!(paired["channel"], "telegram", "{paired}");
+    assert_eq!(paired["sender_id"], OWNER.to_string(), "{paired}");
+    assert_eq!(pair_with(&code).0, 404, "a code pairs once");
+    let (_, out, err) = home.chitin(&["doctor"]);
+    assert!(
+        out.contains("ok    channel telegram: connected"),
+        "{out}{err}"
+    );
+
+    fake.push(tg::text(OWNER, "Owner", "write one.txt"));
+    let sent = fake.wait_sent(OWNER, 2, WAIT);
+    let approve = sent[1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fake.push(tg::text(OWNER, "Owner", "and the second thing"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        model.requests().len(),
+        1,
+        "the second message waits for the first turn"
+    );
+    assert_eq!(fake.sent_to(OWNER).len(), 2, "{:#?}", fake.sent_to(OWNER));
+    fake.push(tg::press(OWNER, OWNER, 102, &approve));
+    let sent = fake.wait_sent(OWNER, 4, WAIT);
+    let texts: Vec<&str> = sent[2..4]
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["first done", "second done"]);
+    assert_eq!(
+        std::fs::read_to_string(home.workspace.join("one.txt")).unwrap(),
+        "1"
+    );
+
+    let history = |i: usize| -> Vec<String> {
+        model.requests()[i].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].to_string())
+            .collect()
+    };
+    assert_eq!(model.requests().len(), 3);
+    assert!(
+        history(1).iter().all(|c| !c.contains("second thing")),
+        "the first turn saw the second message: {:?}",
+        history(1)
+    );
+    let second = history(2);
+    let at = |needle: &str| second.iter().position(|c| c.contains(needle));
+    assert!(
+        second.last().unwrap().contains("and the second thing"),
+        "{second:?}"
+    );
+    assert!(
+        at("write one.txt") < at("first done") && at("first done").is_some(),
+        "the second turn follows the whole first one: {second:?}"
+    );
+
+    // `/new`: the next message starts without the earlier ones; one of its
+    // sends fails on the way and is sent again.
+    fake.push(tg::text(OWNER, "Owner", "/new"));
+    let sent = fake.wait_sent(OWNER, 5, WAIT);
+    assert_eq!(sent[4]["text"], "New conversation started.");
+    fake.fail_next("sendMessage", 502, None);
+    fake.push(tg::text(OWNER, "Owner", "third"));
+    let sent = fake.wait_sent(OWNER, 7, WAIT);
+    assert_eq!(sent[6]["text"], "third done", "{sent:#?}");
+    let third = history(3);
+    assert!(third.last().unwrap().contains("third"), "{third:?}");
+    assert!(
+        third
+            .iter()
+            .all(|c| !c.contains("write one.txt") && !c.contains("second thing")),
+        "/new kept the old conversation: {third:?}"
+    );
+
+    assert_eq!(daemon.stop(), 0);
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("sendMessage"),
+        "the failed send is logged: {log}"
+    );
+    assert!(
+        !log.contains(TOKEN) && !log.contains("ABC-test-token"),
+        "the bot token is in the daemon log:\n{log}"
+    );
+}
