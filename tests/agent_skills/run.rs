@@ -407,3 +407,84 @@ async fn the_code_interpreter_keeps_each_sessions_scratch_apart_and_stops_runawa
     assert_eq!(code, 0, "{err}");
     assert!(!dir.exists(), "{}", dir.display());
 }
+
+/// A script's HTTP request gets the secret its `chitin.toml` asked for,
+/// injected by the host for the one granted host; the script never reads
+/// it, not even when the server echoes it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripts_request_carries_the_granted_secret_it_cannot_read() {
+    const TOKEN: &str = "call-api-token-5f1e9c";
+    let server = crate::support::TestServer::start();
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("call-api");
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        "---\nname: call-api\ndescription: Calls the test API with its token.\n---\n# Call the API\n\nRun scripts/call.js.\n",
+    )
+    .unwrap();
+    let base = server.base();
+    std::fs::write(
+        dir.join("chitin.toml"),
+        format!(
+            "version = \"0.1.0\"\n\n[[capabilities.net]]\nurl = \"{base}\"\nwhy = \"the API\"\n\n\
+             [[capabilities.secrets]]\nname = \"CALL_API_TOKEN\"\nhost = \"{base}\"\nheader = \"authorization\"\nprefix = \"Bearer \"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("scripts/call.js"),
+        format!(
+            "const res = await fetch(\"{base}/echo-auth\");\nconsole.log(res.status, await res.text());\n"
+        ),
+    )
+    .unwrap();
+
+    let home = Home::new();
+    home.install_interpreters().own_key();
+    home.set_secret("CALL_API_TOKEN", TOKEN);
+    let (code, _, err) = home.chitin(&["skill", "install", dir.to_str().unwrap(), "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("CALL_API_TOKEN"),
+        "the review names the secret: {err}"
+    );
+
+    let model = ModelServer::start(vec![
+        Reply::tool("call-api__run_script", r#"{"script":"scripts/call.js"}"#),
+        Reply::text("called"),
+    ]);
+    let agent = home.agent(ProviderKind::Openai, &model, "");
+    let (summary, events, _) = turn(&agent, "call it", &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    let calls = finished(&events);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (_, ok, output, _) = &calls[0];
+    assert!(ok, "{output}");
+    let v: Value = serde_json::from_str(output).unwrap();
+    assert_eq!(v["exit_code"], 0, "{output}");
+    assert!(
+        v["stdout"].as_str().unwrap().starts_with("200 "),
+        "{output}"
+    );
+    assert!(
+        !output.contains(TOKEN),
+        "the script read the secret: {output}"
+    );
+    assert!(
+        !tool_results(&model, 1).iter().any(|r| r.contains(TOKEN)),
+        "the model saw the secret"
+    );
+    let sent: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/echo-auth")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].headers.get("authorization").map(String::as_str),
+        Some(format!("Bearer {TOKEN}").as_str()),
+        "{:?}",
+        sent[0].headers
+    );
+}
