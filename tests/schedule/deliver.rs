@@ -174,3 +174,107 @@ async fn the_heartbeat_stays_silent_unless_something_needs_the_owner() {
         .collect();
     assert_eq!(titles, ["Heartbeat"]);
 }
+
+/// A job's question sent to a chat whose id is not its owner's (a group
+/// here; a Slack or Discord direct chat is the same case) is answered by
+/// a paired sender pressing in that chat; a stranger, or a paired sender
+/// pressing from another chat, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_question_is_answered_in_its_chat_by_a_paired_sender() {
+    use chitin::channels::{ChatRef, Event, Inbound, Sender};
+    const GROUP: &str = "-1001";
+    let propose = r#"{"name":"x","every":"1h","prompt":"hello"}"#;
+    let model = ModelServer::start(vec![
+        Reply::tool("propose_job", propose),
+        Reply::text("proposed"),
+    ]);
+    let rig = Rig::new(
+        &model,
+        "approval_timeout_secs = 30",
+        true,
+        "2026-06-01T10:00:00Z",
+    );
+    let store = rig.turns.agent().store().clone();
+    store
+        .add_code(
+            &chitin::store::PairingCode {
+                code: "ABCD-EFGH".into(),
+                channel: "telegram".into(),
+                sender_id: CHAT.to_string(),
+                name: "Owner".into(),
+                chat: "{}".into(),
+                expires_ms: i64::MAX,
+            },
+            10,
+        )
+        .unwrap();
+    assert!(store.redeem_code("ABCD-EFGH").unwrap().is_some());
+    rig.turns
+        .agent()
+        .set_policy("propose_job", Some(Policy::Ask))
+        .unwrap();
+    rig.add(
+        "asks",
+        &Spec::every("1h").unwrap(),
+        &format!("telegram:{GROUP}"),
+        "ask",
+        "once",
+    );
+    rig.clock.advance(3_600_000);
+    let runner = rig.runner();
+    let run = tokio::spawn(async move { runner.tick().await });
+
+    let fake = rig.fake.as_ref().unwrap();
+    let group: i64 = GROUP.parse().unwrap();
+    let sent = tokio::task::block_in_place(|| fake.wait_sent(group, 1, WAIT));
+    let data = sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approval_id = data
+        .strip_prefix("ap:")
+        .and_then(|d| d.strip_suffix(":y"))
+        .unwrap()
+        .to_string();
+    let hub = rig.hub.clone().unwrap();
+    let press = |chat: &str, who: i64, n: u32| Inbound {
+        chat: ChatRef {
+            channel: "telegram".into(),
+            chat: chat.into(),
+            thread: None,
+            group: chat.starts_with('-'),
+        },
+        sender: Sender {
+            id: who.to_string(),
+            name: "someone".into(),
+        },
+        id: format!("press-{n}"),
+        event: Event::Button {
+            approval_id: approval_id.clone(),
+            approve: true,
+        },
+    };
+    let refused = "Only the person who asked can answer this.";
+    let ack = hub.receive(press(GROUP, 6666, 1)).await;
+    assert_eq!(ack.notice.as_deref(), Some(refused), "a stranger");
+    let ack = hub.receive(press(&CHAT.to_string(), CHAT, 2)).await;
+    assert_eq!(
+        ack.notice.as_deref(),
+        Some(refused),
+        "pressed in another chat"
+    );
+    let ack = hub.receive(press(GROUP, CHAT, 3)).await;
+    assert_eq!(ack.notice.as_deref(), Some("Approved."));
+
+    let fired = tokio::time::timeout(WAIT, run).await.unwrap().unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].stop, "answer");
+    let session = store.job_runs("asks", 1).unwrap()[0]
+        .session
+        .clone()
+        .unwrap();
+    let recorded = approvals(&rig, &session);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["approved"], true, "{recorded:?}");
+    assert_eq!(store.proposals().unwrap().len(), 1, "the tool ran");
+}

@@ -1,17 +1,16 @@
 //! Approvals for turns nobody started from a chat (scheduled jobs): the
 //! question goes to the job's delivery chat with the usual buttons, and is
-//! answerable there by that chat's paired owner only.
+//! answerable there by a paired sender only.
 
 use super::worker::{question, send_retrying};
-use super::{Asked, Hub, HubError, lock};
+use super::{Answerer, Asked, Hub, HubError, lock};
 use crate::channels::ChatRef;
 use crate::daemon::turns::PendingApproval;
 
 impl Hub {
-    /// Ask `target`'s owner to approve a call of a job's turn running in
-    /// `session`. For a direct chat the owner is the chat's user (on
-    /// Telegram, the private chat's id is the user's); the button is still
-    /// refused to anyone not paired.
+    /// Ask in `target` to approve a call of a job's turn running in
+    /// `session`: any paired sender pressing the button in that chat may
+    /// answer (see `Answerer::InChat`); anyone else is refused.
     pub async fn ask_in_chat(
         &self,
         target: &ChatRef,
@@ -27,7 +26,7 @@ impl Hub {
             Asked {
                 session: session.to_string(),
                 channel: target.channel.clone(),
-                owner: target.chat.clone(),
+                who: Answerer::InChat(target.chat.clone()),
             },
         );
         let text = question(

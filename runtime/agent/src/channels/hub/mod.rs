@@ -42,7 +42,18 @@ pub enum HubError {
 struct Asked {
     session: String,
     channel: String,
-    owner: String,
+    who: Answerer,
+}
+
+/// Who may press an approval's buttons (always a paired sender).
+enum Answerer {
+    /// The sender whose message started the turn.
+    Sender(String),
+    /// A job's question: a paired sender pressing in the chat it was sent
+    /// to (in a direct chat, the one person in it; on Slack and Discord a
+    /// direct chat's id is not its user's). A paired sender can already
+    /// have any tool approved in their own turns, so this grants nothing.
+    InChat(String),
 }
 
 /// The channel hub (one per daemon).
@@ -274,7 +285,12 @@ impl Hub {
                 resolved: true,
             };
         };
-        if a.channel != chat.channel || a.owner != sender.id {
+        let allowed = a.channel == chat.channel
+            && match &a.who {
+                Answerer::Sender(id) => *id == sender.id,
+                Answerer::InChat(id) => *id == chat.chat,
+            };
+        if !allowed {
             tracing::warn!(channel = %chat.channel, "an approval button was pressed by someone other than the sender who asked; refused");
             return Ack {
                 notice: Some("Only the person who asked can answer this.".into()),

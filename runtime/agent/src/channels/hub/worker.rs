@@ -4,7 +4,7 @@
 //! and each chunk of its answer is recorded as sent, so after a restart a
 //! message is answered once: not lost, not twice.
 
-use super::{Asked, Hub, lock};
+use super::{Answerer, Asked, Hub, lock};
 use crate::agent::events::{Stop, TurnEvent};
 use crate::channels::{Channel, ChannelError, ChatRef, Sender};
 use crate::daemon::turns::{Asking, StartError};
@@ -226,7 +226,7 @@ impl Hub {
                         Asked {
                             session: session.clone(),
                             channel: chat.channel.clone(),
-                            owner: sender.id.clone(),
+                            who: Answerer::Sender(sender.id.clone()),
                         },
                     );
                     let question = question(&tool, &input, &effects, timeout_secs);
