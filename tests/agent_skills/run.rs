@@ -32,7 +32,7 @@ fn home_with(skill: &str, extra: &[&str]) -> Home {
 }
 
 /// The finished tool calls of a turn: (tool, ok, output, audit).
-fn finished(events: &[TurnEvent]) -> Vec<(String, bool, String, Vec<chitin::AuditEvent>)> {
+fn finished(events: &[TurnEvent]) -> Vec<Finished> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -46,6 +46,19 @@ fn finished(events: &[TurnEvent]) -> Vec<(String, bool, String, Vec<chitin::Audi
             _ => None,
         })
         .collect()
+}
+
+/// A finished tool call: (tool, ok, output, audit).
+type Finished = (String, bool, String, Vec<chitin::AuditEvent>);
+
+/// Run a turn that approves whatever asks and must end in an answer with
+/// `n` finished tool calls; those calls.
+async fn answered(agent: &chitin::agent::Agent, text: &str, n: usize) -> Vec<Finished> {
+    let (summary, events, _) = turn(agent, text, &Scripted(Some(true))).await;
+    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
+    let calls = finished(&events);
+    assert_eq!(calls.len(), n, "{calls:?}");
+    calls
 }
 
 /// The tool results the model was sent in request `i` (OpenAI wire).
@@ -261,10 +274,7 @@ async fn hostile_scripts_are_stopped_audited_and_the_host_is_fine() {
         agent.policy("hostile-scripts__run_script"),
         chitin::policy::Policy::Ask
     );
-    let (summary, events, _) = turn(&agent, "run them", &Scripted(Some(true))).await;
-    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
-    let calls = finished(&events);
-    assert_eq!(calls.len(), 4, "{calls:?}");
+    let calls = answered(&agent, "run them", 4).await;
     for (tool, _, output, _) in &calls[..3] {
         assert!(!output.contains("PRIVATE-KEY-CANARY"), "{tool}: {output}");
         assert!(!output.contains("uid="), "{tool}: {output}");
@@ -315,10 +325,7 @@ async fn a_script_importing_a_missing_module_fails_cleanly() {
         Reply::text("numpy is not available here."),
     ]);
     let agent = home.agent(ProviderKind::Openai, &server, "");
-    let (summary, events, _) = turn(&agent, "stats please", &Scripted(Some(true))).await;
-    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
-    let calls = finished(&events);
-    assert_eq!(calls.len(), 2, "{calls:?}");
+    let calls = answered(&agent, "stats please", 2).await;
     let (tool, _, output, _) = &calls[0];
     assert_eq!(tool, "data-stats__run_script");
     let v: Value = serde_json::from_str(output).unwrap();
@@ -455,10 +462,7 @@ async fn a_scripts_request_carries_the_granted_secret_it_cannot_read() {
         Reply::text("called"),
     ]);
     let agent = home.agent(ProviderKind::Openai, &model, "");
-    let (summary, events, _) = turn(&agent, "call it", &Scripted(Some(true))).await;
-    assert_eq!(summary.stop, Stop::Answer, "{:?}", summary.error);
-    let calls = finished(&events);
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    let calls = answered(&agent, "call it", 1).await;
     let (_, ok, output, _) = &calls[0];
     assert!(ok, "{output}");
     let v: Value = serde_json::from_str(output).unwrap();

@@ -55,25 +55,32 @@ fn approvals(rig: &Rig, session: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A model whose turn calls `propose_job` (made to ask) and then answers
+/// `answer`, and a rig over it with `timeout_secs` to approve.
+fn asking_rig(answer: &str, timeout_secs: u32, telegram: bool) -> (ModelServer, Rig) {
+    let propose = r#"{"name":"x","every":"1h","prompt":"hello"}"#;
+    let model = ModelServer::start(vec![
+        Reply::tool("propose_job", propose),
+        Reply::text(answer),
+    ]);
+    let rig = Rig::new(
+        &model,
+        &format!("approval_timeout_secs = {timeout_secs}"),
+        telegram,
+        "2026-06-01T10:00:00Z",
+    );
+    // The owner made this host tool ask.
+    rig.turns
+        .agent()
+        .set_policy("propose_job", Some(Policy::Ask))
+        .unwrap();
+    (model, rig)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unattended_ask_is_denied_after_its_timeout_and_recorded() {
-    let propose = r#"{"name":"x","every":"1h","prompt":"hello"}"#;
     for telegram in [false, true] {
-        let model = ModelServer::start(vec![
-            Reply::tool("propose_job", propose),
-            Reply::text("could not"),
-        ]);
-        let rig = Rig::new(
-            &model,
-            "approval_timeout_secs = 1",
-            telegram,
-            "2026-06-01T10:00:00Z",
-        );
-        // The owner made this host tool ask.
-        rig.turns
-            .agent()
-            .set_policy("propose_job", Some(Policy::Ask))
-            .unwrap();
+        let (model, rig) = asking_rig("could not", 1, telegram);
         let deliver = if telegram {
             format!("telegram:{CHAT}")
         } else {
@@ -183,17 +190,7 @@ async fn the_heartbeat_stays_silent_unless_something_needs_the_owner() {
 async fn a_jobs_question_is_answered_in_its_chat_by_a_paired_sender() {
     use chitin::channels::{ChatRef, Event, Inbound, Sender};
     const GROUP: &str = "-1001";
-    let propose = r#"{"name":"x","every":"1h","prompt":"hello"}"#;
-    let model = ModelServer::start(vec![
-        Reply::tool("propose_job", propose),
-        Reply::text("proposed"),
-    ]);
-    let rig = Rig::new(
-        &model,
-        "approval_timeout_secs = 30",
-        true,
-        "2026-06-01T10:00:00Z",
-    );
+    let (_model, rig) = asking_rig("proposed", 30, true);
     let store = rig.turns.agent().store().clone();
     store
         .add_code(
@@ -209,10 +206,6 @@ async fn a_jobs_question_is_answered_in_its_chat_by_a_paired_sender() {
         )
         .unwrap();
     assert!(store.redeem_code("ABCD-EFGH").unwrap().is_some());
-    rig.turns
-        .agent()
-        .set_policy("propose_job", Some(Policy::Ask))
-        .unwrap();
     rig.add(
         "asks",
         &Spec::every("1h").unwrap(),
