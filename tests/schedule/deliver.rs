@@ -42,12 +42,12 @@ async fn a_jobs_answer_reaches_the_chat() {
     assert!(body.contains("run briefing"), "{body}");
 }
 
-/// The approval events a session's store holds.
-fn approvals(rig: &Rig, session: &str) -> Vec<serde_json::Value> {
-    rig.turns
-        .agent()
-        .store()
-        .events(session)
+/// The approval events recorded in the session of `job`'s last run.
+fn approvals(rig: &Rig, job: &str) -> Vec<serde_json::Value> {
+    let store = rig.turns.agent().store();
+    let session = store.job_runs(job, 1).unwrap()[0].session.clone().unwrap();
+    store
+        .events(&session)
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == "approval")
@@ -97,11 +97,7 @@ async fn an_unattended_ask_is_denied_after_its_timeout_and_recorded() {
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].stop, "answer");
         let store = rig.turns.agent().store();
-        let session = store.job_runs("asks", 1).unwrap()[0]
-            .session
-            .clone()
-            .unwrap();
-        let recorded = approvals(&rig, &session);
+        let recorded = approvals(&rig, "asks");
         assert_eq!(recorded.len(), 1, "{recorded:?}");
         assert_eq!(recorded[0]["approved"], false, "{recorded:?}");
         assert_eq!(recorded[0]["by"], "timeout", "{recorded:?}");
@@ -262,11 +258,7 @@ async fn a_jobs_question_is_answered_in_its_chat_by_a_paired_sender() {
     let fired = tokio::time::timeout(WAIT, run).await.unwrap().unwrap();
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].stop, "answer");
-    let session = store.job_runs("asks", 1).unwrap()[0]
-        .session
-        .clone()
-        .unwrap();
-    let recorded = approvals(&rig, &session);
+    let recorded = approvals(&rig, "asks");
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["approved"], true, "{recorded:?}");
     assert_eq!(store.proposals().unwrap().len(), 1, "the tool ran");
