@@ -109,9 +109,29 @@ fn cli_round_trip() {
         "{out}"
     );
 
-    // No terminal and no decision: refused, listing what it asks for in plain words.
-    let (code, _, err) = cli.run(&["skill", "install", &s(&v1)]);
+    // No terminal and no decision: refused, listing what it asks for in
+    // plain words. The component is compiled first (into an empty cache,
+    // and as if that took long: shown while it runs, in plain lines, then
+    // timed).
+    let fresh = tmp.path().join("fresh-cache");
+    let (code, _, err) = cli.run_env(
+        &["skill", "install", &s(&v1)],
+        &[
+            ("CHITIN_PROGRESS_AFTER_MS", "0"),
+            ("CHITIN_CACHE_DIR", fresh.to_str().unwrap()),
+        ],
+    );
     assert_eq!(code, 2);
+    let shown: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("compiling notes for this machine"))
+        .collect();
+    assert_eq!(shown.len(), 2, "a start line and a time line: {err}");
+    assert!(
+        shown[0].ends_with(" ...") && shown[1].ends_with(" s"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "no terminal codes: {err:?}");
     assert!(
         err.contains("read and write files in") && err.contains("--yes"),
         "{err}"
@@ -136,22 +156,8 @@ fn cli_round_trip() {
     );
     assert!(!missing.exists());
     assert!(!cli.run(&["skill", "list"]).1.contains("notes"));
-    // As if compiling took long: shown while it runs, in plain lines.
-    let (code, _, err) = cli.run_env(
-        &["skill", "install", &s(&v1), "--yes"],
-        &[("CHITIN_PROGRESS_AFTER_MS", "0")],
-    );
+    let (code, _, err) = cli.run(&["skill", "install", &s(&v1), "--yes"]);
     assert_eq!(code, 0, "{err}");
-    let shown: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("compiling notes for this machine"))
-        .collect();
-    assert_eq!(shown.len(), 2, "a start line and a time line: {err}");
-    assert!(
-        shown[0].ends_with(" ...") && shown[1].ends_with(" s"),
-        "{err}"
-    );
-    assert!(!err.contains('\u{1b}'), "no terminal codes: {err:?}");
     assert!(
         cli.run(&["skill", "list"])
             .1
